@@ -1,0 +1,65 @@
+// virt2rbd verify SOURCE POOL/IMAGE
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "base/units.h"
+#include "cli/commands.h"
+#include "cli/printer_observer.h"
+#include "ops/copy_to_rbd.h"
+
+namespace v2r {
+
+namespace {
+
+struct VerifyArgs {
+  std::string source;
+  std::string target;
+  CephOptions ceph;
+  int threads = 4;
+};
+
+Status Run(const VerifyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
+  VerifyRequest req;
+  auto spec = ParseImageSpec(a.target);
+  if (!spec.ok()) return spec.status();
+  req.target = *spec;
+  req.source = a.source;
+  V2R_RETURN_IF_ERROR(ValidateCephOptions(a.ceph));
+  auto ceph = ResolveCephOptions(a.ceph, std::getenv("CEPH_ARGS"));
+  if (!ceph.ok()) return ceph.status();
+  req.ceph = *ceph;
+  req.threads = a.threads;
+  req.cancel = env.cancel;
+
+  PrinterObserver observer(*env.output);
+  VerifyReport rep;
+  Status st = VerifyAgainstRbd(req, &observer, &rep);
+  bool compared = st.ok() || st.kind() == Kind::kMismatch;
+  if (compared && env.output->json()) {
+    nlohmann::json ranges = nlohmann::json::array();
+    for (const Extent& e : rep.mismatches) ranges.push_back({{"offset", e.offset}, {"length", e.length}});
+    *json_out = {{"source", rep.source}, {"image", rep.image},   {"size", rep.size},
+                 {"digest", rep.digest}, {"image_digest", rep.image_digest},
+                 {"identical", st.ok()}, {"mismatches", ranges}, {"seconds", rep.seconds}};
+  } else if (st.ok()) {
+    std::printf("identical: %s and %s (%s), digest %s, %.1f s\n", rep.source.c_str(), rep.image.c_str(),
+                FormatBytes(rep.size).c_str(), rep.digest.c_str(), rep.seconds);
+  }
+  return st;
+}
+
+}  // namespace
+
+CommandRunner SetupVerifyCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<VerifyArgs>();
+  sub->add_option("SOURCE", a->source, "block device or raw image file (read only)")->required();
+  sub->add_option("POOL/IMAGE", a->target, "the RBD image to compare with")->required();
+  AddCephOptions(sub, &a->ceph);
+  sub->add_option("--threads", a->threads, "parallel reads per side (default 4)")->check(CLI::Range(1, 64));
+  return [a, env](nlohmann::json* out) { return Run(*a, env, out); };
+}
+
+}  // namespace v2r

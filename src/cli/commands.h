@@ -1,0 +1,28 @@
+// The command table: each command declares its options on its own
+// subcommand and returns the runner that does the work.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <vector>
+
+#include "cli/common.h"
+
+namespace v2r {
+
+struct CommandSpec {
+  const char* name;
+  const char* summary;
+  CommandRunner (*setup)(CLI::App* sub, const CommandEnv& env);
+};
+
+CommandRunner SetupCopyCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupVerifyCommand(CLI::App* sub, const CommandEnv& env);
+
+const std::vector<CommandSpec>& CommandTable();
+
+// Parses argv, runs the chosen command, prints errors and the JSON summary,
+// and returns the exit code. The only caller is main().
+int RunCli(int argc, char** argv, const std::atomic<bool>* cancel);
+
+}  // namespace v2r

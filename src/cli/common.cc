@@ -1,0 +1,27 @@
+#include "cli/common.h"
+
+#include <fmt/format.h>
+
+namespace v2r {
+
+void AddOutputOptions(CLI::App* app, OutputOptions* out) {
+  app->add_option("--format", out->format, "output format: text or json (one summary document on stdout)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app->add_flag("-q,--quiet", out->quiet, "no progress output");
+  app->add_option("--progress-interval", out->progress_interval,
+                  "seconds between progress lines when stderr is not a terminal")
+      ->check(CLI::PositiveNumber);
+}
+
+void AddCephOptions(CLI::App* app, CephOptions* ceph) {
+  app->add_option("-c,--conf", ceph->conf, "Ceph configuration file (default: $CEPH_CONF, /etc/ceph/$cluster.conf)");
+  app->add_option("--cluster", ceph->cluster, "cluster name (default: ceph)");
+  app->add_option("--id,-i", ceph->id, "client id without the 'client.' prefix (default: admin)");
+  app->add_option("--name,-n", ceph->name, "client name, client.ID");
+  app->add_option("-k,--keyring", ceph->keyring, "keyring file");
+  app->add_option("--connect-timeout", ceph->connect_timeout_s,
+                  "seconds to wait for the monitors before giving up")
+      ->check(CLI::PositiveNumber);
+}
+
+}  // namespace v2r

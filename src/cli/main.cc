@@ -1,0 +1,21 @@
+// virt2rbd: parse, dispatch, map the outcome to an exit code. Nothing else.
+#include <csignal>
+
+#include <atomic>
+
+#include "cli/commands.h"
+
+namespace {
+std::atomic<bool> g_cancel{false};
+extern "C" void OnSignal(int) { g_cancel.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return v2r::RunCli(argc, argv, &g_cancel);
+}

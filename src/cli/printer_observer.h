@@ -1,0 +1,28 @@
+// PhaseObserver for the terminal: one ProgressPrinter per phase, warnings on
+// stderr.
+#pragma once
+
+#include <memory>
+
+#include "cli/common.h"
+#include "cli/progress_printer.h"
+#include "ops/observer.h"
+
+namespace v2r {
+
+class PrinterObserver : public PhaseObserver {
+ public:
+  explicit PrinterObserver(const OutputOptions& out) : out_(out) {}
+  void PhaseStarted(const std::string& label, const ProgressCounters& counters) override {
+    printer_ = std::make_unique<ProgressPrinter>(ProgressPrinter::Detect(out_.quiet), label, counters,
+                                                 out_.progress_interval);
+  }
+  void PhaseEnded() override { printer_.reset(); }
+  void Warn(const std::string& message) override;
+
+ private:
+  const OutputOptions& out_;
+  std::unique_ptr<ProgressPrinter> printer_;
+};
+
+}  // namespace v2r

@@ -1,0 +1,49 @@
+// Renders ProgressCounters on stderr: a bar with bytes, percent, rate and ETA
+// on a terminal; a plain line every few seconds otherwise; nothing when quiet.
+// Owns a sampling thread from construction to Finish()/destruction.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "copy/progress.h"
+
+namespace v2r {
+
+class ProgressPrinter {
+ public:
+  enum class Mode { kNone, kBar, kLines };
+  // kBar when stderr is a terminal and TERM is not "dumb", else kLines;
+  // kNone when quiet.
+  static Mode Detect(bool quiet);
+
+  ProgressPrinter(Mode mode, std::string label, const ProgressCounters& counters,
+                  double line_interval_s = 5.0);
+  ~ProgressPrinter();
+  ProgressPrinter(const ProgressPrinter&) = delete;
+  ProgressPrinter& operator=(const ProgressPrinter&) = delete;
+
+  // Stops sampling and prints a final line (when not quiet).
+  void Finish();
+
+  // One status line, e.g. "copy 1.0 GiB / 4.0 GiB  25%  160.2 MiB/s  ETA 0:19".
+  static std::string Line(const std::string& label, uint64_t done, uint64_t total,
+                          double rate, bool bar, int width);
+
+ private:
+  void Loop();
+  const Mode mode_;
+  const std::string label_;
+  const ProgressCounters& counters_;
+  const double interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+}  // namespace v2r

@@ -1,0 +1,57 @@
+#include "copy/checksum.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace v2r {
+
+std::string Hash128::Hex() const { return fmt::format("{:016x}{:016x}", high, low); }
+
+Hash128 HashBytes(const void* buf, size_t len) {
+  XXH128_hash_t h = XXH3_128bits(buf, len);
+  return {h.low64, h.high64};
+}
+
+Hash128 ZeroHash(size_t len) {
+  static const Hash128 full = [] {
+    auto zeros = std::make_unique<unsigned char[]>(kHashBlock);  // value-initialised: zeros
+    return HashBytes(zeros.get(), kHashBlock);
+  }();
+  if (len == kHashBlock) return full;
+  auto zeros = std::make_unique<unsigned char[]>(len ? len : 1);
+  return HashBytes(zeros.get(), len);
+}
+
+BlockHashes::BlockHashes(uint64_t disk_size)
+    : disk_size_(disk_size), hashes_((disk_size + kHashBlock - 1) / kHashBlock) {}
+
+uint64_t BlockHashes::BlockLength(uint64_t index) const {
+  uint64_t start = index * kHashBlock;
+  return std::min(kHashBlock, disk_size_ - start);
+}
+
+void BlockHashes::SetZero(uint64_t first, uint64_t last) {
+  for (uint64_t i = first; i < last && i < hashes_.size(); ++i) hashes_[i] = ZeroHash(BlockLength(i));
+}
+
+std::string BlockHashes::Digest() const {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  for (const Hash128& h : hashes_) {
+    unsigned char b[16];
+    for (int i = 0; i < 8; ++i) {
+      b[i] = static_cast<unsigned char>(h.low >> (8 * i));
+      b[8 + i] = static_cast<unsigned char>(h.high >> (8 * i));
+    }
+    XXH3_128bits_update(st, b, sizeof b);
+  }
+  XXH128_hash_t d = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  return "xxh3-128-4m:" + Hash128{d.low64, d.high64}.Hex();
+}
+
+}  // namespace v2r

@@ -1,0 +1,33 @@
+// Hashing a whole Source into BlockHashes, and comparing two of them.
+//
+// Used for verification: the image is read back (ranges its map reports as
+// unallocated are known zeros and are not read) and its block hashes are
+// compared with the ones computed from the source.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "copy/checksum.h"
+#include "copy/endpoint.h"
+#include "copy/progress.h"
+
+namespace v2r {
+
+struct HashOptions {
+  int threads = 4;  // parallel reads
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCounters* progress);
+
+// Blocks whose hashes differ, as byte ranges (adjacent blocks merged).
+std::vector<Extent> CompareHashes(const BlockHashes& expected, const BlockHashes& actual);
+
+// "2 ranges differ: 4194304+4194304, 33554432+8388608" (at most `max` listed).
+std::string DescribeMismatch(const std::vector<Extent>& ranges, size_t max = 5);
+
+}  // namespace v2r

@@ -1,0 +1,161 @@
+#include "ops/copy_to_rbd.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <future>
+
+#include "ceph/cluster.h"
+#include "ceph/image.h"
+#include "copy/file_source.h"
+#include "copy/hasher.h"
+
+namespace v2r {
+
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Runs one phase with its counters announced to the observer.
+template <typename F>
+auto InPhase(PhaseObserver* observer, const std::string& label, ProgressCounters& counters, F&& f) {
+  if (observer) observer->PhaseStarted(label, counters);
+  auto result = f();
+  if (observer) observer->PhaseEnded();
+  return result;
+}
+
+// Reads the image back through its own connection with librbd's cache off,
+// so what is compared is what the OSDs hold.
+Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
+                              const std::atomic<bool>* cancel, ProgressCounters* progress) {
+  auto cluster = RadosCluster::Connect(ceph, {{"rbd_cache", "false"}});
+  if (!cluster.ok()) return cluster.status();
+  auto ioctx = (*cluster)->OpenPool(target.pool);
+  if (!ioctx.ok()) return ioctx.status();
+  auto image = RbdImage::Open(*ioctx, target.image, /*read_only=*/true);
+  if (!image.ok()) return image.status();
+  RbdSource source(std::move(*image));
+  HashOptions hopts;
+  hopts.threads = threads;
+  hopts.cancel = cancel;
+  return HashSource(source, hopts, progress);
+}
+
+}  // namespace
+
+Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
+  // Everything that can refuse runs before the image exists.
+  auto source = FileSource::Open(req.source);
+  if (!source.ok()) return source.status();
+  auto cluster = RadosCluster::Connect(req.ceph);
+  if (!cluster.ok()) return cluster.status();
+  auto ioctx = (*cluster)->OpenPool(req.target.pool);
+  if (!ioctx.ok()) return ioctx.status();
+  V2R_RETURN_IF_ERROR(CheckRbdPool(*ioctx));
+  auto exists = ImageExists(*ioctx, req.target.image);
+  if (!exists.ok()) return exists.status();
+  if (*exists)
+    return Status::Refused(fmt::format("image {} already exists", req.target.ToString()),
+                           fmt::format("choose another name, or remove it first: rbd rm {}", req.target.ToString()));
+  if (req.cancel && req.cancel->load())
+    return Status::Interrupted("interrupted before anything was created");
+
+  V2R_RETURN_IF_ERROR(CreateImage(*ioctx, req.target.image, (*source)->size()));
+  // From here on, a failure removes the image this call created.
+  auto cleanup = [&](const Status& st) -> Status {
+    Status rm = RemoveImage(*ioctx, req.target.image);
+    std::string what = rm.ok() ? fmt::format("the partial image {} was removed", req.target.ToString())
+                               : fmt::format("removing the partial image {} failed too ({}): remove it with: rbd rm {}",
+                                             req.target.ToString(), rm.message(), req.target.ToString());
+    Kind kind = st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed;
+    std::string hint = st.kind() == Kind::kInterrupted ? "rerun the same command to copy again" : st.hint();
+    return st.As(kind).Wrap(fmt::format("copy of {} to {}", req.source, req.target.ToString()))
+        .WithHint(hint.empty() ? what : what + "; " + hint);
+  };
+
+  auto image = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/false);
+  if (!image.ok()) return cleanup(image.status());
+  auto sink = std::make_unique<RbdSink>(std::move(*image));
+
+  CopyOptions copts = req.copy;
+  copts.cancel = req.cancel;
+  copts.target_fresh = true;  // created just now
+  ProgressCounters copy_progress;
+  Result<CopyResult> copied =
+      InPhase(observer, "copy", copy_progress, [&] { return CopyDisk(**source, *sink, copts, &copy_progress); });
+  sink.reset();  // close the image before verifying through a fresh handle
+  if (!copied.ok()) return cleanup(copied.status());
+
+  CopyReport report;
+  report.source = req.source;
+  report.image = req.target.ToString();
+  report.size = copied->size;
+  report.bytes_copied = copied->bytes_written;
+  report.bytes_zero = copied->bytes_zero;
+  report.seconds = copied->seconds;
+  report.digest = copied->hashes.Digest();
+  if (!req.verify) return report;
+
+  auto vstart = std::chrono::steady_clock::now();
+  ProgressCounters verify_progress;
+  Result<BlockHashes> readback = InPhase(observer, "verify", verify_progress, [&] {
+    return HashImage(req.ceph, req.target, req.verify_threads, req.cancel, &verify_progress);
+  });
+  if (!readback.ok()) return cleanup(readback.status());
+  report.verify_seconds = Since(vstart);
+  std::vector<Extent> diff = CompareHashes(copied->hashes, *readback);
+  if (!diff.empty())
+    return Status::Mismatch(
+        fmt::format("verification of {} against {} failed: {}", req.target.ToString(), req.source,
+                    DescribeMismatch(diff)),
+        fmt::format("the image was kept for inspection; remove it with: rbd rm {}", req.target.ToString()));
+  report.verified = true;
+  return report;
+}
+
+Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, VerifyReport* report) {
+  auto vstart = std::chrono::steady_clock::now();
+  auto source = FileSource::Open(req.source);
+  if (!source.ok()) return source.status();
+  auto cluster = RadosCluster::Connect(req.ceph, {{"rbd_cache", "false"}});
+  if (!cluster.ok()) return cluster.status();
+  auto ioctx = (*cluster)->OpenPool(req.target.pool);
+  if (!ioctx.ok()) return ioctx.status();
+  auto image = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/true);
+  if (!image.ok()) return image.status();
+  report->source = req.source;
+  report->image = req.target.ToString();
+  report->size = (*source)->size();
+  RbdSource image_source(std::move(*image));
+  if (image_source.size() != (*source)->size()) {
+    report->mismatches.push_back({0, std::max(image_source.size(), (*source)->size()), false});
+    return Status::Mismatch(fmt::format("{} is {} bytes but {} is {} bytes", req.source, (*source)->size(),
+                                        req.target.ToString(), image_source.size()));
+  }
+
+  // Both sides are read at once, each with its own threads.
+  ProgressCounters progress;
+  HashOptions hopts;
+  hopts.threads = req.threads;
+  hopts.cancel = req.cancel;
+  auto [src_hashes, img_hashes] = InPhase(observer, "verify", progress, [&] {
+    auto from_image = std::async(std::launch::async, [&] { return HashSource(image_source, hopts, &progress); });
+    Result<BlockHashes> from_source = HashSource(**source, hopts, &progress);
+    return std::make_pair(std::move(from_source), from_image.get());
+  });
+  if (!src_hashes.ok()) return src_hashes.status();
+  if (!img_hashes.ok()) return img_hashes.status();
+  report->digest = src_hashes->Digest();
+  report->image_digest = img_hashes->Digest();
+  report->mismatches = CompareHashes(*src_hashes, *img_hashes);
+  report->seconds = Since(vstart);
+  if (!report->mismatches.empty())
+    return Status::Mismatch(fmt::format("{} differs from {}: {}", req.target.ToString(), req.source,
+                                        DescribeMismatch(report->mismatches)));
+  return Status::Ok();
+}
+
+}  // namespace v2r

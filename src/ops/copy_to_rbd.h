@@ -1,0 +1,69 @@
+// `virt2rbd copy` and `virt2rbd verify` without the CLI: a local disk into a
+// new RBD image, verified by reading back; and the check on its own.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ceph/options.h"
+#include "copy/engine.h"
+#include "ops/image_spec.h"
+#include "ops/observer.h"
+
+namespace v2r {
+
+struct CopyRequest {
+  std::string source;
+  ImageSpec target;
+  CephOptions ceph;        // already resolved (CEPH_ARGS applied)
+  CopyOptions copy;
+  bool verify = true;
+  int verify_threads = 4;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct CopyReport {
+  std::string source;
+  std::string image;
+  uint64_t size = 0;
+  uint64_t bytes_copied = 0;
+  uint64_t bytes_zero = 0;
+  double seconds = 0;
+  std::string digest;
+  bool verified = false;
+  double verify_seconds = 0;
+};
+
+// Creates the image at the source's exact size, copies, flushes, verifies.
+// Refused (nothing created) when the source is unusable, the cluster
+// unreachable, the pool missing or not RBD, or the image exists. On any later
+// failure or interruption the image this call created is removed; the status
+// says so. A verification mismatch keeps the image for inspection.
+Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer);
+
+struct VerifyRequest {
+  std::string source;
+  ImageSpec target;
+  CephOptions ceph;
+  int threads = 4;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct VerifyReport {
+  std::string source;
+  std::string image;
+  uint64_t size = 0;
+  std::string digest;             // of the source
+  std::string image_digest;
+  std::vector<Extent> mismatches; // empty when identical
+  double seconds = 0;
+};
+
+// Reads both sides and compares them block by block. A difference (in size
+// or data) is a kMismatch status; the report is returned through `report`
+// in every case where both sides could be read.
+Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, VerifyReport* report);
+
+}  // namespace v2r

@@ -1,0 +1,109 @@
+# Shared by the integration tests: sourced, never run.
+#
+# Each test gets its own temp dir (world-traversable, under /var/tmp, so qemu
+# running as libvirt-qemu can read what it must), its own unique prefix for
+# image and user names, and a cleanup trap that removes what the test made:
+# images it registered, loop devices it attached, its temp dir.
+set -euo pipefail
+
+: "${V2R_BIN:?V2R_BIN must point at the virt2rbd binary}"
+: "${V2R_LAB_STATE:?V2R_LAB_STATE must name the lab fixture's state file}"
+LAB=$(sed -n 1p "$V2R_LAB_STATE")
+# shellcheck disable=SC1091
+source "$LAB/env"
+POOL=$V2R_LAB_POOL
+
+T=$(mktemp -d /var/tmp/v2r-t.XXXXXX)
+chmod 0755 "$T"
+# A prefix unique to this test run: image and user names start with it.
+U="t$(basename "$T" | cut -d. -f2 | tr 'A-Z' 'a-z')$$"
+TEST_NAME=$(basename "$0" .sh)
+
+_images=()
+_loops=()
+_cleanup() {
+    local rc=$?
+    set +e
+    for img in "${_images[@]}"; do rbd rm --no-progress "$img" >/dev/null 2>&1; done
+    for dev in "${_loops[@]}"; do losetup -d "$dev" 2>/dev/null; done
+    rm -rf "$T"
+    if [ $rc -eq 0 ]; then echo "PASS: $TEST_NAME"; else echo "FAIL: $TEST_NAME (exit $rc)"; fi
+    exit $rc
+}
+trap _cleanup EXIT
+
+fail() { echo "FAIL: $TEST_NAME: $*" >&2; exit 1; }
+note() { echo "--- $*"; }
+
+# own_image POOL/IMAGE: removed at exit, whatever happens.
+own_image() { _images+=("$1"); }
+
+# attach_loop FILE: prints the loop device, detached at exit.
+attach_loop() {
+    local dev
+    dev=$(losetup -f --show "$1")
+    _loops+=("$dev")
+    echo "$dev"
+}
+
+# run_v2r ARGS...: runs virt2rbd, output in $T/out and $T/err, exit code in $RC.
+run_v2r() {
+    set +e
+    "$V2R_BIN" "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+    set -e
+}
+
+# expect_rc CODE: the last run_v2r ended with CODE.
+expect_rc() {
+    if [ "$RC" != "$1" ]; then
+        echo "stdout:" >&2; cat "$T/out" >&2
+        echo "stderr:" >&2; cat "$T/err" >&2
+        fail "expected exit $1, got $RC"
+    fi
+}
+
+# expect_err REGEX: stderr of the last run_v2r matches.
+expect_err() {
+    grep -Eq -- "$1" "$T/err" || { cat "$T/err" >&2; fail "stderr does not match /$1/"; }
+}
+
+# make_islands FILE SIZE_BYTES OFFSET_MIB:LEN_KIB...: a sparse file of SIZE
+# bytes with random data at the given places (holes everywhere else).
+make_islands() {
+    local file=$1 size=$2
+    shift 2
+    truncate -s "$size" "$file"
+    local spec off len
+    for spec in "$@"; do
+        off=${spec%%:*}
+        len=${spec##*:}
+        dd if=/dev/urandom of="$file" bs=1K seek=$((off * 1024)) count="$len" conv=notrunc status=none
+    done
+}
+
+# sha256 of an image's content.
+image_sha256() { rbd export --no-progress "$1" - 2>/dev/null | sha256sum | cut -d' ' -f1; }
+file_sha256() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# Bytes used by an image (rbd du, which counts whole objects with fast-diff).
+image_used() { rbd du --format json "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["used_size"])'; }
+
+# Bytes of non-zero data of a source, rounded up to whole 4 MiB objects.
+data_objects_bytes() {
+    python3 - "$1" <<'PY'
+import sys
+obj = 4 << 20
+n = 0
+with open(sys.argv[1], 'rb', buffering=0) as f:
+    while True:
+        b = f.read(obj)
+        if not b:
+            break
+        if b.count(0) != len(b):
+            n += 1
+print(n * obj)
+PY
+}
+
+pool_images() { rbd ls "$POOL" 2>/dev/null | grep "^$U" | sort || true; }
