@@ -57,7 +57,8 @@ std::string ProgressPrinter::Line(const std::string& label, uint64_t done, uint6
 void ProgressPrinter::Loop() {
   // Rate over a sliding window of samples, so it follows recent speed.
   std::deque<std::pair<Clock::time_point, uint64_t>> samples;
-  auto last_line = Clock::now();
+  const auto start = Clock::now();
+  auto last_line = start;
   const auto tick = mode_ == Mode::kBar ? std::chrono::milliseconds(250) : std::chrono::milliseconds(500);
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -69,6 +70,10 @@ void ProgressPrinter::Loop() {
     while (samples.size() > 2 && now - samples.front().first > std::chrono::seconds(10)) samples.pop_front();
     double dt = std::chrono::duration<double>(now - samples.front().first).count();
     double rate = dt > 0 ? static_cast<double>(done - samples.front().second) / dt : 0;
+    if (stopping) {  // the last line shows the average over the whole phase
+      double all = std::chrono::duration<double>(now - start).count();
+      rate = all > 0 ? static_cast<double>(done) / all : 0;
+    }
     if (mode_ == Mode::kBar) {
       std::string line = Line(label_, done, total, rate, true, TerminalWidth());
       std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), stopping ? "\n" : "");

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 : "${V2R_BIN:?V2R_BIN must point at the virt2rbd binary}"
-: "${V2R_LAB_STATE:?V2R_LAB_STATE must name the lab fixture's state file}"
+: "${V2R_LAB_STATE:?V2R_LAB_STATE must name the state file of the lab fixture}"
 LAB=$(sed -n 1p "$V2R_LAB_STATE")
 # shellcheck disable=SC1091
 source "$LAB/env"
