@@ -1,6 +1,5 @@
 #include "copy/checksum.h"
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <fmt/format.h>

@@ -1,0 +1,208 @@
+// libvirt access (the libvirt C API): a connection, domains, ceph secrets.
+//
+// src/virt/ is the only code that includes libvirt headers; this header only
+// forward-declares libvirt's handle types, so its users need not include them.
+//
+// Errors: every call returns a Status naming the URI and the domain or secret
+// concerned, with libvirt's own message (virGetLastErrorMessage). Queries
+// (open, lookups, lists, XML, state, WaitForState's polling) fail with
+// kRefused: nothing was changed. Calls that change something (define,
+// undefine, set a value, start, shut down, destroy) fail with kFailed. Callers
+// re-kind with Status::As where their context says otherwise. Nothing here
+// prints: the first Open installs a no-op libvirt error handler
+// (virSetErrorFunc) for the whole process, so libvirt does not write its
+// errors to stderr either.
+//
+// Threads: libvirt connections are thread-safe and libvirt's last error is per
+// thread, so a VirtConnection and the VirtDomains from it may be used from
+// several threads at once. The objects are immutable after creation; moving
+// one while another thread uses it is not allowed.
+//
+// Lifetime: destroy every VirtDomain before the VirtConnection it came from.
+// (Each VirtDomain also holds its own reference on the libvirt connection, so
+// a domain that outlives its VirtConnection by mistake stays valid; the
+// connection closes when the last of them is gone.)
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+// libvirt's handle types (<libvirt/libvirt.h> declares the same typedefs).
+typedef struct _virConnect virConnect;
+typedef struct _virDomain virDomain;
+
+namespace v2r {
+
+// Flags of VirtDomain::XmlDesc: the values of libvirt's VIR_DOMAIN_XML_*.
+inline constexpr unsigned kXmlSecure = 1u << 0;      // passwords etc. too
+inline constexpr unsigned kXmlInactive = 1u << 1;    // the persistent definition
+inline constexpr unsigned kXmlUpdateCpu = 1u << 2;
+inline constexpr unsigned kXmlMigratable = 1u << 3;
+
+// virDomainGetState, folded. VIR_DOMAIN_BLOCKED (running, waiting on a
+// resource) is kRunning; VIR_DOMAIN_NOSTATE and anything newer is kOther.
+enum class DomainState {
+  kRunning,
+  kPaused,
+  kShutoff,
+  kShutdown,  // shutting down: in progress, not yet off
+  kCrashed,
+  kPmSuspended,
+  kOther,
+};
+// "running", "paused", "shut off", "shutting down", "crashed", "pmsuspended", "other".
+const char* DomainStateName(DomainState s);
+
+// True when the libvirt URI has no host part: qemu:///system, qemu:///session,
+// qemu+unix:///system, test:///default. False for qemu+ssh://host/system,
+// qemu+tcp://localhost/system (any host, even this one) and for a string that
+// is not a URI at all.
+bool UriIsLocal(const std::string& uri);
+
+// Whether a domain XML refers to a libvirt secret: a <secret> element (disk
+// <auth>, <encryption>, ...) whose uuid attribute is `uuid` (compared without
+// case and dashes) or whose usage attribute is `usage_id` (when not empty, of
+// any type), or an element with secret='uuid' (vTPM <encryption>). Elements
+// with a namespace prefix and comments are ignored. Errs on the side of
+// "used": XML it cannot scan falls back to a plain search for the uuid.
+bool DomainXmlUsesSecret(std::string_view xml, std::string_view uuid, std::string_view usage_id);
+
+// The root element's private attribute of a secret XML is 'yes'.
+bool SecretXmlIsPrivate(std::string_view xml);
+
+class VirtDomain;
+
+// An open libvirt connection (virConnectPtr). Move-only; closed on destruction.
+class VirtConnection {
+ public:
+  // Opens `uri` read-write; an empty uri means $LIBVIRT_DEFAULT_URI, then
+  // "qemu:///system" (never libvirt's own probing, which would pick
+  // qemu:///session for a non-root user). Failure is kRefused "cannot connect
+  // to libvirt at URI: ..." with a hint (start libvirtd, or --connect).
+  static Result<std::unique_ptr<VirtConnection>> Open(const std::string& uri);
+
+  ~VirtConnection();
+  VirtConnection(VirtConnection&& other) noexcept;
+  VirtConnection& operator=(VirtConnection&& other) noexcept;
+  VirtConnection(const VirtConnection&) = delete;
+  VirtConnection& operator=(const VirtConnection&) = delete;
+
+  // The URI libvirt resolved (virConnectGetURI), e.g. "qemu:///system".
+  const std::string& uri() const { return uri_; }
+  // UriIsLocal(uri()).
+  bool IsLocal() const { return UriIsLocal(uri_); }
+
+  // By name, then (if it looks like one) by UUID. Not found is kRefused
+  // "domain 'X' not found at URI" with a hint (virsh list --all).
+  Result<std::unique_ptr<VirtDomain>> LookupDomain(const std::string& name_or_uuid);
+  // Names of every domain, defined or running (persistent and transient).
+  Result<std::vector<std::string>> DomainNames();
+  // virDomainDefineXML: defines a new domain or replaces the persistent
+  // definition of an existing one (same name and uuid). Rejected XML is
+  // kFailed with libvirt's reason.
+  Result<std::unique_ptr<VirtDomain>> DefineXml(const std::string& xml);
+
+  // --- Secrets. A ceph secret's value is the RAW key (base64-decoded). ---
+
+  // The uuid of the secret with usage type ceph and usage name `usage_name`
+  // ("client.libvirt secret"), or nullopt when there is none.
+  Result<std::optional<std::string>> FindCephSecret(const std::string& usage_name);
+  // Defines <secret ephemeral='no' private='yes'> with that description and
+  // ceph usage name; returns its uuid. A usage name already taken is kFailed.
+  Result<std::string> DefineCephSecret(const std::string& usage_name, const std::string& description);
+  // virSecretSetValue with raw_bytes exactly (no encoding). Setting the same
+  // value again is harmless. The bytes never appear in any message.
+  Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes);
+  // A secret that does not exist is kRefused (nothing changed).
+  Status UndefineSecret(const std::string& uuid);
+  // Whether the secret's XML says private='yes'.
+  Result<bool> SecretIsPrivate(const std::string& uuid);
+  // Whether virSecretGetValue hands the value out: false when libvirt refuses
+  // because the secret is private. Any bytes returned are wiped and freed at
+  // once, never kept. A secret without a value is kRefused.
+  Result<bool> SecretValueReadable(const std::string& uuid);
+  // Names of the domains whose definition (inactive XML) or, when running,
+  // live XML refers to the secret (DomainXmlUsesSecret, by uuid or usage).
+  // Domains that vanish during the scan are skipped.
+  Result<std::vector<std::string>> DomainsUsingSecret(const std::string& uuid);
+
+ private:
+  VirtConnection(virConnect* conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
+
+  virConnect* conn_ = nullptr;
+  std::string uri_;
+};
+
+// A domain handle (virDomainPtr). Move-only; freed on destruction (the domain
+// itself is untouched). Name and uuid are read once, at lookup.
+class VirtDomain {
+ public:
+  ~VirtDomain();
+  VirtDomain(VirtDomain&& other) noexcept;
+  VirtDomain& operator=(VirtDomain&& other) noexcept;
+  VirtDomain(const VirtDomain&) = delete;
+  VirtDomain& operator=(const VirtDomain&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& uuid() const { return uuid_; }
+  // The connection's URI, for messages.
+  const std::string& uri() const { return uri_; }
+
+  Result<DomainState> State();
+  Result<bool> IsPersistent();
+  Result<bool> HasManagedSave();
+  Result<std::vector<std::string>> SnapshotNames();
+  // Empty when the driver does not support checkpoints.
+  Result<std::vector<std::string>> CheckpointNames();
+  // The running domain's id; -1 when it is not running.
+  Result<int> Id();
+
+  // virDomainGetXMLDesc with kXml* flags.
+  Result<std::string> XmlDesc(unsigned flags);
+  // The persistent definition with secure data (graphics passwords...): the
+  // one to save before changing it and to redefine from.
+  Result<std::string> InactiveSecureXml() { return XmlDesc(kXmlSecure | kXmlInactive); }
+  // What is running now (secure data included).
+  Result<std::string> LiveXml() { return XmlDesc(kXmlSecure); }
+
+  // Asks the guest to shut down (ACPI power button, virDomainShutdown) and
+  // returns at once; a guest may ignore it: see WaitForState.
+  Status Shutdown();
+  // Powers the domain off at once (virDomainDestroy).
+  Status Destroy();
+  // Starts a defined, shut-off domain (virDomainCreate).
+  Status Start();
+  // Removes the persistent definition (virDomainUndefine); a running domain
+  // keeps running, transient, until it stops.
+  Status Undefine();
+
+  // Polls State() every 200 ms until it is `want`. Returns:
+  //  - Ok once it is;
+  //  - kRefused on timeout (after timeout_s; 0 checks once): "domain 'X' did
+  //    not shut down within N s" when want is kShutoff, else "domain 'X' did
+  //    not reach state 'S' within N s (it is 'T')"; the caller picks the kind
+  //    it reports (and may destroy the domain instead);
+  //  - kInterrupted when *cancel (if not null) becomes true;
+  //  - kFailed when libvirt cannot tell the state any more (the domain
+  //    vanished, the connection broke).
+  Status WaitForState(DomainState want, int timeout_s, const std::atomic<bool>* cancel);
+
+ private:
+  friend class VirtConnection;
+  // Takes ownership of dom; takes a reference on conn.
+  VirtDomain(virConnect* conn, virDomain* dom, std::string uri, std::string name, std::string uuid);
+
+  virConnect* conn_ = nullptr;
+  virDomain* dom_ = nullptr;
+  std::string uri_;
+  std::string name_;
+  std::string uuid_;
+};
+
+}  // namespace v2r
