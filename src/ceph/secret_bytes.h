@@ -40,6 +40,7 @@ class SecretBytes {
   SecretBytes& operator=(const SecretBytes&) = delete;
 
   const char* data() const { return bytes_.data(); }
+  char* mutable_data() { return bytes_.data(); }
   const unsigned char* udata() const { return reinterpret_cast<const unsigned char*>(bytes_.data()); }
   size_t size() const { return bytes_.size(); }
   bool empty() const { return bytes_.empty(); }

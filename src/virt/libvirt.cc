@@ -520,10 +520,10 @@ Result<bool> VirtConnection::SecretValueReadable(const std::string& uuid) {
     std::free(value);
     return true;
   }
-  // libvirt 9.0 answers VIR_ERR_INVALID_SECRET "secret is private".
-  std::string msg = LastError();
-  if (virGetLastErrorCode() == VIR_ERR_INVALID_SECRET || msg.find("private") != std::string::npos) return false;
-  return Status::Refused(fmt::format("reading the value of libvirt secret {} at {}: {}", uuid, uri_, msg));
+  // A private secret: VIR_ERR_INVALID_SECRET "secret is private" (libvirt
+  // 9.0). One without a value is VIR_ERR_NO_SECRET "does not have a value".
+  if (virGetLastErrorCode() == VIR_ERR_INVALID_SECRET) return false;
+  return Status::Refused(fmt::format("reading the value of libvirt secret {} at {}: {}", uuid, uri_, LastError()));
 }
 
 Result<std::vector<std::string>> VirtConnection::DomainsUsingSecret(const std::string& uuid) {

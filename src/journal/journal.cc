@@ -1,0 +1,112 @@
+#include "journal/journal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace v2r {
+
+namespace {
+
+std::string Checksum(const std::string& text) {
+  return fmt::format("{:08x}", XXH32(text.data(), text.size(), 0));
+}
+
+Status WriteAll(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(Kind::kFailed, fmt::format("writing journal {}", path), errno);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string UtcNow() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Journal::EncodeLine(const nlohmann::json& record) {
+  std::string text = record.dump();  // one line: dump() without indent never emits newlines
+  return Checksum(text) + " " + text + "\n";
+}
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+  std::unique_ptr<Journal> j(new Journal());
+  j->path_ = path;
+  j->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0600);
+  if (j->fd_ < 0) return Status::FromErrno(Kind::kRefused, fmt::format("opening journal {}", path), errno);
+
+  std::string content;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::pread(j->fd_, buf, sizeof buf, static_cast<off_t>(content.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(Kind::kRefused, fmt::format("reading journal {}", path), errno);
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+  }
+
+  size_t pos = 0, line_no = 0, good_end = 0;
+  while (pos < content.size()) {
+    ++line_no;
+    size_t nl = content.find('\n', pos);
+    bool complete = nl != std::string::npos;
+    std::string line = content.substr(pos, complete ? nl - pos : std::string::npos);
+    size_t next = complete ? nl + 1 : content.size();
+    bool last = next >= content.size();
+    bool ok = complete && line.size() > 9 && line[8] == ' ' && Checksum(line.substr(9)) == line.substr(0, 8);
+    nlohmann::json rec;
+    if (ok) {
+      rec = nlohmann::json::parse(line.substr(9), nullptr, /*allow_exceptions=*/false);
+      ok = rec.is_object();
+    }
+    if (!ok) {
+      if (last) {  // a torn append: drop it
+        j->repaired_tail_ = true;
+        break;
+      }
+      return Status::Refused(
+          fmt::format("journal {} is corrupted at line {} (checksum or format mismatch)", path, line_no),
+          "the state of this migration cannot be trusted: inspect the file; move it away only if you know "
+          "what was done (virt2rbd status shows the rest)");
+    }
+    j->records_.push_back(std::move(rec));
+    good_end = next;
+    pos = next;
+  }
+  if (j->repaired_tail_ && ::ftruncate(j->fd_, static_cast<off_t>(good_end)) != 0)
+    return Status::FromErrno(Kind::kRefused, fmt::format("repairing journal {}", path), errno);
+  return j;
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status Journal::Append(nlohmann::json record) {
+  record["seq"] = records_.size() + 1;
+  record["time"] = UtcNow();
+  std::string line = EncodeLine(record);
+  V2R_RETURN_IF_ERROR(WriteAll(fd_, line, path_));
+  if (::fdatasync(fd_) != 0)
+    return Status::FromErrno(Kind::kFailed, fmt::format("syncing journal {}", path_), errno);
+  records_.push_back(std::move(record));
+  return Status::Ok();
+}
+
+}  // namespace v2r

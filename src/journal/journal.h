@@ -1,0 +1,57 @@
+// An append-only, checksummed journal of side effects (one file per
+// migration), in the spirit of leveldb's log: each record is one line
+//
+//     <8 hex digits: XXH32 of the JSON text> <JSON object>\n
+//
+// Append() writes the line and fdatasync()s before returning, so a record
+// that Append() returned for is on disk. Open() reads every record; a torn or
+// damaged LAST line (a crash while appending) is dropped and the file is
+// truncated to the last good record; a damaged line before the last one means
+// the file was corrupted, and Open() refuses with the line number.
+// The format is documented in docs/journal.md.
+//
+// Not thread-safe: one Journal per process and file (callers hold the state
+// dir lock).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace v2r {
+
+class Journal {
+ public:
+  // Creates the file (0600) when missing.
+  static Result<std::unique_ptr<Journal>> Open(const std::string& path);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::vector<nlohmann::json>& records() const { return records_; }
+  // True when Open() dropped a torn last line.
+  bool repaired_tail() const { return repaired_tail_; }
+
+  // Adds "seq" and "time" (UTC, ISO 8601) and makes the record durable.
+  Status Append(nlohmann::json record);
+
+  // Encodes one record as a journal line (with the newline); exposed for tests.
+  static std::string EncodeLine(const nlohmann::json& record);
+
+ private:
+  Journal() = default;
+  std::string path_;
+  int fd_ = -1;
+  std::vector<nlohmann::json> records_;
+  bool repaired_tail_ = false;
+};
+
+// Current UTC time as "2026-11-25T21:43:11Z".
+std::string UtcNow();
+
+}  // namespace v2r
