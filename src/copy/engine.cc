@@ -52,7 +52,7 @@ class CopyRun {
   Sink& dst_;
   const CopyOptions opts_;
   ProgressCounters* progress_;
-  InflightWindow window_;
+  InflightWindow window_;  // this disk's chunks in flight (drained before returning)
   BufferPool pool_;
   const uint64_t chunks_;
   std::atomic<uint64_t> next_chunk_{0};
@@ -78,6 +78,7 @@ void CopyRun::ChunkDone(const std::shared_ptr<Chunk>& chunk) {
   uint64_t len = chunk->length;
   if (chunk->buf) pool_.Put(std::move(chunk->buf));
   window_.Release(len);
+  if (opts_.shared_window) opts_.shared_window->Release(len);
 }
 
 void CopyRun::OpDone(const std::shared_ptr<Chunk>& chunk, uint64_t length, bool zero, Status st) {
@@ -114,7 +115,11 @@ Status CopyRun::CopyChunk(uint64_t index) {
   if (!extents.ok()) return extents.status();
   bool all_hole = std::all_of(extents->begin(), extents->end(), [](const Extent& e) { return e.zero; });
 
-  if (!window_.Acquire(len, stop_)) return Status::Ok();
+  if (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_)) return Status::Ok();
+  if (!window_.Acquire(len, stop_)) {
+    if (opts_.shared_window) opts_.shared_window->Release(len);
+    return Status::Ok();
+  }
   auto chunk = std::make_shared<Chunk>();
   chunk->offset = off;
   chunk->length = len;
@@ -228,7 +233,6 @@ Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts)
 
 Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts, ProgressCounters* progress) {
   V2R_RETURN_IF_ERROR(ResolveCopyOptions(src, dst, &opts));
-  if (progress) progress->total += src.size();
   CopyRun run(src, dst, opts, progress);
   return run.Run();
 }

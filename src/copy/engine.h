@@ -16,6 +16,7 @@
 #include "copy/checksum.h"
 #include "copy/endpoint.h"
 #include "copy/progress.h"
+#include "copy/window.h"
 
 namespace v2r {
 
@@ -27,6 +28,9 @@ struct CopyOptions {
   int readers = 2;                  // threads reading the source
   bool target_fresh = true;         // see ZeroPolicy()
   const std::atomic<bool>* cancel = nullptr;  // set by a signal handler
+  // Several disks copied at once share one budget: when set, a chunk needs
+  // room in this window too (it outlives the call; thread-safe).
+  InflightWindow* shared_window = nullptr;
 };
 
 struct CopyResult {
@@ -40,6 +44,8 @@ struct CopyResult {
 // Checks and normalises options against the endpoints.
 Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts);
 
+// `progress` (optional) is added to as bytes complete; its `total` is the
+// caller's to set (several disks may share one set of counters).
 Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts,
                             ProgressCounters* progress);
 

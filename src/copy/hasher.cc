@@ -12,7 +12,6 @@ namespace v2r {
 
 Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCounters* progress) {
   BlockHashes hashes(src.size());
-  if (progress) progress->total += src.size();
   std::atomic<uint64_t> next{0};
   std::atomic<bool> stop{false};
   std::mutex mu;

@@ -22,6 +22,7 @@ struct HashOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// `progress` as for CopyDisk: the caller sets `total`.
 Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCounters* progress);
 
 // Blocks whose hashes differ, as byte ranges (adjacent blocks merged).

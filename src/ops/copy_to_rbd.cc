@@ -27,8 +27,8 @@ auto InPhase(PhaseObserver* observer, const std::string& label, ProgressCounters
   return result;
 }
 
-// Reads the image back through its own connection with librbd's cache off,
-// so what is compared is what the OSDs hold.
+}  // namespace
+
 Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
                               const std::atomic<bool>* cancel, ProgressCounters* progress) {
   auto cluster = RadosCluster::Connect(ceph, {{"rbd_cache", "false"}});
@@ -43,8 +43,6 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   hopts.cancel = cancel;
   return HashSource(source, hopts, progress);
 }
-
-}  // namespace
 
 Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   // Everything that can refuse runs before the image exists.
@@ -84,6 +82,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   copts.cancel = req.cancel;
   copts.target_fresh = true;  // created just now
   ProgressCounters copy_progress;
+  copy_progress.total = (*source)->size();
   Result<CopyResult> copied =
       InPhase(observer, "copy", copy_progress, [&] { return CopyDisk(**source, *sink, copts, &copy_progress); });
   sink.reset();  // close the image before verifying through a fresh handle
@@ -101,6 +100,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
 
   auto vstart = std::chrono::steady_clock::now();
   ProgressCounters verify_progress;
+  verify_progress.total = copied->size;
   Result<BlockHashes> readback = InPhase(observer, "verify", verify_progress, [&] {
     return HashImage(req.ceph, req.target, req.verify_threads, req.cancel, &verify_progress);
   });
@@ -138,6 +138,7 @@ Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, Verif
 
   // Both sides are read at once, each with its own threads.
   ProgressCounters progress;
+  progress.total = 2 * image_source.size();
   HashOptions hopts;
   hopts.threads = req.threads;
   hopts.cancel = req.cancel;

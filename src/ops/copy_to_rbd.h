@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "ceph/options.h"
+#include "copy/checksum.h"
 #include "copy/engine.h"
 #include "ops/image_spec.h"
 #include "ops/observer.h"
@@ -42,6 +43,11 @@ struct CopyReport {
 // failure or interruption the image this call created is removed; the status
 // says so. A verification mismatch keeps the image for inspection.
 Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer);
+
+// Reads an image back through its own connection with librbd's cache off,
+// so what is hashed is what the OSDs hold.
+Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
+                              const std::atomic<bool>* cancel, ProgressCounters* progress);
 
 struct VerifyRequest {
   std::string source;

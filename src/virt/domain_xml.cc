@@ -227,7 +227,7 @@ std::string SourceAttrReason(std::string_view attr) {
 }
 
 std::string SourceChildReason(std::string_view child) {
-  if (child == "reservations") return "block devices only";
+  if (child == "reservations") return "SCSI persistent reservations: lun devices only";
   if (child == "seclabel") return "file and block sources only";
   return "not an RBD source setting";
 }

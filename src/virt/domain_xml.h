@@ -61,7 +61,8 @@ struct DiskClassification {
 //           ("already on RBD", "already on the network (protocol X)"); a
 //           volume/dir/nvme/... disk ("type 'X' is not supported: stays");
 //           a file or block disk whose driver type is not raw
-//           ("qcow2 file: not raw" / "qcow2 block device: not raw").
+//           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
+//           or block disk without a source ("no source: nothing to move").
 //  kRefuse: device='lun', <shareable/>, encryption, <source><slices>, or a bus
 //           other than virtio/scsi/sata/ide (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
@@ -94,7 +95,7 @@ struct RewriteResult {
   std::string xml;
   // What was removed, one line each, prefixed with the target, e.g.
   //   "vda: <driver io='native'> (io='native' needs cache='none' or 'directsync')"
-  //   "vda: <reservations> (block devices only)"
+  //   "vda: <source dev='/dev/sdb'> (replaced by the RBD source)"
   std::vector<std::string> dropped;
 };
 
@@ -120,7 +121,8 @@ struct RewriteResult {
 // discard set. Dropped, and listed in `dropped`: io='native' unless the cache
 // is none or directsync (libvirt refuses the definition otherwise); the old
 // source's attributes and children (dev/file, startupPolicy, index, seclabel,
-// reservations, ...); <driver><metadata_cache> (qcow2 only); a non-empty
+// reservations (libvirt 9 allows it on lun devices only), ...);
+// <driver><metadata_cache> (qcow2 only); a non-empty
 // <backingStore> (it describes the old source's chain; the RBD image is a flat
 // raw copy). An empty <backingStore/> ("self-contained") stays true and stays.
 //

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace v2r {
@@ -21,15 +22,37 @@ std::vector<std::string_view> SplitLines(const std::string& s) {
 }
 
 // Marks the lines of `a` that are deleted and of `b` that are inserted in a
-// shortest edit script: Myers' divide and conquer on the middle snake.
+// shortest edit script: Myers' divide and conquer on the middle snake, over
+// line ids. Lines found on one side only cannot be matched by any script, so
+// they are marked first and left out of the search (this keeps the script
+// shortest and makes wholly different inputs cheap).
 class Differ {
  public:
   Differ(const std::vector<std::string_view>& a, const std::vector<std::string_view>& b)
-      : a_(a), b_(b), del_(a.size()), ins_(b.size()) {
-    size_t size = 2 * (a.size() + b.size()) + 3;
+      : del_(a.size()), ins_(b.size()) {
+    std::unordered_map<std::string_view, int> ids;  // line -> id
+    std::vector<int> sides;                          // id -> bit 0: in a, bit 1: in b
+    std::vector<int> ida(a.size()), idb(b.size());
+    auto id_of = [&](std::string_view line, int side) {
+      auto [it, added] = ids.try_emplace(line, int(sides.size()));
+      if (added) sides.push_back(0);
+      sides[it->second] |= side;
+      return it->second;
+    };
+    for (size_t i = 0; i < a.size(); ++i) ida[i] = id_of(a[i], 1);
+    for (size_t j = 0; j < b.size(); ++j) idb[j] = id_of(b[j], 2);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (sides[ida[i]] == 3) a_.push_back(ida[i]), amap_.push_back(int(i));
+      else del_[i] = true;
+    }
+    for (size_t j = 0; j < b.size(); ++j) {
+      if (sides[idb[j]] == 3) b_.push_back(idb[j]), bmap_.push_back(int(j));
+      else ins_[j] = true;
+    }
+    size_t size = 2 * (a_.size() + b_.size()) + 3;
     vf_.resize(size);
     vb_.resize(size);
-    off_ = int(a.size() + b.size()) + 1;
+    off_ = int(a_.size() + b_.size()) + 1;
   }
   void Run() { Compare(0, int(a_.size()), 0, int(b_.size())); }
   const std::vector<bool>& deleted() const { return del_; }
@@ -40,11 +63,11 @@ class Differ {
     while (a0 < a1 && b0 < b1 && a_[a0] == b_[b0]) ++a0, ++b0;
     while (a0 < a1 && b0 < b1 && a_[a1 - 1] == b_[b1 - 1]) --a1, --b1;
     if (a0 == a1) {
-      for (int j = b0; j < b1; ++j) ins_[j] = true;
+      for (int j = b0; j < b1; ++j) ins_[bmap_[j]] = true;
       return;
     }
     if (b0 == b1) {
-      for (int i = a0; i < a1; ++i) del_[i] = true;
+      for (int i = a0; i < a1; ++i) del_[amap_[i]] = true;
       return;
     }
     // Both sides non-empty and differing at both ends: D >= 2, so each half
@@ -90,8 +113,8 @@ class Differ {
     xs = xe = a0, ys = ye = b0;  // not reached for valid input
   }
 
-  const std::vector<std::string_view>& a_;
-  const std::vector<std::string_view>& b_;
+  std::vector<int> a_, b_;        // ids of the lines found on both sides
+  std::vector<int> amap_, bmap_;  // their line numbers
   std::vector<bool> del_, ins_;
   std::vector<int> vf_, vb_;
   int off_;

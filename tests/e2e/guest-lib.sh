@@ -18,6 +18,7 @@
 #                                          --cmdline STR      the whole kernel command line
 #                                                             (default: $V2R_GUEST_CMDLINE, else
 #                                                             "console=ttyS0 quiet v2r.mode=check")
+#                                          --append STR       more of it, e.g. "v2r.sha=vda"
 #                                          --memory MIB       default 256
 #   guest_log NAME WORKDIR               print the path of the serial log
 #   guest_start NAME                     virsh start
@@ -58,6 +59,7 @@
 #
 # The libvirt URI is $LIBVIRT_DEFAULT_URI, else qemu:///system.
 
+# shellcheck disable=SC2034,SC2119,SC2120  # GUEST_* are for the caller; guest_build's DIR is optional
 GUEST_DEFAULT_CACHE=/var/tmp/v2r-guest-cache
 GUEST_DEFAULT_CMDLINE="console=ttyS0 quiet v2r.mode=check"
 _GUEST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -75,7 +77,7 @@ _gsince() { awk -v a="$1" -v b="$(_gnow)" 'BEGIN { printf "%.1f", b - a }'; }
 guest_build() {
     local dir=${1:-${V2R_GUEST_CACHE:-$GUEST_DEFAULT_CACHE}}
     local out
-    mkdir -p "$dir" && chmod 0755 "$dir" || { _guest_err "cannot create $dir"; return 1; }
+    if ! mkdir -p "$dir" || ! chmod 0755 "$dir"; then _guest_err "guest_build: cannot create $dir"; return 1; fi
     if ! out=$("$_GUEST_TOP/scripts/make-guest" "$dir" 2>&1); then
         _guest_err "scripts/make-guest $dir failed:"
         echo "$out" >&2
@@ -89,12 +91,13 @@ guest_build() {
 guest_log() { echo "$2/$1.console.log"; }
 
 guest_define() {
-    local cmdline=${V2R_GUEST_CMDLINE:-$GUEST_DEFAULT_CMDLINE} mem=256 mode=
+    local cmdline=${V2R_GUEST_CMDLINE:-$GUEST_DEFAULT_CMDLINE} mem=256 mode='' append=''
     while [ $# -gt 0 ]; do
         case $1 in
             --cmdline) cmdline=$2; shift 2 ;;
             --mode) mode="v2r.mode=$2"; shift 2 ;;
             --writer) mode="v2r.mode=writer v2r.disk=$2"; shift 2 ;;
+            --append) append+=" $2"; shift 2 ;;
             --memory) mem=$2; shift 2 ;;
             --) shift; break ;;
             -*) _guest_err "guest_define: unknown option $1"; return 2 ;;
@@ -102,13 +105,14 @@ guest_define() {
         esac
     done
     if [ $# -lt 3 ]; then
-        _guest_err "usage: guest_define [--mode M|--writer vdX|--cmdline S|--memory MIB] NAME WORKDIR DISK..."
+        _guest_err "usage: guest_define [--mode M|--writer vdX|--cmdline S|--append S|--memory MIB] NAME WORKDIR DISK..."
         return 2
     fi
     if [ -n "$mode" ]; then
         cmdline=$(sed -E 's/(^| )v2r\.(mode|disk)=[^ ]*//g' <<<"$cmdline")
         cmdline="$cmdline $mode"
     fi
+    cmdline="$cmdline$append"
     local name=$1 workdir=$2
     shift 2
     if [ -z "${GUEST_KERNEL:-}" ] || [ ! -f "$GUEST_KERNEL" ]; then
@@ -159,9 +163,15 @@ guest_define() {
         esac
     done
 
+    # Redefining an existing domain needs its uuid (a new one would be refused).
+    local uuid uuid_xml=
+    if uuid=$(_gvirsh domuuid "$name" 2>/dev/null) && [ -n "$uuid" ]; then
+        uuid_xml="
+  <uuid>$uuid</uuid>"
+    fi
     cat >"$xml" <<EOF
 <domain type='qemu'>
-  <name>$(_gxml "$name")</name>
+  <name>$(_gxml "$name")</name>$uuid_xml
   <memory unit='MiB'>$mem</memory>
   <vcpu>1</vcpu>
   <os>
@@ -309,6 +319,7 @@ guest_disk_sha() {
     local v
     v=$(guest_last_boot "$1" | awk -v d="$2" '$1 == "V2R-DISK" && $2 == d { print $6 }' | tail -n 1)
     [ -n "$v" ] || { _guest_err "guest_disk_sha: no V2R-DISK line for $2 in the last boot of $1"; return 1; }
+    [[ $v =~ ^[0-9a-f]{64}$ ]] || { _guest_err "guest_disk_sha: the guest printed '$v' for $2 (v2r.sha=...?)"; return 1; }
     echo "$v"
 }
 
@@ -386,9 +397,18 @@ with open(sys.argv[1], "rb", buffering=0) as f:
         return f.read(BS)
     for n in acked:
         b = block(n)
-        if b != expected(n):
+        want = expected(n)
+        if b != want:
             head = b[:127].rstrip(b" \0").decode("ascii", "replace")
-            bad.append("record %d: %s" % (n, "got header %r" % head if head else "zeros/missing"))
+            if len(b) < BS:
+                why = "beyond the end of the image"
+            elif not head:
+                why = "zeros (never written)"
+            elif b[:128] != want[:128]:
+                why = "wrong header %r" % head
+            else:
+                why = "header intact, %d body bytes differ" % sum(x != y for x, y in zip(b[128:], want[128:]))
+            bad.append("record %d: %s" % (n, why))
     extra = 0
     n = (max(acked) + 1) if acked else 0
     while block(n) == expected(n):
@@ -438,9 +458,9 @@ make_fs_image() {
     fi
     # (computed into a variable first: a file being written inside the tree would be listed)
     local man
-    man=$(_fs_manifest "$stage") && { [ -z "$man" ] || printf '%s\n' "$man"; } >"$stage/MANIFEST.sha256" || {
+    if ! man=$(_fs_manifest "$stage") || ! { [ -z "$man" ] || printf '%s\n' "$man"; } >"$stage/MANIFEST.sha256"; then
         rm -rf "$stage"; _guest_err "make_fs_image: cannot write the manifest"; return 1
-    }
+    fi
     rm -f "$file"
     truncate -s "${size}M" "$file" || { rm -rf "$stage"; _guest_err "make_fs_image: cannot create $file"; return 1; }
     if ! out=$(mkfs.ext4 -q -F -L v2r-test -d "$stage" "$file" 2>&1); then

@@ -1,0 +1,301 @@
+#include "migrate/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "base/units.h"
+#include "virt/text_diff.h"
+
+namespace v2r {
+
+const char* RunStateName(RunState s) {
+  switch (s) {
+    case RunState::kShutoff: return "shut off";
+    case RunState::kRunning: return "running";
+    case RunState::kPaused: return "paused";
+    case RunState::kOther: return "in another state";
+  }
+  return "unknown";
+}
+
+std::vector<const DiskPlan*> Plan::Moving() const {
+  std::vector<const DiskPlan*> out;
+  for (const DiskPlan& d : disks)
+    if (d.decision == DiskDecision::kMove) out.push_back(&d);
+  return out;
+}
+
+Result<std::string> ExpandImageName(const std::string& tmpl, const std::string& domain, const std::string& target,
+                                    const std::string& uuid) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size();) {
+    if (tmpl[i] == '{') {
+      size_t close = tmpl.find('}', i);
+      if (close == std::string::npos)
+        return Status::Usage(fmt::format("--image-name '{}': unclosed '{{'", tmpl));
+      std::string field = tmpl.substr(i + 1, close - i - 1);
+      if (field == "domain") out += domain;
+      else if (field == "target") out += target;
+      else if (field == "uuid") out += uuid;
+      else
+        return Status::Usage(fmt::format("--image-name '{}': unknown field {{{}}}", tmpl, field),
+                             "use {domain}, {target} and {uuid}");
+      i = close + 1;
+    } else {
+      out += tmpl[i++];
+    }
+  }
+  if (out.empty()) return Status::Usage(fmt::format("--image-name '{}' gives an empty name", tmpl));
+  for (char c : out)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return Status::Usage(fmt::format("image name '{}' (from --image-name '{}') has the character '{}'", out, tmpl, c),
+                           "image names may use letters, digits, '.', '_' and '-'");
+  return out;
+}
+
+Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const std::vector<MonHost>& monmap) {
+  if (option.empty()) return monmap;
+  if (option == "none") return std::vector<MonHost>{};
+  std::vector<MonHost> out;
+  size_t pos = 0;
+  while (pos <= option.size()) {
+    size_t comma = option.find(',', pos);
+    std::string item = option.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.empty()) return Status::Usage(fmt::format("--mon-hosts '{}' has an empty entry", option));
+    MonHost h;
+    size_t colon = item.rfind(':');
+    bool bracketed = !item.empty() && item.front() == '[';
+    if (bracketed) {  // [v6addr]:port
+      size_t rb = item.find(']');
+      if (rb == std::string::npos) return Status::Usage(fmt::format("--mon-hosts: bad address '{}'", item));
+      h.host = item.substr(1, rb - 1);
+      colon = item.size() > rb + 1 && item[rb + 1] == ':' ? rb + 1 : std::string::npos;
+    } else if (colon != std::string::npos && item.find(':') != colon) {
+      colon = std::string::npos;  // bare IPv6 without port
+      h.host = item;
+    } else {
+      h.host = item.substr(0, colon);
+    }
+    if (colon != std::string::npos) {
+      std::string port = item.substr(colon + 1);
+      if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) <= 0 ||
+          std::stoi(port) > 65535)
+        return Status::Usage(fmt::format("--mon-hosts: bad port in '{}'", item), "give HOST or HOST:PORT, comma separated");
+      h.port = std::stoi(port);
+    }
+    if (h.host.empty()) return Status::Usage(fmt::format("--mon-hosts: empty host in '{}'", item));
+    out.push_back(h);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+namespace {
+
+void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
+  if (!d.uri_is_local)
+    plan->refusals.push_back(fmt::format(
+        "libvirt URI {} is not local: offline migration reads the disks on this host; run virt2rbd on the hypervisor",
+        d.uri));
+  if (!d.persistent)
+    plan->refusals.push_back(fmt::format("domain {} is transient: only persistent domains can be migrated "
+                                         "(define it first: virsh dumpxml {} > vm.xml; virsh define vm.xml)",
+                                         opts.domain, opts.domain));
+  if (d.managed_save)
+    plan->refusals.push_back(fmt::format("domain {} has a managed save image (its RAM state refers to the old disks): "
+                                         "start it and shut it down, or remove it with virsh managedsave-remove {}",
+                                         opts.domain, opts.domain));
+  if (!d.snapshots.empty())
+    plan->refusals.push_back(fmt::format("domain {} has snapshots ({}) that reference its disks: delete them first "
+                                         "(virsh snapshot-delete {} NAME)",
+                                         opts.domain, fmt::join(d.snapshots, ", "), opts.domain));
+  if (!d.checkpoints.empty())
+    plan->refusals.push_back(fmt::format("domain {} has checkpoints ({}) that reference its disks: delete them first "
+                                         "(virsh checkpoint-delete {} NAME)",
+                                         opts.domain, fmt::join(d.checkpoints, ", "), opts.domain));
+  plan->state = d.state;
+  bool active = d.state == RunState::kRunning || d.state == RunState::kPaused || d.state == RunState::kOther;
+  if (active) {
+    if (opts.shutdown && opts.force_off) plan->stop = StopAction::kShutdownThenForce;
+    else if (opts.shutdown) plan->stop = StopAction::kShutdown;
+    else if (opts.force_off) plan->stop = StopAction::kForceOff;
+    else
+      plan->refusals.push_back(fmt::format("domain {} is {}: add --shutdown (ask the guest to shut down), "
+                                           "--force-off (power it off), or both",
+                                           opts.domain, RunStateName(d.state)));
+  }
+  plan->start_after = opts.start.value_or(d.state == RunState::kRunning);
+}
+
+void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
+               const ClusterFacts& cluster, Plan* plan) {
+  // --disks names must exist.
+  std::vector<std::string> all;
+  for (const DiskInfo& d : info.disks) all.push_back(d.target);
+  for (const std::string& want : opts.disks)
+    if (std::find(all.begin(), all.end(), want) == all.end())
+      plan->refusals.push_back(fmt::format("disk {} is not in domain {} (its disks: {})", want, opts.domain,
+                                           fmt::join(all, ", ")));
+
+  std::set<std::string> names;
+  for (const DiskInfo& disk : info.disks) {
+    DiskPlan dp;
+    dp.disk = disk;
+    bool selected = opts.disks.empty() ||
+                    std::find(opts.disks.begin(), opts.disks.end(), disk.target) != opts.disks.end();
+    DiskClassification c = ClassifyDisk(disk);
+    dp.reason = c.reason;
+    if (!selected) {
+      dp.decision = DiskDecision::kStay;
+      dp.reason = "not selected (--disks)";
+    } else if (c.decision == DiskDecision::kRefuse) {
+      dp.decision = DiskDecision::kRefuse;
+      plan->refusals.push_back(fmt::format("disk {}: {}", disk.target, c.reason));
+    } else if (c.decision == DiskDecision::kStay) {
+      dp.decision = DiskDecision::kStay;
+      if (!opts.disks.empty())
+        plan->refusals.push_back(fmt::format("disk {} was selected with --disks but cannot move: {}", disk.target,
+                                             c.reason));
+    } else {
+      dp.decision = DiskDecision::kMove;
+      auto name = ExpandImageName(opts.image_template, info.name, disk.target, info.uuid);
+      if (!name.ok()) {
+        plan->refusals.push_back(name.status().message());
+      } else {
+        dp.image = *name;
+        if (!names.insert(dp.image).second)
+          plan->refusals.push_back(fmt::format("disk {}: image name {} is used by another disk of this migration "
+                                               "(--image-name must include {{target}})",
+                                               disk.target, dp.image));
+        if (cluster.existing_images.count(dp.image))
+          plan->refusals.push_back(fmt::format("disk {}: image {}/{} already exists (remove it, or choose another "
+                                               "--image-name)",
+                                               disk.target, opts.pool, dp.image));
+      }
+      auto it = sources.find(disk.source);
+      if (it == sources.end() || !it->second.readable) {
+        plan->refusals.push_back(fmt::format("disk {}: source {} is not readable: {}", disk.target, disk.source,
+                                             it == sources.end() ? "not examined" : it->second.error));
+      } else {
+        const SourceFacts& s = it->second;
+        dp.size = s.size;
+        dp.allocated = s.allocated;
+        dp.allocated_upper_bound = s.is_block;
+        dp.is_block = s.is_block;
+        if (!s.used_by.empty())
+          plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "
+                                               "move for one VM only)",
+                                               disk.target, disk.source, fmt::join(s.used_by, ", ")));
+        if (s.size == 0)
+          plan->refusals.push_back(fmt::format("disk {}: source {} is empty (0 bytes)", disk.target, disk.source));
+      }
+    }
+    plan->disks.push_back(std::move(dp));
+  }
+  if (plan->Moving().empty() && opts.disks.empty())
+    plan->refusals.push_back(fmt::format("domain {} has no disk that can move to RBD", opts.domain));
+}
+
+void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* plan) {
+  if (!cluster.pool_exists) {
+    plan->refusals.push_back(fmt::format("pool '{}' does not exist (create it: ceph osd pool create {} && rbd pool init {})",
+                                         opts.pool, opts.pool, opts.pool));
+    return;
+  }
+  if (!cluster.pool_is_rbd)
+    plan->refusals.push_back(fmt::format("pool '{}' is not initialised for RBD (run: rbd pool init {})", opts.pool,
+                                         opts.pool));
+  // Room: known data (files' allocated bytes) must fit; the upper bound
+  // (devices at full size) only warns.
+  for (const DiskPlan* d : plan->Moving()) {
+    plan->upper_bytes += d->allocated;
+    if (!d->allocated_upper_bound) plan->known_bytes += d->allocated;
+  }
+  uint64_t avail = cluster.max_avail;
+  if (cluster.quota_max_bytes) {
+    uint64_t left = cluster.quota_max_bytes > cluster.pool_stored ? cluster.quota_max_bytes - cluster.pool_stored : 0;
+    avail = std::min(avail, left);
+  }
+  plan->available_bytes = avail;
+  if (plan->known_bytes > avail)
+    plan->refusals.push_back(fmt::format("pool '{}' has room for {} ({}) but the disks hold {} of data", opts.pool,
+                                         FormatBytes(avail), cluster.quota_max_bytes ? "quota and free space" : "free space",
+                                         FormatBytes(plan->known_bytes)));
+  else if (plan->upper_bytes > avail)
+    plan->warnings.push_back(fmt::format("pool '{}' has room for {}; the disks hold at most {} (block devices counted at "
+                                         "full size; zeros are not copied, so it may well fit)",
+                                         opts.pool, FormatBytes(avail), FormatBytes(plan->upper_bytes)));
+
+  // The VM's cephx user.
+  plan->user_id = opts.client_user;
+  plan->user_entity = "client." + opts.client_user;
+  plan->user_caps_before = cluster.user_caps;
+  if (!cluster.user_exists) {
+    plan->user_action = UserAction::kCreate;
+    plan->user_caps_after = LeastPrivilegeCaps(opts.pool);
+  } else if (GrantsRbdAccess(cluster.user_caps, opts.pool)) {
+    plan->user_action = UserAction::kReuse;
+    plan->user_caps_after = cluster.user_caps;
+  } else {
+    plan->user_action = UserAction::kUpdateCaps;
+    plan->user_caps_after = AddPoolGrant(cluster.user_caps, opts.pool);
+    if (!opts.update_caps)
+      plan->refusals.push_back(fmt::format("cephx user {} exists but has no RBD access to pool '{}'; grant it with: {} "
+                                           "(or pass --update-caps, which adds the grant and keeps its caps)",
+                                           plan->user_entity, opts.pool,
+                                           CapsCommand(plan->user_entity, plan->user_caps_after)));
+  }
+  auto hosts = ResolveMonHosts(opts.mon_hosts, cluster.monmap);
+  if (!hosts.ok()) plan->refusals.push_back(hosts.status().message());
+  else plan->hosts = *hosts;
+  if (opts.mon_hosts.empty() && cluster.monmap.empty())
+    plan->refusals.push_back("the cluster's monitor map lists no monitors (give --mon-hosts)");
+}
+
+}  // namespace
+
+Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::map<std::string, SourceFacts>& sources,
+              const ClusterFacts& cluster) {
+  Plan plan;
+  plan.pool = opts.pool;
+  plan.domain = opts.domain;
+  plan.cache = opts.cache;
+  plan.old_xml = domain.xml;
+  plan.secret_usage = "client." + opts.client_user + " secret";
+  plan.secret_uuid = domain.secret_uuid;
+
+  auto info = ParseDomainXml(domain.xml);
+  if (!info.ok()) {
+    plan.refusals.push_back(info.status().message());
+    return plan;
+  }
+  plan.domain = info->name;
+  plan.uuid = info->uuid;
+  CheckDomain(opts, domain, &plan);
+  PlanDisks(opts, *info, sources, cluster, &plan);
+  PlanCluster(opts, cluster, &plan);
+
+  std::vector<RbdDiskRewrite> rewrites;
+  for (const DiskPlan* d : plan.Moving())
+    if (!d->image.empty()) rewrites.push_back({d->disk.target, opts.pool, d->image});
+  if (!rewrites.empty()) {
+    RbdRewriteOptions ro;
+    ro.hosts = plan.hosts;
+    ro.auth_username = plan.user_id;
+    ro.secret_uuid = plan.secret_uuid.value_or(kNewSecretPlaceholder);
+    ro.cache = opts.cache;
+    auto rw = RewriteDisksToRbd(domain.xml, rewrites, ro);
+    if (!rw.ok()) {
+      plan.refusals.push_back(rw.status().message());
+    } else {
+      plan.new_xml = rw->xml;
+      plan.dropped = rw->dropped;
+      plan.xml_diff = UnifiedDiff(domain.xml, rw->xml, plan.domain + ".xml (now)", plan.domain + ".xml (after)");
+    }
+  }
+  return plan;
+}
+
+}  // namespace v2r

@@ -1,0 +1,145 @@
+#include "migrate/record.h"
+
+namespace v2r {
+
+namespace {
+
+RunState ParseRunState(const std::string& s) {
+  if (s == "running") return RunState::kRunning;
+  if (s == "paused") return RunState::kPaused;
+  if (s == "shut off") return RunState::kShutoff;
+  return RunState::kOther;
+}
+
+template <typename T>
+T Get(const nlohmann::json& j, const char* key, T fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+DiskRecord* MigrationState::Disk(const std::string& target) {
+  for (DiskRecord& d : disks)
+    if (d.target == target) return &d;
+  return nullptr;
+}
+
+std::string MigrationState::Phase() const {
+  if (!begun) return "none";
+  if (rolled_back) return "rolled back";
+  if (aborted) return "aborted";
+  if (committed) return "committed";
+  if (completed) return "migrated";
+  return "unfinished";
+}
+
+MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
+  MigrationState s;
+  for (const nlohmann::json& r : records) {
+    std::string ev = Get<std::string>(r, "event", "");
+    std::string time = Get<std::string>(r, "time", "");
+    std::string target = Get<std::string>(r, "target", "");
+    DiskRecord* d = target.empty() ? nullptr : s.Disk(target);
+    if (ev == "begin") {
+      s = MigrationState();
+      s.begun = true;
+      s.began_at = time;
+      s.domain = Get<std::string>(r, "domain", "");
+      s.uuid = Get<std::string>(r, "uuid", "");
+      s.uri = Get<std::string>(r, "uri", "");
+      s.pool = Get<std::string>(r, "pool", "");
+      s.user_entity = Get<std::string>(r, "user", "");
+      s.secret_usage = Get<std::string>(r, "secret_usage", "");
+      s.cache = Get<std::string>(r, "cache", "");
+      s.original_state = ParseRunState(Get<std::string>(r, "state", ""));
+      s.start_after = Get<bool>(r, "start_after", false);
+      s.hosts = Get<std::vector<std::string>>(r, "hosts", {});
+      for (const auto& jd : r.value("disks", nlohmann::json::array())) {
+        DiskRecord dr;
+        dr.target = Get<std::string>(jd, "target", "");
+        dr.source = Get<std::string>(jd, "source", "");
+        dr.image = Get<std::string>(jd, "image", "");
+        dr.size = Get<uint64_t>(jd, "size", 0);
+        s.disks.push_back(dr);
+      }
+    } else if (ev == "vm-stopped") {
+      s.vm_stopped = true;
+    } else if (ev == "user-created") {
+      s.user_created = true;
+    } else if (ev == "user-caps-updated") {
+      s.user_caps_updated = true;
+      s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
+    } else if (ev == "user-removed" || ev == "user-caps-restored") {
+      s.user_removed = true;
+    } else if (ev == "secret-defined") {
+      s.secret_uuid = Get<std::string>(r, "uuid", "");
+      s.secret_created = true;
+    } else if (ev == "secret-reused") {
+      s.secret_uuid = Get<std::string>(r, "uuid", "");
+    } else if (ev == "secret-value-set") {
+      s.secret_value_set = true;
+    } else if (ev == "secret-removed") {
+      s.secret_removed = true;
+    } else if (ev == "definition-saved") {
+      s.definition_saved = true;
+    } else if (ev == "image-create" && d) {
+      d->create_intent = true;
+    } else if (ev == "image-created" && d) {
+      d->created = true;
+      d->removed = false;
+    } else if (ev == "disk-copied" && d) {
+      d->copied = true;
+      d->digest = Get<std::string>(r, "digest", "");
+      d->bytes_copied = Get<uint64_t>(r, "bytes_copied", 0);
+      d->bytes_zero = Get<uint64_t>(r, "bytes_zero", 0);
+      d->seconds = Get<double>(r, "seconds", 0);
+      d->verified = Get<bool>(r, "verified", false);
+    } else if (ev == "snapshot-created" && d) {
+      d->snapshot = true;
+    } else if (ev == "snapshot-removed" && d) {
+      d->snapshot = false;
+    } else if (ev == "image-removed" && d) {
+      d->removed = true;
+      d->created = false;
+      d->create_intent = false;
+      d->copied = false;
+      d->snapshot = false;
+    } else if (ev == "copied-back" && d) {
+      d->copied_back = Get<uint64_t>(r, "bytes", 0);
+    } else if (ev == "switch") {
+      s.switch_intent = true;
+    } else if (ev == "switched") {
+      s.switched = true;
+      s.switched_at = time;
+      s.switched_xml_sha256 = Get<std::string>(r, "xml_sha256", "");
+    } else if (ev == "definition-restored") {
+      s.switched = false;
+      s.switch_intent = false;
+    } else if (ev == "vm-started") {
+      s.started = true;
+    } else if (ev == "completed") {
+      s.completed = true;
+      s.completed_at = time;
+    } else if (ev == "aborted") {
+      s.aborted = true;
+      s.abort_reason = Get<std::string>(r, "reason", "");
+    } else if (ev == "rollback-begin") {
+      s.rollback_begun = true;
+    } else if (ev == "rolled-back") {
+      s.rolled_back = true;
+      s.rolled_back_at = time;
+    } else if (ev == "committed") {
+      s.committed = true;
+      s.committed_at = time;
+    }
+  }
+  return s;
+}
+
+}  // namespace v2r

@@ -1,0 +1,79 @@
+// The migration's state, folded from its journal records.
+//
+// Each side effect has a record written before it is made ("…-intent" where a
+// crash could leave it half done) and one after. Folding the records in
+// order gives what was done, so a rerun skips it and rollback or abort undoes
+// exactly what virt2rbd created. Record types: docs/journal.md.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "migrate/caps.h"
+#include "migrate/plan.h"
+
+namespace v2r {
+
+constexpr const char* kSwitchSnapshot = "virt2rbd-switch";
+
+struct DiskRecord {
+  std::string target, source, image;
+  uint64_t size = 0;
+  bool create_intent = false;  // image-create written, image-created maybe not
+  bool created = false;        // this migration created the image
+  bool copied = false;
+  std::string digest;
+  uint64_t bytes_copied = 0, bytes_zero = 0;
+  double seconds = 0;
+  bool verified = false;
+  bool snapshot = false;
+  bool removed = false;
+  uint64_t copied_back = 0;
+};
+
+struct MigrationState {
+  bool begun = false;
+  std::string domain, uuid, uri, pool, user_entity, secret_usage, cache;
+  std::string began_at;
+  RunState original_state = RunState::kShutoff;
+  bool start_after = false;
+  std::vector<DiskRecord> disks;
+  std::vector<std::string> hosts;
+  bool vm_stopped = false;
+  bool user_created = false;
+  bool user_caps_updated = false;
+  CephCaps user_old_caps;
+  bool user_removed = false;
+  std::string secret_uuid;
+  bool secret_created = false;
+  bool secret_value_set = false;
+  bool secret_removed = false;
+  bool definition_saved = false;
+  bool switch_intent = false;
+  bool switched = false;
+  std::string switched_at;
+  std::string switched_xml_sha256;  // of the inactive XML as libvirt returned it after define
+  bool started = false;
+  bool completed = false;
+  std::string completed_at;
+  bool aborted = false;
+  std::string abort_reason;
+  bool rollback_begun = false;
+  bool rolled_back = false;
+  std::string rolled_back_at;
+  bool committed = false;
+  std::string committed_at;
+
+  DiskRecord* Disk(const std::string& target);
+  // "unfinished", "migrated", "committed", "rolled back", "aborted", "none".
+  std::string Phase() const;
+  bool Finished() const { return aborted || rolled_back; }  // a new migration may begin
+};
+
+MigrationState FoldJournal(const std::vector<nlohmann::json>& records);
+
+}  // namespace v2r
