@@ -70,6 +70,8 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       }
     } else if (ev == "vm-stopped") {
       s.vm_stopped = true;
+    } else if (ev == "user-create") {
+      s.user_create_intent = true;
     } else if (ev == "user-created") {
       s.user_created = true;
     } else if (ev == "user-caps-updated") {
@@ -77,6 +79,8 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
     } else if (ev == "user-removed" || ev == "user-caps-restored") {
       s.user_removed = true;
+    } else if (ev == "secret-define") {
+      s.secret_define_intent = true;
     } else if (ev == "secret-defined") {
       s.secret_uuid = Get<std::string>(r, "uuid", "");
       s.secret_created = true;

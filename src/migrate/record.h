@@ -44,11 +44,13 @@ struct MigrationState {
   std::vector<DiskRecord> disks;
   std::vector<std::string> hosts;
   bool vm_stopped = false;
+  bool user_create_intent = false;
   bool user_created = false;
   bool user_caps_updated = false;
   CephCaps user_old_caps;
   bool user_removed = false;
   std::string secret_uuid;
+  bool secret_define_intent = false;
   bool secret_created = false;
   bool secret_value_set = false;
   bool secret_removed = false;

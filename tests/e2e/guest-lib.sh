@@ -44,11 +44,22 @@
 #   guest_undefine NAME                  destroy if running, undefine; never fails
 #   guest_acks LOGFILE                   record numbers acknowledged by the writer (last boot)
 #   guest_hb_stats LOGFILE [FROM_BYTE [TO_BYTE]]
-#                                        heartbeat gaps of the last boot (or of the lines that
-#                                        start within the byte range of the log, e.g. offsets
-#                                        taken with `stat -c %s LOG` around a pivot): prints
+#                                        heartbeat gaps of the last boot (or the gaps that end
+#                                        within the byte range of the log, e.g. offsets taken
+#                                        with `stat -c %s LOG` around a pivot): prints
 #                                        "beats=N median_ms=X max_ms=Y max_at_ms=T" (T: guest
 #                                        uptime at the end of the largest gap)
+#   guest_watch_start LOGFILE OUTFILE    stamp the log with host time: a background process appends
+#                                        "<host epoch ms> <V2R line>" to OUTFILE for every V2R line
+#                                        written to LOGFILE from now on (polls every 5 ms); sets
+#                                        GUEST_WATCH_PID. The guest's own V2R-HB times come from its
+#                                        clock, which stands still while the VM is paused (a 2 s
+#                                        `virsh suspend` left no gap in them): use this to see pauses.
+#   guest_watch_stop                     stop that process (by GUEST_WATCH_PID)
+#   guest_watch_hb_stats OUTFILE [FROM_MS [TO_MS]]
+#                                        heartbeat gaps in host time (optionally only the gaps
+#                                        that end within FROM_MS..TO_MS, epoch ms as `date +%s%3N`):
+#                                        "beats=N median_ms=X max_ms=Y max_at_ms=T" (T: host epoch ms)
 #   guest_verify_records IMAGE LOGFILE   every record acked in the last boot of LOGFILE is intact
 #                                        in IMAGE (a file or device, e.g. an `rbd export`); prints
 #                                        "acked=N verified=N first=A last=B extra=E" (E: intact
@@ -354,14 +365,18 @@ guest_acks() {
 }
 
 guest_hb_stats() {
-    local log=$1 lines
+    local log=$1 lines seed
     if [ $# -ge 2 ]; then
         lines=$(_guest_lines "$log" "$2" "${3:-}") || return 1
+        # the last heartbeat before the range: the gap that ends in the range counts
+        seed=$(_guest_lines "$log" 0 "$2" | grep '^V2R-HB' | tail -n 1 || true)
+        [ -z "$seed" ] || lines="SEED $seed"$'\n'"$lines"
     else
         lines=$(guest_last_boot "$log") || return 1
     fi
     awk '
         /^V2R-GUEST BOOT/ { prev = "" }
+        $1 == "SEED" && $3 ~ /^[0-9]+$/ { prev = $3 }
         $1 == "V2R-HB" && $2 ~ /^[0-9]+$/ {
             if (prev != "") { g[n++] = $2 - prev; if ($2 - prev > max) { max = $2 - prev; at = $2 } }
             prev = $2; beats++
@@ -371,8 +386,68 @@ guest_hb_stats() {
             # median: sort the gaps (insertion sort is fine for a few thousand)
             for (i = 1; i < n; i++) { v = g[i]; for (j = i - 1; j >= 0 && g[j] > v; j--) g[j + 1] = g[j]; g[j + 1] = v }
             med = (n % 2) ? g[(n - 1) / 2] : (g[n / 2 - 1] + g[n / 2]) / 2
-            printf "beats=%d median_ms=%d max_ms=%d max_at_ms=%d\n", beats, med, max, at
+            printf "beats=%d median_ms=%d max_ms=%d max_at_ms=%.0f\n", beats, med, max, at
         }' <<<"$lines"
+}
+
+guest_watch_start() {
+    local log=$1 out=$2
+    [ -f "$log" ] || { _guest_err "guest_watch_start: no log file $log"; return 1; }
+    : >"$out" || return 1
+    python3 -u - "$log" "$out" <<'PY' &
+import os, sys, time
+log, out = sys.argv[1], sys.argv[2]
+parent = os.getppid()  # exit with the test that started it, even without guest_watch_stop
+f = open(log, "rb")
+f.seek(0, os.SEEK_END)
+o = open(out, "a", buffering=1)
+buf = b""
+while True:
+    data = f.read()
+    if data:
+        now = int(time.time() * 1000)
+        buf += data
+        *lines, buf = buf.split(b"\n")
+        for l in lines:
+            l = l.replace(b"\r", b"").decode("utf-8", "replace")
+            i = l.find("V2R-")
+            if i >= 0:
+                o.write("%d %s\n" % (now, l[i:]))
+    else:
+        if os.getppid() != parent:
+            break
+        time.sleep(0.005)
+PY
+    GUEST_WATCH_PID=$!
+}
+
+guest_watch_stop() {
+    if [ -n "${GUEST_WATCH_PID:-}" ]; then
+        kill "$GUEST_WATCH_PID" 2>/dev/null || true
+        wait "$GUEST_WATCH_PID" 2>/dev/null || true
+        GUEST_WATCH_PID=
+    fi
+}
+
+guest_watch_hb_stats() {
+    local out=$1 from=${2:-0} to=${3:-99999999999999}
+    [ -f "$out" ] || { _guest_err "guest_watch_hb_stats: no file $out"; return 1; }
+    awk -v from="$from" -v to="$to" '
+        $2 == "V2R-GUEST" { prev = "" }
+        $2 == "V2R-HB" && $1 <= to {
+            # a gap counts when it ends within FROM..TO
+            if ($1 >= from) {
+                if (prev != "") { g[n++] = $1 - prev; if ($1 - prev > max) { max = $1 - prev; at = $1 } }
+                beats++
+            }
+            prev = $1
+        }
+        END {
+            if (n == 0) { print "guest-lib: guest_watch_hb_stats: fewer than 2 heartbeats" > "/dev/stderr"; exit 1 }
+            for (i = 1; i < n; i++) { v = g[i]; for (j = i - 1; j >= 0 && g[j] > v; j--) g[j + 1] = g[j]; g[j + 1] = v }
+            med = (n % 2) ? g[(n - 1) / 2] : (g[n / 2 - 1] + g[n / 2]) / 2
+            printf "beats=%d median_ms=%d max_ms=%d max_at_ms=%.0f\n", beats, med, max, at
+        }' "$out"
 }
 
 guest_verify_records() {

@@ -1,0 +1,41 @@
+#include "base/fault.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <sstream>
+
+namespace v2r {
+
+namespace {
+std::string Spec() {
+  const char* v = std::getenv("V2R_FAULT");
+  return v ? v : "";
+}
+}  // namespace
+
+Status FaultPoint(const std::string& name) {
+  std::string spec = Spec();
+  if (spec.empty()) return Status::Ok();
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == name + "=crash") {
+      std::raise(SIGKILL);
+    } else if (item == name + "=fail") {
+      return Status::Failed("injected failure at " + name);
+    }
+  }
+  return Status::Ok();
+}
+
+std::optional<uint64_t> InjectedReadError(const std::string& target) {
+  std::string spec = Spec();
+  std::stringstream ss(spec);
+  std::string item;
+  std::string prefix = "read-error:" + target + "@";
+  while (std::getline(ss, item, ','))
+    if (item.rfind(prefix, 0) == 0) return std::stoull(item.substr(prefix.size()));
+  return std::nullopt;
+}
+
+}  // namespace v2r

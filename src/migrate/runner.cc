@@ -1,0 +1,173 @@
+#include "migrate/runner.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "base/fault.h"
+#include "ceph/admin.h"
+#include "ceph/image.h"
+#include "ceph/snapshots.h"
+
+namespace v2r {
+
+std::string ImagePath(const std::string& pool, const std::string& image) { return pool + "/" + image; }
+
+Status Runner::Open(const std::string& uri, const std::string& domain, const std::string& state_dir) {
+  V2R_RETURN_IF_ERROR(OpenLibvirt(uri, domain, &s));
+  auto d = StateDir::Open(state_dir);
+  if (!d.ok()) return d.status();
+  dir = std::make_unique<StateDir>(std::move(*d));
+  auto lock = dir->LockDomain(s.domain->uuid(), s.domain->name());
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(*lock);
+  auto j = Journal::Open(dir->JournalPath(s.domain->uuid()));
+  if (!j.ok()) return j.status();
+  journal_ = std::move(*j);
+  state_ = FoldJournal(journal_->records());
+  return Status::Ok();
+}
+
+Status Runner::ArchiveJournal() {
+  std::string path = journal_->path();
+  std::string archived;
+  for (int n = 1;; ++n) {
+    archived = fmt::format("{}.{}", path, n);
+    if (::access(archived.c_str(), F_OK) != 0) break;
+  }
+  if (std::rename(path.c_str(), archived.c_str()) != 0)
+    return Status::FromErrno(Kind::kRefused, fmt::format("archiving journal {}", path), errno);
+  journal_.reset();
+  auto j = Journal::Open(path);
+  if (!j.ok()) return j.status();
+  journal_ = std::move(*j);
+  state_ = MigrationState();
+  return Status::Ok();
+}
+
+Status Runner::Log(nlohmann::json record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  V2R_RETURN_IF_ERROR(journal_->Append(std::move(record)));
+  state_ = FoldJournal(journal_->records());
+  return Status::Ok();
+}
+
+MigrationState Runner::State() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+Status Runner::StopDomain(bool shutdown, bool force_off, int timeout_s) {
+  auto st = s.domain->State();
+  if (!st.ok()) return st.status();
+  if (ToRunState(*st) == RunState::kShutoff) return Status::Ok();
+  V2R_RETURN_IF_ERROR(Log({{"event", "vm-stop"}, {"shutdown", shutdown}, {"force_off", force_off}}));
+  if (shutdown) {
+    V2R_RETURN_IF_ERROR(s.domain->Shutdown());
+    Status waited = s.domain->WaitForState(DomainState::kShutoff, timeout_s, cancel_);
+    if (!waited.ok() && waited.kind() == Kind::kInterrupted) return waited;
+    if (!waited.ok() && !force_off)
+      return waited.As(Kind::kRefused)
+          .WithHint("the guest did not power off; add --force-off to power it off after the timeout, "
+                    "or raise --shutdown-timeout");
+    if (!waited.ok() && observer_) observer_->Warn(waited.message() + "; forcing it off (--force-off)");
+    if (waited.ok()) return Log({{"event", "vm-stopped"}, {"how", "shutdown"}});
+  }
+  V2R_RETURN_IF_ERROR(s.domain->Destroy());
+  V2R_RETURN_IF_ERROR(s.domain->WaitForState(DomainState::kShutoff, 30, nullptr));
+  return Log({{"event", "vm-stopped"}, {"how", "force-off"}});
+}
+
+Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
+  MigrationState st = State();
+  if (images && s.io) {
+    for (const DiskRecord& d : st.disks) {
+      if (!(d.created || d.create_intent) || d.removed) continue;
+      auto img = RbdImage::Open(*s.io, d.image, false);
+      if (img.ok()) {
+        V2R_RETURN_IF_ERROR(RemoveSnapshot(**img, kSwitchSnapshot));
+        img->reset();
+      }
+      V2R_RETURN_IF_ERROR(FaultPoint("before-image-remove"));
+      V2R_RETURN_IF_ERROR(RemoveImage(*s.io, d.image));
+      V2R_RETURN_IF_ERROR(Log({{"event", "image-removed"}, {"target", d.target}, {"image", d.image}}));
+      done->push_back("removed image " + ImagePath(st.pool, d.image));
+    }
+  }
+  // Secret and user: only what this migration created, and only when no
+  // other domain refers to the secret.
+  std::vector<std::string> users_of_secret;
+  if (!st.secret_uuid.empty()) {
+    auto users = s.virt->DomainsUsingSecret(st.secret_uuid);
+    if (!users.ok()) return users.status();
+    for (const std::string& n : *users)
+      if (n != s.domain->name()) users_of_secret.push_back(n);
+  }
+  bool shared = !users_of_secret.empty();
+  if ((st.secret_created || st.secret_define_intent) && !st.secret_removed && !st.secret_uuid.empty()) {
+    if (shared) {
+      done->push_back(fmt::format("kept secret {} (used by {})", st.secret_uuid, fmt::join(users_of_secret, ", ")));
+    } else {
+      Status un = s.virt->UndefineSecret(st.secret_uuid);
+      if (!un.ok() && un.kind() != Kind::kRefused) return un;  // refused: already gone
+      V2R_RETURN_IF_ERROR(Log({{"event", "secret-removed"}, {"uuid", st.secret_uuid}}));
+      done->push_back("removed libvirt secret " + st.secret_uuid);
+    }
+  }
+  if (s.rados && (st.user_created || st.user_create_intent) && !st.user_removed) {
+    if (shared) {
+      done->push_back(fmt::format("kept cephx user {} (its secret is used by {})", st.user_entity,
+                                  fmt::join(users_of_secret, ", ")));
+    } else {
+      V2R_RETURN_IF_ERROR(DeleteUser(*s.rados, st.user_entity));
+      V2R_RETURN_IF_ERROR(Log({{"event", "user-removed"}, {"entity", st.user_entity}}));
+      done->push_back("removed cephx user " + st.user_entity);
+    }
+  } else if (s.rados && st.user_caps_updated && !st.user_removed && !shared) {
+    V2R_RETURN_IF_ERROR(SetCaps(*s.rados, st.user_entity, st.user_old_caps));
+    V2R_RETURN_IF_ERROR(Log({{"event", "user-caps-restored"}, {"entity", st.user_entity}}));
+    done->push_back("restored the caps of cephx user " + st.user_entity);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Runner::Abort(const std::string& reason) {
+  std::vector<std::string> done;
+  V2R_RETURN_IF_ERROR(Log({{"event", "abort-begin"}, {"reason", reason}}));
+  MigrationState st = State();
+  if (st.switched || st.switch_intent) {
+    // The VM may be running on RBD (a failed start check): stop it first.
+    auto now = s.domain->State();
+    if (now.ok() && ToRunState(*now) != RunState::kShutoff) {
+      V2R_RETURN_IF_ERROR(s.domain->Destroy());
+      V2R_RETURN_IF_ERROR(s.domain->WaitForState(DomainState::kShutoff, 30, nullptr));
+    }
+    auto saved = ReadFile(dir->DefinitionPath(st.uuid));
+    if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
+    auto def = s.virt->DefineXml(*saved);
+    if (!def.ok()) return def.status();
+    V2R_RETURN_IF_ERROR(Log({{"event", "definition-restored"}}));
+    done.push_back("restored the saved definition");
+  }
+  V2R_RETURN_IF_ERROR(RemoveCreated(/*images=*/true, &done));
+  st = State();
+  if (st.original_state == RunState::kRunning && st.vm_stopped) {
+    auto now = s.domain->State();
+    if (now.ok() && ToRunState(*now) == RunState::kShutoff) {
+      Status started = s.domain->Start();
+      if (started.ok()) {
+        V2R_RETURN_IF_ERROR(Log({{"event", "vm-restarted"}}));
+        done.push_back("restarted the VM on its original disks");
+      } else {
+        done.push_back("could NOT restart the VM: " + started.message());
+      }
+    }
+  }
+  V2R_RETURN_IF_ERROR(Log({{"event", "aborted"}, {"reason", reason}}));
+  if (done.empty()) return std::string("nothing had been changed");
+  return fmt::format("{}", fmt::join(done, "; "));
+}
+
+}  // namespace v2r

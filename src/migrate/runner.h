@@ -1,0 +1,68 @@
+// What migrate, rollback and commit share while they work on one domain:
+// the connections, the locked state dir, the journal and the state folded
+// from it, and the undo of an unfinished migration (Abort).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/status.h"
+#include "journal/journal.h"
+#include "migrate/record.h"
+#include "migrate/session.h"
+#include "migrate/state_dir.h"
+#include "ops/observer.h"
+
+namespace v2r {
+
+class Runner {
+ public:
+  Runner(PhaseObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+
+  // libvirt, the domain, the state dir (created), the domain's lock and
+  // journal. Must be called first.
+  Status Open(const std::string& uri, const std::string& domain, const std::string& state_dir);
+  // Moves a finished (aborted or rolled back) journal aside so a new
+  // migration starts with an empty one.
+  Status ArchiveJournal();
+
+  // Appends a record (thread-safe) and refolds the state.
+  Status Log(nlohmann::json record);
+  MigrationState State();
+
+  // Undoes an unfinished (or failed) migration: the definition restored if
+  // switched, the images, secret and user this migration created removed
+  // (never one another domain uses), the VM restarted on its original disks
+  // if it was running. Returns a sentence saying what was undone.
+  Result<std::string> Abort(const std::string& reason);
+
+  // Removes what this migration created in Ceph and libvirt (shared by Abort
+  // and rollback): images (with snapshots) when `images`, then the secret and
+  // the user unless another domain uses them.
+  Status RemoveCreated(bool images, std::vector<std::string>* done);
+
+  // Stops the domain: shutdown, force-off or both (shutdown first).
+  Status StopDomain(bool shutdown, bool force_off, int timeout_s);
+
+  bool Cancelled() const { return cancel_ && cancel_->load(); }
+  PhaseObserver* observer() { return observer_; }
+  const std::atomic<bool>* cancel() const { return cancel_; }
+
+  Session s;
+  std::unique_ptr<StateDir> dir;
+
+ private:
+  PhaseObserver* observer_;
+  const std::atomic<bool>* cancel_;
+  std::unique_ptr<DomainLock> lock_;
+  std::unique_ptr<Journal> journal_;
+  std::mutex mu_;
+  MigrationState state_;
+};
+
+// Image names "pool/image".
+std::string ImagePath(const std::string& pool, const std::string& image);
+
+}  // namespace v2r

@@ -1,0 +1,165 @@
+#include "migrate/session.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "ceph/admin.h"
+#include "ceph/image.h"
+#include "copy/file_source.h"
+
+namespace v2r {
+
+Session::~Session() {
+  io.reset();
+  rados.reset();
+  domain.reset();
+  virt.reset();
+}
+
+Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s) {
+  auto conn = VirtConnection::Open(uri);
+  if (!conn.ok()) return conn.status();
+  s->virt = std::move(*conn);
+  auto dom = s->virt->LookupDomain(domain);
+  if (!dom.ok()) return dom.status();
+  s->domain = std::move(*dom);
+  return Status::Ok();
+}
+
+Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
+  auto cluster = RadosCluster::Connect(ceph);
+  if (!cluster.ok()) return cluster.status();
+  s->rados = std::move(*cluster);
+  auto io = s->rados->OpenPool(pool);
+  if (io.ok()) {
+    s->io = std::make_unique<IoCtx>(std::move(*io));
+  } else if (io.status().message().find("does not exist") == std::string::npos) {
+    return io.status();
+  }
+  return Status::Ok();
+}
+
+RunState ToRunState(DomainState st) {
+  switch (st) {
+    case DomainState::kShutoff:
+    case DomainState::kCrashed: return RunState::kShutoff;
+    case DomainState::kRunning: return RunState::kRunning;
+    case DomainState::kPaused: return RunState::kPaused;
+    default: return RunState::kOther;
+  }
+}
+
+Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usage) {
+  DomainFacts f;
+  VirtDomain& d = *s.domain;
+  f.uri = s.virt->uri();
+  f.uri_is_local = s.virt->IsLocal();
+  auto xml = d.InactiveSecureXml();
+  if (!xml.ok()) return xml.status();
+  f.xml = *xml;
+  auto st = d.State();
+  if (!st.ok()) return st.status();
+  f.state = ToRunState(*st);
+  auto persistent = d.IsPersistent();
+  if (!persistent.ok()) return persistent.status();
+  f.persistent = *persistent;
+  auto ms = d.HasManagedSave();
+  if (!ms.ok()) return ms.status();
+  f.managed_save = *ms;
+  auto snaps = d.SnapshotNames();
+  if (!snaps.ok()) return snaps.status();
+  f.snapshots = *snaps;
+  auto cps = d.CheckpointNames();
+  if (!cps.ok()) return cps.status();
+  f.checkpoints = *cps;
+  auto secret = s.virt->FindCephSecret(secret_usage);
+  if (!secret.ok()) return secret.status();
+  f.secret_uuid = *secret;
+  return f;
+}
+
+namespace {
+
+// Two paths name the same disk when they are the same file or device.
+bool SameSource(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  struct stat sa, sb;
+  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
+  if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode)) return sa.st_rdev == sb.st_rdev;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+}  // namespace
+
+std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInfo& info) {
+  std::map<std::string, SourceFacts> out;
+  // Other domains' local disk sources, read once.
+  std::vector<std::pair<std::string, std::string>> others;  // (domain, source)
+  auto names = s.virt->DomainNames();
+  if (names.ok()) {
+    for (const std::string& n : *names) {
+      if (n == info.name) continue;
+      auto dom = s.virt->LookupDomain(n);
+      if (!dom.ok()) continue;
+      auto xml = (*dom)->InactiveSecureXml();
+      if (!xml.ok()) continue;
+      auto other = ParseDomainXml(*xml);
+      if (!other.ok()) continue;
+      for (const DiskInfo& d : other->disks)
+        if ((d.type == "block" || d.type == "file") && !d.source.empty()) others.emplace_back(n, d.source);
+    }
+  }
+  for (const DiskInfo& disk : info.disks) {
+    if ((disk.type != "block" && disk.type != "file") || disk.source.empty() || out.count(disk.source)) continue;
+    SourceFacts f;
+    f.path = disk.source;
+    auto src = FileSource::Open(disk.source);
+    if (!src.ok()) {
+      f.error = src.status().message();
+    } else {
+      f.readable = true;
+      f.is_block = (*src)->is_block_device();
+      f.size = (*src)->size();
+      f.allocated = (*src)->allocated_bytes();
+    }
+    for (const auto& [dom, path] : others)
+      if (SameSource(path, disk.source)) f.used_by.push_back(dom);
+    out[disk.source] = f;
+  }
+  return out;
+}
+
+Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,
+                                        const std::vector<std::string>& image_names) {
+  ClusterFacts f;
+  f.pool_exists = s.io != nullptr;
+  if (f.pool_exists) {
+    f.pool_is_rbd = CheckRbdPool(*s.io).ok();
+    auto space = GetPoolSpace(*s.rados, pool);
+    if (!space.ok()) return space.status();
+    f.max_avail = space->max_avail;
+    f.quota_max_bytes = space->quota_max_bytes;
+    f.pool_stored = space->stored;
+    if (!space->usage_known) f.max_avail = UINT64_MAX;  // no mgr: unknown, do not refuse on it
+    for (const std::string& name : image_names) {
+      auto exists = ImageExists(*s.io, name);
+      if (!exists.ok()) return exists.status();
+      if (*exists) f.existing_images.insert(name);
+    }
+  }
+  auto mons = MonitorAddresses(*s.rados);
+  if (!mons.ok()) return mons.status();
+  for (const MonAddress& m : *mons) f.monmap.push_back({m.host, m.port});
+  auto user = GetUser(*s.rados, user_entity);
+  if (!user.ok()) return user.status();
+  if (user->has_value()) {
+    f.user_exists = true;
+    f.user_caps = (*user)->caps;
+  }
+  return f;
+}
+
+}  // namespace v2r

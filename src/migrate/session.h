@@ -1,0 +1,43 @@
+// The connections one command works with, and gathering the facts a plan is
+// made from. This is where libvirt, Ceph and the local disks are asked; the
+// decisions are made by MakePlan() (pure).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "ceph/cluster.h"
+#include "migrate/options.h"
+#include "migrate/plan.h"
+#include "virt/libvirt.h"
+
+namespace v2r {
+
+struct Session {
+  std::unique_ptr<VirtConnection> virt;
+  std::unique_ptr<VirtDomain> domain;
+  std::unique_ptr<RadosCluster> rados;
+  // Declared after rados: destroyed before it.
+  std::unique_ptr<IoCtx> io;
+  ~Session();  // io before rados; domain before virt
+};
+
+// Opens libvirt (refused when unreachable) and looks the domain up.
+Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s);
+// Connects to Ceph as the operator and opens the pool when it exists
+// (s->io stays empty when the pool does not exist).
+Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s);
+
+RunState ToRunState(DomainState st);
+
+Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usage);
+// Each source of the domain's disks: readable? size, allocation, and which
+// other defined domains use it. `info` is the parsed domain XML.
+std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInfo& info);
+// Pool, space, monitors, the VM's user, and which of `image_names` exist.
+Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,
+                                        const std::vector<std::string>& image_names);
+
+}  // namespace v2r
