@@ -13,6 +13,11 @@ const std::vector<CommandSpec>& CommandTable() {
   static const std::vector<CommandSpec> table = {
       {"copy", "copy a block device or raw file into a new RBD image, thin and verified", SetupCopyCommand},
       {"verify", "compare a block device or raw file with an RBD image", SetupVerifyCommand},
+      {"plan", "dry run: show what migrate would do to a domain, change nothing", SetupPlanCommand},
+      {"migrate", "move a domain's disks onto RBD: stop, copy, verify, switch, start", SetupMigrateCommand},
+      {"rollback", "put a migrated domain back on its original disks", SetupRollbackCommand},
+      {"commit", "end the rollback window: remove the rollback snapshots", SetupCommitCommand},
+      {"status", "what was migrated, what is unfinished, what drifted", SetupStatusCommand},
   };
   return table;
 }

@@ -18,6 +18,11 @@ struct CommandSpec {
 
 CommandRunner SetupCopyCommand(CLI::App* sub, const CommandEnv& env);
 CommandRunner SetupVerifyCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupPlanCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupMigrateCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env);
 
 const std::vector<CommandSpec>& CommandTable();
 

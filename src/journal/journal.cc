@@ -45,23 +45,30 @@ std::string Journal::EncodeLine(const nlohmann::json& record) {
   return Checksum(text) + " " + text + "\n";
 }
 
-Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
-  std::unique_ptr<Journal> j(new Journal());
-  j->path_ = path;
-  j->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0600);
-  if (j->fd_ < 0) return Status::FromErrno(Kind::kRefused, fmt::format("opening journal {}", path), errno);
+namespace {
 
+struct Parsed {
+  std::vector<nlohmann::json> records;
+  size_t good_end = 0;     // bytes of complete, valid records
+  bool torn_tail = false;
+};
+
+Result<std::string> ReadAllFd(int fd, const std::string& path) {
   std::string content;
   char buf[65536];
   while (true) {
-    ssize_t n = ::pread(j->fd_, buf, sizeof buf, static_cast<off_t>(content.size()));
+    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(content.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(Kind::kRefused, fmt::format("reading journal {}", path), errno);
     if (n == 0) break;
     content.append(buf, static_cast<size_t>(n));
   }
+  return content;
+}
 
-  size_t pos = 0, line_no = 0, good_end = 0;
+Result<Parsed> Parse(const std::string& content, const std::string& path) {
+  Parsed p;
+  size_t pos = 0, line_no = 0;
   while (pos < content.size()) {
     ++line_no;
     size_t nl = content.find('\n', pos);
@@ -77,7 +84,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
     }
     if (!ok) {
       if (last) {  // a torn append: drop it
-        j->repaired_tail_ = true;
+        p.torn_tail = true;
         break;
       }
       return Status::Refused(
@@ -85,13 +92,42 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
           "the state of this migration cannot be trusted: inspect the file; move it away only if you know "
           "what was done (virt2rbd status shows the rest)");
     }
-    j->records_.push_back(std::move(rec));
-    good_end = next;
+    p.records.push_back(std::move(rec));
+    p.good_end = next;
     pos = next;
   }
-  if (j->repaired_tail_ && ::ftruncate(j->fd_, static_cast<off_t>(good_end)) != 0)
+  return p;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+  std::unique_ptr<Journal> j(new Journal());
+  j->path_ = path;
+  j->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_APPEND, 0600);
+  if (j->fd_ < 0)
+    return Status::FromErrno(Kind::kRefused, fmt::format("opening journal {}", path), errno,
+                             "give a writable --state-dir");
+  auto content = ReadAllFd(j->fd_, path);
+  if (!content.ok()) return content.status();
+  auto parsed = Parse(*content, path);
+  if (!parsed.ok()) return parsed.status();
+  j->records_ = std::move(parsed->records);
+  j->repaired_tail_ = parsed->torn_tail;
+  if (j->repaired_tail_ && ::ftruncate(j->fd_, static_cast<off_t>(parsed->good_end)) != 0)
     return Status::FromErrno(Kind::kRefused, fmt::format("repairing journal {}", path), errno);
   return j;
+}
+
+Result<std::vector<nlohmann::json>> Journal::ReadOnly(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(Kind::kRefused, fmt::format("opening journal {}", path), errno);
+  auto content = ReadAllFd(fd, path);
+  ::close(fd);
+  if (!content.ok()) return content.status();
+  auto parsed = Parse(*content, path);
+  if (!parsed.ok()) return parsed.status();
+  return std::move(parsed->records);
 }
 
 Journal::~Journal() {

@@ -40,6 +40,10 @@ class Journal {
   // Adds "seq" and "time" (UTC, ISO 8601) and makes the record durable.
   Status Append(nlohmann::json record);
 
+  // Reads the records without changing the file (a torn last line is
+  // skipped, not cut off): for read-only commands.
+  static Result<std::vector<nlohmann::json>> ReadOnly(const std::string& path);
+
   // Encodes one record as a journal line (with the newline); exposed for tests.
   static std::string EncodeLine(const nlohmann::json& record);
 

@@ -75,6 +75,9 @@ GUEST_DEFAULT_CACHE=/var/tmp/v2r-guest-cache
 GUEST_DEFAULT_CMDLINE="console=ttyS0 quiet v2r.mode=check"
 _GUEST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
+# Plain python3 (stdlib only): a pyenv shim earlier in PATH would only add start-up time.
+_GPY=/usr/bin/python3
+[ -x "$_GPY" ] || _GPY=python3
 _guest_err() { echo "guest-lib: $*" >&2; }
 _gvirsh() { virsh -q -c "${LIBVIRT_DEFAULT_URI:-qemu:///system}" "$@"; }
 _gxml() { # XML-escape $1
@@ -393,14 +396,16 @@ guest_hb_stats() {
 guest_watch_start() {
     local log=$1 out=$2
     [ -f "$log" ] || { _guest_err "guest_watch_start: no log file $log"; return 1; }
-    : >"$out" || return 1
-    python3 -u - "$log" "$out" <<'PY' &
+    local off i me=$BASHPID
+    off=$(stat -c %s "$log") || return 1
+    rm -f "$out" || return 1
+    "$_GPY" -u - "$log" "$out" "$me" "$off" <<'PY' &
 import os, sys, time
 log, out = sys.argv[1], sys.argv[2]
-parent = os.getppid()  # exit with the test that started it, even without guest_watch_stop
+parent = int(sys.argv[3])  # exit with the shell that started it, even without guest_watch_stop
 f = open(log, "rb")
-f.seek(0, os.SEEK_END)
-o = open(out, "a", buffering=1)
+f.seek(int(sys.argv[4]))
+o = open(out, "a", buffering=1)  # its existence tells guest_watch_start we are running
 buf = b""
 while True:
     data = f.read()
@@ -419,6 +424,15 @@ while True:
         time.sleep(0.005)
 PY
     GUEST_WATCH_PID=$!
+    # python may take a second to start on a busy machine: wait, so that stamps are not late
+    for ((i = 0; i < 300; i++)); do
+        [ -e "$out" ] && return 0
+        kill -0 "$GUEST_WATCH_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    _guest_err "guest_watch_start: the watcher did not start"
+    guest_watch_stop
+    return 1
 }
 
 guest_watch_stop() {
@@ -454,7 +468,7 @@ guest_verify_records() {
     local image=$1 log=$2 acks
     [ -r "$image" ] || { _guest_err "guest_verify_records: cannot read $image"; return 1; }
     acks=$(guest_acks "$log") || return 1
-    python3 - "$image" <<PY
+    "$_GPY" - "$image" <<PY
 import hashlib, sys
 
 acked = [int(x) for x in """$acks""".split()]

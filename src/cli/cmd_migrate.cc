@@ -1,0 +1,121 @@
+// virt2rbd plan DOMAIN --pool POOL / virt2rbd migrate DOMAIN --pool POOL
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+
+#include "base/units.h"
+#include "cli/commands.h"
+#include "cli/printer_observer.h"
+#include "cli/render.h"
+#include "migrate/migrate.h"
+
+namespace v2r {
+
+namespace {
+
+struct MigrateArgs {
+  MigrateOptions opts;
+  std::string disks;
+  std::string in_flight_bytes = "64M";
+  bool start = false, no_start = false;
+};
+
+void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
+  MigrateOptions& o = a->opts;
+  sub->add_option("DOMAIN", o.domain, "libvirt domain name or uuid")->required();
+  sub->add_option("--pool", o.pool, "RBD pool to move the disks into")->required();
+  sub->add_option("--connect", o.connect, "libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)");
+  AddCephOptions(sub, &o.ceph);
+  sub->add_option("--client-user", o.client_user, "cephx id the VM uses (default libvirt)");
+  sub->add_option("--image-name", o.image_template, "image name template: {domain}, {target}, {uuid} (default {domain}-{target})");
+  sub->add_option("--disks", a->disks, "only these disks, by target: vda,vdb");
+  sub->add_option("--cache", o.cache, "disk cache mode of the RBD disks (default writeback)")
+      ->check(CLI::IsMember({"writeback", "none", "writethrough", "directsync", "unsafe", "default"}));
+  sub->add_option("--mon-hosts", o.mon_hosts,
+                  "monitors written into the XML: HOST:PORT,... or none (default: every monitor of the monmap)");
+  sub->add_option("--verify", a->opts.verify, "");  // replaced below
+  sub->remove_option(sub->get_option("--verify"));
+  auto* verify = sub->add_option_function<std::string>(
+      "--verify", [o = &a->opts](const std::string& v) { o->verify = v == "full"; },
+      "read every image back and compare (full, the default) or not (none)");
+  verify->check(CLI::IsMember({"full", "none"}));
+  sub->add_option("--state-dir", o.state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
+  sub->add_flag("--shutdown", o.shutdown, "ask a running guest to shut down (ACPI) and wait");
+  sub->add_flag("--force-off", o.force_off, "power a running guest off (with --shutdown: after the timeout)");
+  sub->add_option("--shutdown-timeout", o.shutdown_timeout_s, "seconds to wait for a shutdown (default 300)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--start", a->start, "start the VM on RBD afterwards (default: if it was running)");
+  sub->add_flag("--no-start", a->no_start, "leave the VM shut off afterwards");
+  sub->add_flag("--update-caps", o.update_caps, "grant an existing cephx user access to the pool, keeping its caps");
+  if (!for_plan) {
+    sub->add_option("--in-flight", o.in_flight, "requests in flight across all disks (default 16)")->check(CLI::Range(1, 1024));
+    sub->add_option("--in-flight-bytes", a->in_flight_bytes, "bytes in flight across all disks (default 64M)");
+    sub->add_option("--parallel-disks", o.parallel_disks, "disks copied at once (default 4)")->check(CLI::Range(1, 64));
+  }
+}
+
+Status Finish(MigrateArgs* a) {
+  MigrateOptions& o = a->opts;
+  if (a->start && a->no_start) return Status::Usage("--start and --no-start are mutually exclusive");
+  if (a->start) o.start = true;
+  if (a->no_start) o.start = false;
+  std::stringstream ss(a->disks);
+  std::string d;
+  while (std::getline(ss, d, ','))
+    if (!d.empty()) o.disks.push_back(d);
+  auto ifb = ParseSize(a->in_flight_bytes);
+  if (!ifb.ok()) return ifb.status().Wrap("--in-flight-bytes");
+  o.in_flight_bytes = *ifb;
+  V2R_RETURN_IF_ERROR(ValidateCephOptions(o.ceph));
+  auto ceph = ResolveCephOptions(o.ceph, std::getenv("CEPH_ARGS"));
+  if (!ceph.ok()) return ceph.status();
+  o.ceph = *ceph;
+  return Status::Ok();
+}
+
+Status RunPlanCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
+  V2R_RETURN_IF_ERROR(Finish(a));
+  auto plan = RunPlan(a->opts);
+  if (!plan.ok()) return plan.status();
+  if (env.output->json()) *out = PlanJson(*plan);
+  else std::fputs(PlanText(*plan).c_str(), stdout);
+  if (!plan->ok())
+    return Status::Refused(fmt::format("migrate would refuse: {} reason{} above", plan->refusals.size(),
+                                       plan->refusals.size() == 1 ? "" : "s"));
+  return Status::Ok();
+}
+
+Status RunMigrateCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
+  V2R_RETURN_IF_ERROR(Finish(a));
+  PrinterObserver observer(*env.output);
+  auto report = RunMigrate(a->opts, &observer, env.cancel);
+  if (!report.ok()) return report.status();
+  if (env.output->json()) {
+    *out = {{"message", report->message}, {"nothing_to_do", report->nothing_to_do},
+            {"migration", StateJson(report->state)}};
+    if (!report->nothing_to_do) (*out)["plan"] = PlanJson(report->plan);
+  } else {
+    if (!report->nothing_to_do && !env.output->quiet) std::fputs(PlanText(report->plan, false).c_str(), stdout);
+    std::printf("%s\n%s", report->message.c_str(), StateText(report->state).c_str());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+CommandRunner SetupPlanCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<MigrateArgs>();
+  AddMigrateOptions(sub, a.get(), true);
+  return [a, env](nlohmann::json* out) { return RunPlanCmd(a.get(), env, out); };
+}
+
+CommandRunner SetupMigrateCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<MigrateArgs>();
+  AddMigrateOptions(sub, a.get(), false);
+  return [a, env](nlohmann::json* out) { return RunMigrateCmd(a.get(), env, out); };
+}
+
+}  // namespace v2r

@@ -1,0 +1,121 @@
+// virt2rbd rollback DOMAIN / commit DOMAIN / status [DOMAIN]
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/printer_observer.h"
+#include "cli/render.h"
+#include "migrate/migrate.h"
+
+namespace v2r {
+
+namespace {
+
+Status ResolveCeph(CephOptions* ceph) {
+  V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
+  auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));
+  if (!r.ok()) return r.status();
+  *ceph = *r;
+  return Status::Ok();
+}
+
+struct RollbackArgs {
+  RollbackOptions opts;
+  bool start = false, no_start = false;
+};
+
+struct CommonArgs {
+  std::string domain, connect, state_dir = kDefaultStateDir;
+  CephOptions ceph;
+};
+
+void AddCommon(CLI::App* sub, CommonArgs* a, bool domain_required) {
+  auto* d = sub->add_option("DOMAIN", a->domain, "libvirt domain name or uuid");
+  if (domain_required) d->required();
+  sub->add_option("--connect", a->connect, "libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)");
+  sub->add_option("--state-dir", a->state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
+  AddCephOptions(sub, &a->ceph);
+}
+
+}  // namespace
+
+CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<RollbackArgs>();
+  RollbackOptions& o = a->opts;
+  sub->add_option("DOMAIN", o.domain, "libvirt domain name or uuid")->required();
+  sub->add_option("--connect", o.connect, "libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)");
+  sub->add_option("--state-dir", o.state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
+  AddCephOptions(sub, &o.ceph);
+  sub->add_flag("--shutdown", o.shutdown, "ask a running guest to shut down (ACPI) and wait");
+  sub->add_flag("--force-off", o.force_off, "power a running guest off (with --shutdown: after the timeout)");
+  sub->add_option("--shutdown-timeout", o.shutdown_timeout_s, "seconds to wait for a shutdown (default 300)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--start", a->start, "start the VM on its original disks (default: if it was running)");
+  sub->add_flag("--no-start", a->no_start, "leave the VM shut off");
+  sub->add_flag("--copy-back", o.copy_back, "write what the VM changed on RBD back to the original disks first");
+  sub->add_flag("--discard-changes", o.discard_changes, "roll back even though the images changed");
+  sub->add_flag("--remove-images", o.remove_images, "remove the RBD images afterwards");
+  return [a, env](nlohmann::json* out) -> Status {
+    if (a->start && a->no_start) return Status::Usage("--start and --no-start are mutually exclusive");
+    if (a->start) a->opts.start = true;
+    if (a->no_start) a->opts.start = false;
+    V2R_RETURN_IF_ERROR(ResolveCeph(&a->opts.ceph));
+    PrinterObserver observer(*env.output);
+    auto r = RunRollback(a->opts, &observer, env.cancel);
+    if (!r.ok()) return r.status();
+    if (env.output->json()) {
+      nlohmann::json changed = nlohmann::json::object();
+      for (const auto& [t, b] : r->changed) changed[t] = b;
+      *out = {{"message", r->message}, {"changed_bytes", changed}, {"migration", StateJson(r->state)}};
+    } else {
+      std::printf("%s\n", r->message.c_str());
+    }
+    return Status::Ok();
+  };
+}
+
+CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<CommonArgs>();
+  AddCommon(sub, a.get(), true);
+  return [a, env](nlohmann::json* out) -> Status {
+    V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
+    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir);
+    if (!st.ok()) return st.status();
+    if (env.output->json()) *out = {{"migration", StateJson(*st)}};
+    else std::printf("migration of %s committed: the rollback snapshots are removed\n", a->domain.c_str());
+    return Status::Ok();
+  };
+}
+
+CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env) {
+  auto a = std::make_shared<CommonArgs>();
+  AddCommon(sub, a.get(), false);
+  return [a, env](nlohmann::json* out) -> Status {
+    V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
+    std::vector<std::string> warnings;
+    auto entries = RunStatus(a->domain, a->connect, a->ceph, a->state_dir, &warnings);
+    if (!entries.ok()) return entries.status();
+    for (const std::string& w : warnings) std::fprintf(stderr, "virt2rbd: warning: %s\n", w.c_str());
+    if (env.output->json()) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const StatusEntry& e : *entries) {
+        nlohmann::json j = StateJson(e.state);
+        j["drift"] = e.drift;
+        list.push_back(j);
+      }
+      *out = {{"migrations", list}, {"warnings", warnings}};
+    } else {
+      if (entries->empty()) std::printf("no migrations recorded in %s\n", a->state_dir.c_str());
+      for (const StatusEntry& e : *entries) {
+        std::fputs(StateText(e.state).c_str(), stdout);
+        for (const std::string& d : e.drift) std::printf("  DRIFT: %s\n", d.c_str());
+      }
+    }
+    return Status::Ok();
+  };
+}
+
+}  // namespace v2r

@@ -1,0 +1,179 @@
+#include "cli/render.h"
+
+#include <fmt/format.h>
+
+#include "base/units.h"
+
+namespace v2r {
+
+namespace {
+
+const char* DecisionName(DiskDecision d) {
+  switch (d) {
+    case DiskDecision::kMove: return "moves";
+    case DiskDecision::kStay: return "stays";
+    case DiskDecision::kRefuse: return "refused";
+  }
+  return "?";
+}
+
+const char* StopName(StopAction a) {
+  switch (a) {
+    case StopAction::kNone: return "none";
+    case StopAction::kShutdown: return "shutdown";
+    case StopAction::kForceOff: return "force-off";
+    case StopAction::kShutdownThenForce: return "shutdown, then force-off after the timeout";
+  }
+  return "?";
+}
+
+std::string CapsText(const CephCaps& caps) {
+  std::string s;
+  for (const auto& [k, v] : caps) s += fmt::format("{}{} '{}'", s.empty() ? "" : " ", k, v);
+  return s.empty() ? "(none)" : s;
+}
+
+std::string HostsText(const std::vector<MonHost>& hosts) {
+  if (hosts.empty()) return "none (qemu reads the hypervisor's ceph.conf)";
+  std::vector<std::string> parts;
+  for (const MonHost& h : hosts) parts.push_back(h.port > 0 ? fmt::format("{}:{}", h.host, h.port) : h.host);
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+std::string PlanText(const Plan& p, bool show_diff) {
+  std::string s = fmt::format("Plan for domain {} ({}), pool {}\n", p.domain, p.uuid, p.pool);
+  s += fmt::format("  VM: {}", RunStateName(p.state));
+  if (p.stop != StopAction::kNone) s += fmt::format("; will be stopped ({})", StopName(p.stop));
+  s += p.start_after ? "; started again on RBD afterwards\n" : "; left shut off afterwards\n";
+  s += "Disks:\n";
+  for (const DiskPlan& d : p.disks) {
+    if (d.decision == DiskDecision::kMove) {
+      s += fmt::format("  {:<5} moves  {} {}  {} bytes ({}), allocated {}{}  ->  {}/{}\n", d.disk.target,
+                       d.disk.type, d.disk.source, d.size, FormatBytes(d.size),
+                       d.allocated_upper_bound ? "at most " : "", FormatBytes(d.allocated),
+                       d.allocated_upper_bound ? " (upper bound: block device)" : "", p.pool, d.image);
+    } else {
+      s += fmt::format("  {:<5} {:<6} {} {}: {}\n", d.disk.target, DecisionName(d.decision),
+                       d.disk.device, d.disk.source.empty() ? "(no source)" : d.disk.source, d.reason);
+    }
+  }
+  s += fmt::format("Space: {} of data known, at most {}; room in the pool {}\n", FormatBytes(p.known_bytes),
+                   FormatBytes(p.upper_bytes),
+                   p.available_bytes == UINT64_MAX ? "unknown (no mgr)" : FormatBytes(p.available_bytes));
+  switch (p.user_action) {
+    case UserAction::kReuse:
+      s += fmt::format("Cephx user {}: reused, its caps give RBD access to {} ({})\n", p.user_entity, p.pool,
+                       CapsText(p.user_caps_before));
+      break;
+    case UserAction::kCreate:
+      s += fmt::format("Cephx user {}: will be created with {}\n", p.user_entity, CapsText(p.user_caps_after));
+      break;
+    case UserAction::kUpdateCaps:
+      s += fmt::format("Cephx user {}: caps {} -> {}\n", p.user_entity, CapsText(p.user_caps_before),
+                       CapsText(p.user_caps_after));
+      break;
+  }
+  if (p.secret_uuid)
+    s += fmt::format("Libvirt secret '{}': reused ({}); its value is set to the key of {}\n", p.secret_usage,
+                     *p.secret_uuid, p.user_entity);
+  else
+    s += fmt::format("Libvirt secret '{}': will be defined (ephemeral='no' private='yes') with the key of {}\n",
+                     p.secret_usage, p.user_entity);
+  s += fmt::format("Monitors in the XML: {}\n", HostsText(p.hosts));
+  s += fmt::format("Driver: cache='{}' discard='unmap' type='raw'\n", p.cache);
+  for (const std::string& d : p.dropped) s += fmt::format("Dropped: {}\n", d);
+  for (const std::string& w : p.warnings) s += fmt::format("Warning: {}\n", w);
+  if (show_diff && !p.xml_diff.empty()) s += "Domain XML diff:\n" + p.xml_diff;
+  if (p.refusals.empty()) {
+    s += "Result: migrate would proceed\n";
+  } else {
+    s += fmt::format("Result: migrate would REFUSE ({} reason{}):\n", p.refusals.size(),
+                     p.refusals.size() == 1 ? "" : "s");
+    for (const std::string& r : p.refusals) s += "  - " + r + "\n";
+  }
+  return s;
+}
+
+nlohmann::json PlanJson(const Plan& p) {
+  nlohmann::json disks = nlohmann::json::array();
+  for (const DiskPlan& d : p.disks)
+    disks.push_back({{"target", d.disk.target},
+                     {"device", d.disk.device},
+                     {"type", d.disk.type},
+                     {"source", d.disk.source},
+                     {"decision", DecisionName(d.decision)},
+                     {"reason", d.reason},
+                     {"image", d.image.empty() ? nlohmann::json() : nlohmann::json(p.pool + "/" + d.image)},
+                     {"size", d.size},
+                     {"allocated", d.allocated},
+                     {"allocated_upper_bound", d.allocated_upper_bound}});
+  nlohmann::json hosts = nlohmann::json::array();
+  for (const MonHost& h : p.hosts) hosts.push_back({{"host", h.host}, {"port", h.port}});
+  const char* user_action = p.user_action == UserAction::kReuse    ? "reuse"
+                            : p.user_action == UserAction::kCreate ? "create"
+                                                                   : "update-caps";
+  return {{"domain", p.domain},
+          {"uuid", p.uuid},
+          {"pool", p.pool},
+          {"state", RunStateName(p.state)},
+          {"stop", StopName(p.stop)},
+          {"start_after", p.start_after},
+          {"disks", disks},
+          {"user", {{"entity", p.user_entity}, {"action", user_action}, {"caps_before", p.user_caps_before},
+                    {"caps_after", p.user_caps_after}}},
+          {"secret", {{"usage", p.secret_usage},
+                      {"action", p.secret_uuid ? "reuse" : "define"},
+                      {"uuid", p.secret_uuid ? nlohmann::json(*p.secret_uuid) : nlohmann::json()}}},
+          {"mon_hosts", hosts},
+          {"cache", p.cache},
+          {"dropped", p.dropped},
+          {"known_bytes", p.known_bytes},
+          {"upper_bytes", p.upper_bytes},
+          {"available_bytes", p.available_bytes},
+          {"warnings", p.warnings},
+          {"refusals", p.refusals},
+          {"would_proceed", p.refusals.empty()},
+          {"xml_diff", p.xml_diff}};
+}
+
+std::string StateText(const MigrationState& st) {
+  std::string s = fmt::format("{} ({}): {}", st.domain, st.uuid, st.Phase());
+  if (st.completed) s += fmt::format(", migrated {}", st.completed_at);
+  if (st.committed) s += fmt::format(", committed {}", st.committed_at);
+  if (st.rolled_back) s += fmt::format(", rolled back {}", st.rolled_back_at);
+  if (st.aborted) s += fmt::format(", aborted: {}", st.abort_reason);
+  if (st.Phase() == "unfinished") s += fmt::format(" (began {}; rerun migrate to resume, or rollback)", st.began_at);
+  s += fmt::format("\n  pool {}, user {}, secret {}\n", st.pool, st.user_entity,
+                   st.secret_uuid.empty() ? "-" : st.secret_uuid);
+  for (const DiskRecord& d : st.disks) {
+    s += fmt::format("  {:<5} {} -> {}/{}  {} bytes", d.target, d.source, st.pool, d.image, d.size);
+    if (d.copied)
+      s += fmt::format(", {} copied, {} zero, {}, {}", FormatBytes(d.bytes_copied), FormatBytes(d.bytes_zero),
+                       d.digest, d.verified ? "verified" : "NOT verified");
+    else if (d.removed) s += ", image removed";
+    else s += ", not copied";
+    if (d.snapshot) s += ", rollback point kept";
+    s += "\n";
+  }
+  return s;
+}
+
+nlohmann::json StateJson(const MigrationState& st) {
+  nlohmann::json disks = nlohmann::json::array();
+  for (const DiskRecord& d : st.disks)
+    disks.push_back({{"target", d.target}, {"source", d.source}, {"image", st.pool + "/" + d.image},
+                     {"size", d.size}, {"copied", d.copied}, {"bytes_copied", d.bytes_copied},
+                     {"bytes_zero", d.bytes_zero}, {"seconds", d.seconds}, {"digest", d.digest},
+                     {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed}});
+  return {{"domain", st.domain},       {"uuid", st.uuid},
+          {"phase", st.Phase()},       {"began_at", st.began_at},
+          {"completed_at", st.completed_at}, {"committed_at", st.committed_at},
+          {"rolled_back_at", st.rolled_back_at}, {"abort_reason", st.abort_reason},
+          {"pool", st.pool},           {"user", st.user_entity},
+          {"secret_uuid", st.secret_uuid}, {"user_created", st.user_created},
+          {"secret_created", st.secret_created}, {"disks", disks}};
+}
+
+}  // namespace v2r

@@ -1,0 +1,312 @@
+// rollback, commit and status.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "base/fault.h"
+#include "base/units.h"
+#include "ceph/image.h"
+#include "ceph/snapshots.h"
+#include "copy/buffer.h"
+#include "copy/checksum.h"
+#include "copy/file_source.h"
+#include "copy/hasher.h"
+#include "migrate/migrate.h"
+#include "migrate/runner.h"
+#include "ops/copy_to_rbd.h"
+
+namespace v2r {
+
+namespace {
+
+Status RefuseFinished(const MigrationState& ms, const std::string& domain) {
+  if (!ms.begun) return Status::Refused(fmt::format("no migration of domain {} is recorded", domain),
+                                        "check --state-dir (virt2rbd status lists what is recorded)");
+  if (ms.committed)
+    return Status::Refused(fmt::format("the migration of {} was committed on {}: there is no rollback point",
+                                       domain, ms.committed_at));
+  return Status::Ok();
+}
+
+// Writes the extents of `image` that changed since the switch snapshot back
+// to the original source, then syncs it. Returns the bytes written.
+Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, const std::string& source,
+                          const std::atomic<bool>* cancel, ProgressCounters* progress) {
+  int fd = ::open(source.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::FromErrno(Kind::kFailed, fmt::format("opening original disk {} for copy-back", source), errno);
+  constexpr size_t kPiece = 4 << 20;
+  AlignedBuffer buf = AllocateAligned(kPiece);
+  uint64_t written = 0;
+  Status err;
+  // Reads through a Source view of the image (zero extents need no read).
+  for (const Extent& e : changed) {
+    for (uint64_t off = e.offset; off < e.end() && err.ok(); off += kPiece) {
+      if (cancel && cancel->load()) {
+        err = Status::Interrupted(fmt::format("copy-back to {} interrupted", source));
+        break;
+      }
+      size_t len = static_cast<size_t>(std::min<uint64_t>(kPiece, e.end() - off));
+      if (e.zero) {
+        std::fill(buf.get(), buf.get() + len, 0);
+      } else {
+        ssize_t n = rbd_read(image.handle(), off, len, reinterpret_cast<char*>(buf.get()));
+        if (n < 0 || static_cast<size_t>(n) != len) {
+          err = Status::FromErrno(Kind::kFailed, fmt::format("reading {} at offset {}", image.name(), off),
+                                  n < 0 ? static_cast<int>(-n) : EIO);
+          break;
+        }
+      }
+      size_t done = 0;
+      while (done < len) {
+        ssize_t n = ::pwrite(fd, buf.get() + done, len - done, static_cast<off_t>(off + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          err = Status::FromErrno(Kind::kFailed, fmt::format("writing {} at offset {}", source, off + done), errno);
+          break;
+        }
+        done += static_cast<size_t>(n);
+      }
+      written += done;
+      if (progress) progress->done += done;
+    }
+    if (!err.ok()) break;
+  }
+  if (err.ok() && ::fsync(fd) != 0) err = Status::FromErrno(Kind::kFailed, fmt::format("syncing {}", source), errno);
+  ::close(fd);
+  if (!err.ok()) return err;
+  return written;
+}
+
+}  // namespace
+
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* observer,
+                                   const std::atomic<bool>* cancel) {
+  if (opts.copy_back && opts.discard_changes)
+    return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
+  Runner r(observer, cancel);
+  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  RollbackReport report;
+  MigrationState ms = r.State();
+  V2R_RETURN_IF_ERROR(RefuseFinished(ms, opts.domain));
+  if (ms.rolled_back || ms.aborted) {
+    report.state = ms;
+    report.message = fmt::format("the migration of {} was already {}; nothing changed", opts.domain, ms.Phase());
+    return report;
+  }
+  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
+  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+
+  if (!ms.switched && !ms.switch_intent) {
+    // Unfinished before the switch: undo it.
+    auto undone = r.Abort("rolled back by the operator before the switch");
+    if (!undone.ok()) return undone.status();
+    report.state = r.State();
+    report.message = fmt::format("unfinished migration of {} undone: {}", opts.domain, *undone);
+    return report;
+  }
+
+  // What changed on the images since the switch snapshot.
+  auto measure = [&]() -> Status {
+    report.changed.clear();
+    for (const DiskRecord& d : r.State().disks) {
+      auto image = RbdImage::Open(*r.s.io, d.image, true);
+      if (!image.ok()) return image.status().Wrap(fmt::format("disk {}", d.target));
+      auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+      if (!bytes.ok()) return bytes.status().Wrap(fmt::format("disk {}", d.target));
+      report.changed.emplace_back(d.target, *bytes);
+    }
+    return Status::Ok();
+  };
+  auto changed_text = [&] {
+    std::vector<std::string> parts;
+    for (const auto& [t, b] : report.changed) parts.push_back(fmt::format("{} {}", t, FormatBytes(b)));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  };
+  auto any_changed = [&] {
+    return std::any_of(report.changed.begin(), report.changed.end(), [](const auto& c) { return c.second > 0; });
+  };
+  V2R_RETURN_IF_ERROR(measure());
+  bool keep_going = opts.copy_back || opts.discard_changes;
+  if (any_changed() && !keep_going)
+    return Status::Refused(
+        fmt::format("the images of {} changed since the switch ({}): rolling back would lose those writes",
+                    opts.domain, changed_text()),
+        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+
+  auto now = r.s.domain->State();
+  if (!now.ok()) return now.status();
+  bool was_running = ToRunState(*now) == RunState::kRunning;
+  if (ToRunState(*now) != RunState::kShutoff && !opts.shutdown && !opts.force_off)
+    return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both", opts.domain,
+                                       RunStateName(ToRunState(*now))));
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"copy_back", opts.copy_back},
+                             {"discard_changes", opts.discard_changes}}));
+  V2R_RETURN_IF_ERROR(r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s));
+  V2R_RETURN_IF_ERROR(measure());  // the guest may have written while shutting down
+  if (any_changed() && !keep_going) {
+    if (was_running) (void)r.s.domain->Start();
+    V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-cancelled"}}));
+    return Status::Refused(
+        fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts.domain,
+                    changed_text()),
+        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+  }
+
+  if (opts.copy_back && any_changed()) {
+    ProgressCounters progress;
+    for (const auto& c : report.changed) progress.total += c.second;
+    if (observer) observer->PhaseStarted("copy-back", progress);
+    Status st;
+    for (const DiskRecord& d : r.State().disks) {
+      auto image = RbdImage::Open(*r.s.io, d.image, true);
+      if (!image.ok()) { st = image.status(); break; }
+      auto extents = ChangedSince(**image, kSwitchSnapshot);
+      if (!extents.ok()) { st = extents.status(); break; }
+      if (extents->empty()) continue;
+      V2R_RETURN_IF_ERROR(r.Log({{"event", "copy-back"}, {"target", d.target}}));
+      auto bytes = CopyBack(**image, *extents, d.source, cancel, &progress);
+      if (!bytes.ok()) { st = bytes.status(); break; }
+      V2R_RETURN_IF_ERROR(r.Log({{"event", "copied-back"}, {"target", d.target}, {"bytes", *bytes}}));
+    }
+    if (observer) observer->PhaseEnded();
+    if (!st.ok())
+      return st.As(st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed)
+          .WithHint("the VM is shut off and still defined on RBD; rerun the rollback to copy back again");
+    // Verify: every original disk now equals its image.
+    ProgressCounters vp;
+    for (const DiskRecord& d : r.State().disks) vp.total += 2 * d.size;
+    if (observer) observer->PhaseStarted("verify", vp);
+    for (const DiskRecord& d : r.State().disks) {
+      auto src = FileSource::Open(d.source);
+      if (!src.ok()) { st = src.status(); break; }
+      auto a = HashSource(**src, HashOptions{4, cancel}, &vp);
+      if (!a.ok()) { st = a.status(); break; }
+      auto b = HashImage(opts.ceph, ImageSpec{ms.pool, d.image}, 4, cancel, &vp);
+      if (!b.ok()) { st = b.status(); break; }
+      auto diff = CompareHashes(*a, *b);
+      if (!diff.empty()) {
+        st = Status::Mismatch(fmt::format("after copy-back, {} differs from {}: {}", d.source,
+                                          ImagePath(ms.pool, d.image), DescribeMismatch(diff)));
+        break;
+      }
+    }
+    if (observer) observer->PhaseEnded();
+    if (!st.ok()) return st.WithHint("the VM is shut off and still defined on RBD; nothing was lost");
+  }
+
+  std::vector<std::string> done;
+  V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
+  auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
+  if (!saved.ok()) return saved.status();
+  auto def = r.s.virt->DefineXml(*saved);
+  if (!def.ok()) return def.status();
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+  done.push_back("restored the saved definition");
+  if (opts.copy_back && any_changed()) done.push_back("copied back " + changed_text());
+  if (opts.discard_changes && any_changed()) done.push_back("discarded " + changed_text());
+  if (opts.start.value_or(was_running)) {
+    V2R_RETURN_IF_ERROR(r.s.domain->Start());
+    V2R_RETURN_IF_ERROR(r.Log({{"event", "vm-started"}, {"on", "original disks"}}));
+    done.push_back("started the VM on its original disks");
+  }
+  V2R_RETURN_IF_ERROR(r.RemoveCreated(opts.remove_images, &done));
+  if (!opts.remove_images) {
+    std::vector<std::string> kept;
+    for (const DiskRecord& d : r.State().disks) kept.push_back(ImagePath(ms.pool, d.image));
+    done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
+                               fmt::join(kept, ", ")));
+  }
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "rolled-back"}}));
+  report.state = r.State();
+  report.message = fmt::format("domain {} rolled back: {}", opts.domain, fmt::join(done, "; "));
+  return report;
+}
+
+Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
+                                 const std::string& state_dir) {
+  Runner r(nullptr, nullptr);
+  V2R_RETURN_IF_ERROR(r.Open(connect, domain, state_dir));
+  MigrationState ms = r.State();
+  V2R_RETURN_IF_ERROR(RefuseFinished(ms, domain));
+  if (ms.rolled_back || ms.aborted)
+    return Status::Refused(fmt::format("the migration of {} was {}: nothing to commit", domain, ms.Phase()));
+  if (!ms.completed)
+    return Status::Refused(fmt::format("the migration of {} is unfinished: finish it (rerun migrate) or roll it back",
+                                       domain));
+  V2R_RETURN_IF_ERROR(OpenCeph(ceph, ms.pool, &r.s));
+  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+  for (const DiskRecord& d : ms.disks) {
+    auto image = RbdImage::Open(*r.s.io, d.image, false);
+    if (!image.ok()) return image.status();
+    V2R_RETURN_IF_ERROR(RemoveSnapshot(**image, kSwitchSnapshot));
+    V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "committed"));
+    V2R_RETURN_IF_ERROR(r.Log({{"event", "snapshot-removed"}, {"target", d.target}}));
+  }
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "committed"}}));
+  return r.State();
+}
+
+Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std::string& connect,
+                                           const CephOptions& ceph, const std::string& state_dir,
+                                           std::vector<std::string>* warnings) {
+  auto dir = StateDir::OpenExisting(state_dir);
+  if (!dir.ok()) return dir.status();
+  auto uuids = dir->DomainUuids();
+  if (!uuids.ok()) return uuids.status();
+  Session s;
+  auto conn = VirtConnection::Open(connect);
+  if (conn.ok()) s.virt = std::move(*conn);
+  else warnings->push_back("libvirt not reachable, definitions not checked: " + conn.status().message());
+
+  std::vector<StatusEntry> out;
+  bool ceph_tried = false;
+  for (const std::string& uuid : *uuids) {
+    auto records = Journal::ReadOnly(dir->JournalPath(uuid));
+    if (!records.ok()) {
+      warnings->push_back(records.status().message());
+      continue;
+    }
+    StatusEntry e;
+    e.state = FoldJournal(*records);
+    if (!e.state.begun) continue;
+    if (!domain.empty() && e.state.domain != domain && e.state.uuid != domain) continue;
+    bool live = e.state.switched && !e.state.Finished();
+    if (live && s.virt) {
+      auto dom = s.virt->LookupDomain(uuid);
+      if (!dom.ok()) {
+        e.drift.push_back("the domain is no longer defined");
+      } else {
+        auto xml = (*dom)->InactiveSecureXml();
+        if (xml.ok() && !e.state.switched_xml_sha256.empty() &&
+            HashBytes(xml->data(), xml->size()).Hex() != e.state.switched_xml_sha256)
+          e.drift.push_back("the definition was edited since the switch");
+      }
+    }
+    if (live && !ceph_tried) {
+      ceph_tried = true;
+      Status st = OpenCeph(ceph, e.state.pool, &s);
+      if (!st.ok()) warnings->push_back("Ceph not reachable, images not checked: " + st.message());
+    }
+    if (live && s.rados) {
+      auto io = s.rados->OpenPool(e.state.pool);
+      for (const DiskRecord& d : e.state.disks) {
+        bool exists = false;
+        if (io.ok()) {
+          auto ex = ImageExists(*io, d.image);
+          exists = ex.ok() && *ex;
+        }
+        if (!exists) e.drift.push_back(fmt::format("image {} is missing", ImagePath(e.state.pool, d.image)));
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  if (!domain.empty() && out.empty())
+    return Status::Refused(fmt::format("no migration of domain {} is recorded in {}", domain, state_dir));
+  return out;
+}
+
+}  // namespace v2r
