@@ -50,7 +50,7 @@ std::string PlanText(const Plan& p, bool show_diff) {
   s += "Disks:\n";
   for (const DiskPlan& d : p.disks) {
     if (d.decision == DiskDecision::kMove) {
-      s += fmt::format("  {:<5} moves  {} {}  {} bytes ({}), allocated {}{}  ->  {}/{}\n", d.disk.target,
+      s += fmt::format("  {:<5} moves  {} {}  {} bytes ({}), allocated {}{}{}  ->  {}/{}\n", d.disk.target,
                        d.disk.type, d.disk.source, d.size, FormatBytes(d.size),
                        d.allocated_upper_bound ? "at most " : "", FormatBytes(d.allocated),
                        d.allocated_upper_bound ? " (upper bound: block device)" : "", p.pool, d.image);

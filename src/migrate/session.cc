@@ -20,6 +20,10 @@ Session::~Session() {
 }
 
 Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s) {
+  // Checked before connecting: a remote URI is never contacted.
+  if (!uri.empty() && !UriIsLocal(uri))
+    return Status::Refused(fmt::format("libvirt URI {} is not local: virt2rbd reads the disks on this host", uri),
+                           "run virt2rbd on the hypervisor itself, with a local URI such as qemu:///system");
   auto conn = VirtConnection::Open(uri);
   if (!conn.ok()) return conn.status();
   s->virt = std::move(*conn);
