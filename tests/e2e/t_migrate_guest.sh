@@ -91,7 +91,7 @@ expected=$(printf 'caps mon = "profile rbd"\ncaps osd = "profile rbd pool=%s"\n'
 uuid=$(virsh -q secret-list | awk -v u="client.$user secret" '$0 ~ u {print $1}')
 [ -n "$uuid" ] || fail "no libvirt secret for client.$user"
 if virsh secret-get-value "$uuid" >/dev/null 2>&1; then fail "the secret value can be read back"; fi
-virsh secret-dumpxml "$uuid" | grep -q "private='yes'" || fail "secret is not private"
+grep -q "private='yes'" <<<"$(virsh secret-dumpxml "$uuid")" || fail "secret is not private"
 
 note "both definitions on RBD; the guest booted from RBD and reads the same data"
 for flags in "--inactive" ""; do
@@ -136,7 +136,7 @@ v2r rollback "$dom" --shutdown --shutdown-timeout 60 --remove-images
 expect_rc 0
 [ "$(domain_xml "$dom")" = "$before_xml" ] || { diff <(echo "$before_xml") <(domain_xml "$dom"); fail "definition not restored exactly"; }
 [ "$(virsh domstate "$dom")" = running ] || fail "VM not running after rollback"
-virsh domblklist "$dom" | grep -q "$lun1" || fail "VM does not run on its LUN"
+grep -q "$lun1" <<<"$(virsh domblklist "$dom")" || fail "VM does not run on its LUN"
 guest_wait_ready "$log" 120 3
 [ "$(guest_disk_sha "$log" vda)" = "$sha_vda" ] || fail "LUN changed by the round trip"
 [ -z "$(rbd ls "$POOL" | grep "^$dom-" || true)" ] || fail "--remove-images left images"
