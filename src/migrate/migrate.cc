@@ -16,6 +16,7 @@
 #include "copy/file_source.h"
 #include "copy/hasher.h"
 #include "migrate/runner.h"
+#include "migrate/steps.h"
 #include "ops/copy_to_rbd.h"
 #include "copy/checksum.h"
 
@@ -25,46 +26,9 @@ namespace {
 
 std::string RunStateText(RunState s) { return RunStateName(s); }
 
-std::vector<std::string> CandidateImageNames(const MigrateOptions& opts, const DomainInfo& info) {
-  std::vector<std::string> names;
-  for (const DiskInfo& d : info.disks) {
-    auto n = ExpandImageName(opts.image_template, info.name, d.target, info.uuid);
-    if (n.ok()) names.push_back(*n);
-  }
-  return names;
-}
 
-std::string XmlDigest(const std::string& xml) { return HashBytes(xml.data(), xml.size()).Hex(); }
 
-// Facts, adjusted for a migration being resumed: the VM's state is the one
-// journalled before we stopped it, and images this migration created are
-// ours, not "taken".
-Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationState* resumed) {
-  std::string usage = "client." + opts.client_user + " secret";
-  auto domain = GatherDomainFacts(s, usage);
-  if (!domain.ok()) return domain.status();
-  auto info = ParseDomainXml(domain->xml);
-  if (!info.ok()) return info.status();
-  auto sources = GatherSourceFacts(s, *info);
-  auto cluster = GatherClusterFacts(s, opts.pool, "client." + opts.client_user, CandidateImageNames(opts, *info));
-  if (!cluster.ok()) return cluster.status();
-  if (resumed && resumed->begun) {
-    if (resumed->vm_stopped) domain->state = resumed->original_state;
-    for (const DiskRecord& d : resumed->disks)
-      if (d.created || d.create_intent) cluster->existing_images.erase(d.image);
-  }
-  MigrateOptions o = opts;
-  if (resumed && resumed->begun && resumed->vm_stopped && !o.start.has_value())
-    o.start = resumed->start_after;
-  return MakePlan(o, *domain, sources, *cluster);
-}
 
-Status RefusePlan(const Plan& plan) {
-  std::string msg = fmt::format("migration of {} refused ({} reason{}):", plan.domain, plan.refusals.size(),
-                                plan.refusals.size() == 1 ? "" : "s");
-  for (const std::string& r : plan.refusals) msg += "\n  - " + r;
-  return Status::Refused(msg, "nothing was changed; `virt2rbd plan` shows the whole plan");
-}
 
 class Migration {
  public:
@@ -73,16 +37,10 @@ class Migration {
   Result<MigrateReport> Run();
 
  private:
-  Status StepUser();
-  Status StepSecret();
-  Status StepSaveDefinition();
   Status StepCopy();
   Status CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress);
   Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
-  Status StepSnapshots();
-  Status StepSwitch();
   Status StepStart();
-  Status ConfirmStarted();
   // Turns a failure into the documented outcome: interrupted stays
   // resumable; anything else aborts (undoes) the migration.
   Status Fail(Status st);
@@ -115,66 +73,8 @@ Status Migration::Fail(Status st) {
       .WithHint(fmt::format("undone: {}", *undone));
 }
 
-Status Migration::StepUser() {
-  MigrationState ms = r_.State();
-  if (ms.user_created || ms.user_caps_updated) return Status::Ok();
-  RadosCluster& c = *r_.s.rados;
-  switch (plan_.user_action) {
-    case UserAction::kReuse:
-      if (ms.user_create_intent) {  // we created it before a crash
-        return r_.Log({{"event", "user-created"}, {"entity", plan_.user_entity}});
-      }
-      return r_.Log({{"event", "user-reused"}, {"entity", plan_.user_entity}});
-    case UserAction::kCreate:
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "user-create"}, {"entity", plan_.user_entity}, {"caps", plan_.user_caps_after}}));
-      V2R_RETURN_IF_ERROR(FaultPoint("before-user-create"));
-      V2R_RETURN_IF_ERROR(CreateUser(c, plan_.user_entity, plan_.user_caps_after));
-      V2R_RETURN_IF_ERROR(FaultPoint("after-user-create"));
-      return r_.Log({{"event", "user-created"}, {"entity", plan_.user_entity}});
-    case UserAction::kUpdateCaps:
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "user-caps-update"}, {"entity", plan_.user_entity},
-                                  {"old_caps", plan_.user_caps_before}}));
-      V2R_RETURN_IF_ERROR(SetCaps(c, plan_.user_entity, plan_.user_caps_after));
-      return r_.Log({{"event", "user-caps-updated"}, {"entity", plan_.user_entity}, {"old_caps", plan_.user_caps_before}});
-  }
-  return Status::Ok();
-}
 
-Status Migration::StepSecret() {
-  MigrationState ms = r_.State();
-  std::string uuid = ms.secret_uuid;
-  if (uuid.empty()) {
-    auto existing = r_.s.virt->FindCephSecret(plan_.secret_usage);
-    if (!existing.ok()) return existing.status();
-    if (existing->has_value()) {
-      uuid = **existing;
-      // Defined by us before a crash, or the operator's own.
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", ms.secret_define_intent ? "secret-defined" : "secret-reused"}, {"uuid", uuid}}));
-    } else {
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "secret-define"}, {"usage", plan_.secret_usage}}));
-      auto defined = r_.s.virt->DefineCephSecret(plan_.secret_usage,
-                                                 "cephx key of " + plan_.user_entity + " (virt2rbd)");
-      if (!defined.ok()) return defined.status();
-      uuid = *defined;
-      V2R_RETURN_IF_ERROR(FaultPoint("after-secret-define"));
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "secret-defined"}, {"uuid", uuid}}));
-    }
-  }
-  // Always (re)set the value: idempotent, and a private secret cannot be
-  // read back to compare. The key stays in memory only, and is wiped.
-  auto key = GetKeyBytes(*r_.s.rados, plan_.user_entity);
-  if (!key.ok()) return key.status();
-  V2R_RETURN_IF_ERROR(r_.s.virt->SetSecretValue(uuid, std::string(key->data(), key->size())));
-  V2R_RETURN_IF_ERROR(FaultPoint("after-secret-value"));
-  return r_.Log({{"event", "secret-value-set"}, {"uuid", uuid}});
-}
 
-Status Migration::StepSaveDefinition() {
-  if (r_.State().definition_saved) return Status::Ok();
-  std::string path = r_.dir->DefinitionPath(plan_.uuid);
-  V2R_RETURN_IF_ERROR(WriteFileDurably(path, plan_.old_xml, 0600));
-  return r_.Log({{"event", "definition-saved"}, {"path", path}, {"xml_digest", XmlDigest(plan_.old_xml)}});
-}
 
 Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress) {
   MigrationState ms = r_.State();
@@ -299,70 +199,8 @@ Status Migration::StepCopy() {
   return st;
 }
 
-Status Migration::StepSnapshots() {
-  for (const DiskPlan* d : plan_.Moving()) {
-    MigrationState ms = r_.State();
-    if (ms.Disk(d->disk.target) && ms.Disk(d->disk.target)->snapshot) continue;
-    auto image = RbdImage::Open(*r_.s.io, d->image, false);
-    if (!image.ok()) return image.status();
-    V2R_RETURN_IF_ERROR(CreateSnapshot(**image, kSwitchSnapshot));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}}));
-  }
-  return Status::Ok();
-}
 
-Status Migration::StepSwitch() {
-  MigrationState ms = r_.State();
-  if (ms.switched) return Status::Ok();
-  std::vector<RbdDiskRewrite> rewrites;
-  for (const DiskPlan* d : plan_.Moving()) rewrites.push_back({d->disk.target, opts_.pool, d->image});
-  RbdRewriteOptions ro;
-  ro.hosts = plan_.hosts;
-  ro.auth_username = plan_.user_id;
-  ro.secret_uuid = ms.secret_uuid;
-  ro.cache = opts_.cache;
-  auto rw = RewriteDisksToRbd(plan_.old_xml, rewrites, ro);
-  if (!rw.ok()) return rw.status();
-  V2R_RETURN_IF_ERROR(FaultPoint("before-switch"));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "switch"}, {"xml_digest", XmlDigest(rw->xml)}}));
-  auto defined = r_.s.virt->DefineXml(rw->xml);
-  if (!defined.ok()) return defined.status().Wrap("defining the switched domain");
-  auto now = r_.s.domain->InactiveSecureXml();
-  if (!now.ok()) return now.status();
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}}));
-  return FaultPoint("after-switch");
-}
 
-Status Migration::ConfirmStarted() {
-  // qemu must have opened every image: the live XML names it and the image
-  // has a watcher (checked through a read-only handle, which is not one).
-  auto live = r_.s.domain->LiveXml();
-  if (!live.ok()) return live.status();
-  auto info = ParseDomainXml(*live);
-  if (!info.ok()) return info.status();
-  for (const DiskPlan* d : plan_.Moving()) {
-    bool found = false;
-    for (const DiskInfo& disk : info->disks)
-      if (disk.target == d->disk.target && disk.protocol == "rbd" && disk.source == ImagePath(opts_.pool, d->image))
-        found = true;
-    if (!found)
-      return Status::Failed(fmt::format("the running VM's disk {} is not {}", d->disk.target,
-                                        ImagePath(opts_.pool, d->image)));
-    bool watched = false;
-    for (int i = 0; i < 50 && !watched; ++i) {
-      auto image = RbdImage::Open(*r_.s.io, d->image, true);
-      if (!image.ok()) return image.status();
-      auto w = Watchers(**image);
-      if (!w.ok()) return w.status();
-      watched = !w->empty();
-      if (!watched) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    if (!watched)
-      return Status::Failed(fmt::format("qemu did not open image {} (no watcher after 10 s)",
-                                        ImagePath(opts_.pool, d->image)));
-  }
-  return Status::Ok();
-}
 
 Status Migration::StepStart() {
   MigrationState ms = r_.State();
@@ -371,7 +209,7 @@ Status Migration::StepStart() {
   V2R_RETURN_IF_ERROR(FaultPoint("before-start"));
   auto state = r_.s.domain->State();
   if (state.ok() && ToRunState(*state) == RunState::kShutoff) V2R_RETURN_IF_ERROR(r_.s.domain->Start());
-  V2R_RETURN_IF_ERROR(ConfirmStarted());
+  V2R_RETURN_IF_ERROR(ConfirmOnRbd(r_, plan_));
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-started"}}));
   return FaultPoint("after-start");
 }
@@ -440,25 +278,7 @@ Result<MigrateReport> Migration::Run() {
     if (!resuming) return RefusePlan(plan_);
     return Fail(RefusePlan(plan_));
   }
-  if (!resuming) {
-    nlohmann::json disks = nlohmann::json::array();
-    for (const DiskPlan* d : plan_.Moving())
-      disks.push_back({{"target", d->disk.target}, {"source", d->disk.source}, {"image", d->image}, {"size", d->size}});
-    nlohmann::json hosts = nlohmann::json::array();
-    for (const MonHost& h : plan_.hosts) hosts.push_back(fmt::format("{}:{}", h.host, h.port));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "begin"},
-                                {"domain", plan_.domain},
-                                {"uuid", plan_.uuid},
-                                {"uri", r_.s.virt->uri()},
-                                {"pool", opts_.pool},
-                                {"user", plan_.user_entity},
-                                {"secret_usage", plan_.secret_usage},
-                                {"cache", opts_.cache},
-                                {"state", RunStateName(plan_.state)},
-                                {"start_after", plan_.start_after},
-                                {"hosts", hosts},
-                                {"disks", disks}}));
-  }
+  if (!resuming) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
   Status st = FaultPoint("after-preflight");
   if (st.ok()) {
     Status stop = r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
@@ -469,13 +289,13 @@ Result<MigrateReport> Migration::Run() {
     }
     st = stop;
   }
-  if (st.ok()) st = StepUser();
-  if (st.ok()) st = StepSecret();
-  if (st.ok()) st = StepSaveDefinition();
+  if (st.ok()) st = EnsureUser(r_, plan_);
+  if (st.ok()) st = EnsureSecret(r_, plan_);
+  if (st.ok()) st = SaveDefinition(r_, plan_);
   if (st.ok()) st = StepCopy();
   if (st.ok() && r_.Cancelled()) st = Status::Interrupted("interrupted");
-  if (st.ok()) st = StepSnapshots();
-  if (st.ok()) st = StepSwitch();
+  if (st.ok()) st = SnapshotImages(r_, plan_);
+  if (st.ok()) st = SwitchDefinition(r_, plan_);
   if (st.ok()) st = StepStart();
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));

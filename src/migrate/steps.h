@@ -1,0 +1,38 @@
+// The steps migrate (offline) and live migration share. Each journals its
+// side effect before making it and is a no-op when the journal says it is
+// done, so a rerun converges.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "migrate/options.h"
+#include "migrate/plan.h"
+#include "migrate/record.h"
+#include "migrate/runner.h"
+
+namespace v2r {
+
+// Images every disk of the domain could get (to check which exist).
+std::vector<std::string> CandidateImageNames(const MigrateOptions& opts, const DomainInfo& info);
+std::string XmlDigest(const std::string& xml);
+// Facts → plan; for a resumed migration the VM's state is the journalled one
+// and images this migration created are not "taken".
+Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationState* resumed);
+// Every refusal of the plan, as one Refused status.
+Status RefusePlan(const Plan& plan);
+// The "begin" record of a migration.
+nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live);
+
+Status EnsureUser(Runner& r, const Plan& plan);
+Status EnsureSecret(Runner& r, const Plan& plan);
+Status SaveDefinition(Runner& r, const Plan& plan);
+Status SnapshotImages(Runner& r, const Plan& plan);
+// Rewrites the saved definition's disks to RBD (with the secret's real uuid)
+// and defines it.
+Status SwitchDefinition(Runner& r, const Plan& plan);
+// The running VM's live XML names every image and qemu has each one open.
+Status ConfirmOnRbd(Runner& r, const Plan& plan);
+
+}  // namespace v2r
