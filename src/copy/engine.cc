@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,9 +18,13 @@ namespace v2r {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-// Shared by reader threads and completion callbacks of one CopyDisk call.
+// Shared by reader threads, completion callbacks, the flusher and the
+// watchdog of one CopyDisk call. Heap-allocated; leaked on purpose when
+// writes are abandoned (their callbacks still point here).
 class CopyRun {
  public:
   CopyRun(Source& src, Sink& dst, const CopyOptions& opts, ProgressCounters* progress)
@@ -27,13 +32,15 @@ class CopyRun {
         window_(opts.max_requests, opts.max_bytes),
         pool_(RoundUp(opts.chunk_size, 4096)),
         chunks_((src.size() + opts.chunk_size - 1) / opts.chunk_size),
-        result_{src.size(), 0, 0, 0, BlockHashes(src.size())} {}
+        result_{src.size(), 0, 0, 0, 0, BlockHashes(src.size())} {}
 
   Result<CopyResult> Run();
+  bool abandoned() const { return abandoned_.load(); }
 
  private:
   // One chunk with writes in flight: owns its buffer until the last ends.
   struct Chunk {
+    uint64_t index = 0;
     uint64_t offset = 0;
     uint64_t length = 0;
     AlignedBuffer buf;
@@ -47,6 +54,13 @@ class CopyRun {
   void ChunkDone(const std::shared_ptr<Chunk>& chunk);
   void Fail(Status st);
   bool Stopping() const;
+  void Progressed();  // for the watchdog: something completed now
+
+  // Flushes the sink and reports the chunks completed before the flush.
+  Status FlushAndReport();
+  Status FlushSink();
+  void FlusherLoop();
+  void WatchdogLoop();
 
   Source& src_;
   Sink& dst_;
@@ -57,11 +71,22 @@ class CopyRun {
   const uint64_t chunks_;
   std::atomic<uint64_t> next_chunk_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abandoned_{false};
   std::mutex error_mu_;
   Status first_error_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> zero_{0};
   CopyResult result_;
+
+  // Chunks whose writes all completed, not yet flushed and reported.
+  std::mutex completed_mu_;
+  std::vector<uint64_t> completed_;
+
+  // For the flusher and watchdog threads.
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool readers_done_ = false;
+  std::atomic<int64_t> last_progress_ns_{0};
 };
 
 bool CopyRun::Stopping() const {
@@ -74,9 +99,15 @@ void CopyRun::Fail(Status st) {
   stop_.store(true);
 }
 
+void CopyRun::Progressed() { last_progress_ns_.store(Clock::now().time_since_epoch().count()); }
+
 void CopyRun::ChunkDone(const std::shared_ptr<Chunk>& chunk) {
   uint64_t len = chunk->length;
   if (chunk->buf) pool_.Put(std::move(chunk->buf));
+  {
+    std::lock_guard<std::mutex> lock(completed_mu_);
+    completed_.push_back(chunk->index);
+  }
   window_.Release(len);
   if (opts_.shared_window) opts_.shared_window->Release(len);
 }
@@ -84,12 +115,19 @@ void CopyRun::ChunkDone(const std::shared_ptr<Chunk>& chunk) {
 void CopyRun::OpDone(const std::shared_ptr<Chunk>& chunk, uint64_t length, bool zero, Status st) {
   if (!st.ok()) {
     Fail(st);
-  } else {
-    (zero ? zero_ : written_) += length;
-    if (progress_) {
-      progress_->done += length;
-      (zero ? progress_->zero : progress_->written) += length;
+    // A failed chunk is not complete: it must never be reported as durable.
+    if (chunk->pending.fetch_sub(1) == 1) {
+      if (chunk->buf) pool_.Put(std::move(chunk->buf));
+      window_.Release(chunk->length);
+      if (opts_.shared_window) opts_.shared_window->Release(chunk->length);
     }
+    return;
+  }
+  (zero ? zero_ : written_) += length;
+  Progressed();
+  if (progress_) {
+    progress_->done += length;
+    (zero ? progress_->zero : progress_->written) += length;
   }
   if (chunk->pending.fetch_sub(1) == 1) ChunkDone(chunk);
 }
@@ -121,6 +159,7 @@ Status CopyRun::CopyChunk(uint64_t index) {
     return Status::Ok();
   }
   auto chunk = std::make_shared<Chunk>();
+  chunk->index = index;
   chunk->offset = off;
   chunk->length = len;
   chunk->pending = 1;  // held by this function until every op is issued
@@ -133,7 +172,10 @@ Status CopyRun::CopyChunk(uint64_t index) {
     chunk->buf = pool_.Get();
     Status st = src_.Read(off, chunk->buf.get(), len);
     if (!st.ok()) {
-      ChunkDone(chunk);
+      chunk->pending = 0;
+      pool_.Put(std::move(chunk->buf));
+      window_.Release(len);
+      if (opts_.shared_window) opts_.shared_window->Release(len);
       return st;
     }
     runs = SplitZeroRuns(chunk->buf.get(), off, len, opts_.zero_granularity);
@@ -149,8 +191,18 @@ Status CopyRun::CopyChunk(uint64_t index) {
     }
   }
 
+  if (opts_.rate) {
+    uint64_t data = 0;
+    for (const Extent& r : runs)
+      if (!r.zero) data += r.length;
+    if (data && !opts_.rate->Acquire(data, stop_)) runs.clear();
+  }
+  bool issued_all = true;
   for (const Extent& run : runs) {
-    if (Stopping()) break;
+    if (Stopping()) {
+      issued_all = false;
+      break;
+    }
     if (!run.zero) {
       Issue(chunk, run, false);
     } else if (zero_action == ZeroAction::kWriteZeroes) {
@@ -163,6 +215,18 @@ Status CopyRun::CopyChunk(uint64_t index) {
       }
     }
   }
+  if (runs.empty() && !all_hole) issued_all = false;
+  if (!issued_all) {
+    // Stopped half way: this chunk must not count as complete.
+    Fail(Status::Interrupted("stopped"));
+    if (chunk->pending.fetch_sub(1) == 1) {
+      if (chunk->buf) pool_.Put(std::move(chunk->buf));
+      window_.Release(len);
+      if (opts_.shared_window) opts_.shared_window->Release(len);
+    }
+    return Status::Ok();
+  }
+  Progressed();
   if (chunk->pending.fetch_sub(1) == 1) ChunkDone(chunk);
   return Status::Ok();
 }
@@ -171,6 +235,7 @@ void CopyRun::ReaderLoop() {
   while (!Stopping()) {
     uint64_t index = next_chunk_.fetch_add(1);
     if (index >= chunks_) return;
+    if (opts_.done_chunks && index < opts_.done_chunks->size() && (*opts_.done_chunks)[index]) continue;
     Status st = CopyChunk(index);
     if (!st.ok()) {
       Fail(st);
@@ -179,37 +244,123 @@ void CopyRun::ReaderLoop() {
   }
 }
 
+Status CopyRun::FlushSink() {
+  auto status = std::make_shared<Status>();
+  // The callback may outlive this frame if the flush is abandoned: it only
+  // touches the shared status and, through `this`, the leaked run.
+  auto state = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+  auto done_flag = std::make_shared<std::atomic<bool>>(false);
+  dst_.Flush([status, state, done_flag](Status st) {
+    std::lock_guard<std::mutex> lock(state->first);
+    *status = std::move(st);
+    done_flag->store(true);
+    state->second.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(state->first);
+  while (!done_flag->load()) {
+    if (abandoned_.load()) return Status::Interrupted("flush abandoned");
+    state->second.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  return *status;
+}
+
+Status CopyRun::FlushAndReport() {
+  std::vector<uint64_t> chunks;
+  {
+    std::lock_guard<std::mutex> lock(completed_mu_);
+    chunks.swap(completed_);
+  }
+  if (chunks.empty()) return Status::Ok();
+  Status st = FlushSink();
+  if (!st.ok()) return st.Wrap(fmt::format("flushing {}", dst_.name()));
+  if (opts_.on_durable) return opts_.on_durable(chunks, result_.hashes);
+  return Status::Ok();
+}
+
+void CopyRun::FlusherLoop() {
+  auto interval = std::chrono::duration<double>(std::max(0.05, opts_.durable_interval_s));
+  std::unique_lock<std::mutex> lock(bg_mu_);
+  while (!readers_done_) {
+    bg_cv_.wait_for(lock, interval);
+    if (readers_done_ || abandoned_.load()) return;
+    lock.unlock();
+    Status st = FlushAndReport();
+    if (!st.ok() && !abandoned_.load()) Fail(st);
+    lock.lock();
+  }
+}
+
+void CopyRun::WatchdogLoop() {
+  bool warned = false;
+  std::unique_lock<std::mutex> lock(bg_mu_);
+  while (!readers_done_) {
+    bg_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    if (readers_done_) return;
+    double idle = std::chrono::duration<double>(Clock::now().time_since_epoch() -
+                                                Clock::duration(last_progress_ns_.load()))
+                      .count();
+    if (window_.in_flight() == 0 && !opts_.rate) continue;  // nothing waiting on the cluster
+    if (!warned && opts_.stall_warn_s > 0 && idle >= opts_.stall_warn_s) {
+      warned = true;
+      if (opts_.on_stall_warning) opts_.on_stall_warning(idle);
+    }
+    if (idle < opts_.stall_warn_s / 2) warned = false;
+    if (opts_.stall_timeout_s > 0 && idle >= opts_.stall_timeout_s) {
+      Fail(Status::Interrupted(
+          fmt::format("no write to {} completed for {:.0f} s (is the pool full, over quota, or the cluster "
+                      "unreachable?); stopped without waiting for the writes in flight",
+                      dst_.name(), idle),
+          "fix the cluster (ceph -s, ceph df), then rerun to resume: only flushed ranges were recorded"));
+      abandoned_.store(true);
+      return;
+    }
+  }
+}
+
 Result<CopyResult> CopyRun::Run() {
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
+  last_progress_ns_.store(start.time_since_epoch().count());
+  // Chunks done before this call: hashes and progress carried over.
+  if (opts_.done_chunks) {
+    for (uint64_t i = 0; i < chunks_ && i < opts_.done_chunks->size(); ++i) {
+      if (!(*opts_.done_chunks)[i]) continue;
+      uint64_t off = i * opts_.chunk_size;
+      uint64_t len = std::min<uint64_t>(opts_.chunk_size, src_.size() - off);
+      for (uint64_t b = off / kHashBlock; b < (off + len + kHashBlock - 1) / kHashBlock; ++b)
+        if (opts_.initial_hashes) result_.hashes.Set(b, opts_.initial_hashes->Get(b));
+      result_.bytes_resumed += len;
+      if (progress_) progress_->done += len;
+    }
+  }
+  std::thread flusher([this] { FlusherLoop(); });
+  std::thread watchdog([this] { WatchdogLoop(); });
   int readers = std::max(1, opts_.readers);
   std::vector<std::thread> threads;
   for (int i = 0; i < readers; ++i) threads.emplace_back([this] { ReaderLoop(); });
   for (auto& t : threads) t.join();
-  window_.WaitIdle();  // drain: every issued op has completed
+  // Drain: every issued op completes, unless the watchdog gives up on them.
+  while (!window_.WaitIdle(std::chrono::milliseconds(100)))
+    if (abandoned_.load()) break;
+  {
+    std::lock_guard<std::mutex> lock(bg_mu_);
+    readers_done_ = true;
+  }
+  bg_cv_.notify_all();
+  flusher.join();
+  watchdog.join();
+  if (abandoned_.load()) return first_error_;
 
+  // Whatever completed is flushed and reported, also after an error or an
+  // interruption: the journal keeps every range that is really done.
+  Status final_flush = FlushAndReport();
   if (first_error_.ok() && opts_.cancel && opts_.cancel->load())
     first_error_ = Status::Interrupted(fmt::format("copy to {} interrupted", dst_.name()));
-  if (first_error_.ok()) {
-    // Make it durable before reporting success.
-    std::mutex mu;
-    std::condition_variable cv;
-    bool flushed = false;
-    Status flush_status;
-    dst_.Flush([&](Status st) {
-      std::lock_guard<std::mutex> lock(mu);
-      flush_status = std::move(st);
-      flushed = true;
-      cv.notify_all();
-    });
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return flushed; });
-    if (!flush_status.ok()) first_error_ = flush_status;
-  }
+  if (first_error_.ok() && !final_flush.ok()) first_error_ = final_flush;
   if (!first_error_.ok()) return first_error_;
 
   result_.bytes_written = written_.load();
   result_.bytes_zero = zero_.load();
-  result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return std::move(result_);
 }
 
@@ -228,13 +379,21 @@ Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts)
     return Status::Usage("zero granularity must be a positive multiple of 512 bytes");
   if (opts->max_requests == 0) return Status::Usage("in-flight request count must be at least 1");
   if (opts->readers < 1) return Status::Usage("reader thread count must be at least 1");
+  if (opts->initial_hashes && opts->initial_hashes->disk_size() != src.size())
+    return Status::Internal("resume hashes are for another disk size");
   return Status::Ok();
 }
 
-Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts, ProgressCounters* progress) {
+Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts, ProgressCounters* progress, bool* abandoned) {
   V2R_RETURN_IF_ERROR(ResolveCopyOptions(src, dst, &opts));
-  CopyRun run(src, dst, opts, progress);
-  return run.Run();
+  auto* run = new CopyRun(src, dst, opts, progress);
+  Result<CopyResult> result = run->Run();
+  if (run->abandoned()) {
+    if (abandoned) *abandoned = true;
+    return result;  // `run` is leaked: writes in flight still call back into it
+  }
+  delete run;
+  return result;
 }
 
 }  // namespace v2r

@@ -1,4 +1,4 @@
-// The copy engine: Source -> Sink, thin, parallel, checksummed.
+// The copy engine: Source -> Sink, thin, parallel, checksummed, resumable.
 //
 // Reader threads take chunks (aligned to the chunk size, itself a multiple of
 // the sink's object size and of the 4 MiB hash block) in order, skip chunks
@@ -7,15 +7,28 @@
 // follow the zero policy (skip on a fresh target, write zeroes otherwise).
 // Work in flight is bounded by count and bytes. The first error wins: no new
 // work starts, and everything in flight drains before CopyDisk returns.
+//
+// Durability: every `durable_interval_s` the engine flushes the sink and then
+// reports the chunks that had completed before the flush (on_durable), so a
+// journal only ever records flushed ranges. Completions arrive out of order:
+// the unit is a set of chunks, never a high-water mark.
+//
+// Stalls: librbd blocks forever on a full or over-quota pool. Without a
+// completed byte for stall_warn_s the engine warns; for stall_timeout_s it
+// stops and returns kInterrupted WITHOUT waiting for writes in flight
+// (CopyResult::abandoned): the caller must then leak the sink and exit.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "base/status.h"
 #include "copy/checksum.h"
 #include "copy/endpoint.h"
 #include "copy/progress.h"
+#include "copy/rate_limiter.h"
 #include "copy/window.h"
 
 namespace v2r {
@@ -31,12 +44,28 @@ struct CopyOptions {
   // Several disks copied at once share one budget: when set, a chunk needs
   // room in this window too (it outlives the call; thread-safe).
   InflightWindow* shared_window = nullptr;
+  RateLimiter* rate = nullptr;      // --bandwidth, shared by every disk
+
+  // Resume: chunks already durable on the target are skipped; their block
+  // hashes come from `initial_hashes` (same disk size).
+  const std::vector<bool>* done_chunks = nullptr;
+  const BlockHashes* initial_hashes = nullptr;
+
+  // Called (never concurrently) after a flush, with the chunks that had
+  // completed before it and the hashes so far. An error stops the copy.
+  double durable_interval_s = 1.0;
+  std::function<Status(const std::vector<uint64_t>& chunks, const BlockHashes& hashes)> on_durable;
+
+  double stall_warn_s = 30;
+  double stall_timeout_s = 0;       // 0: wait for ever
+  std::function<void(double seconds_without_progress)> on_stall_warning;
 };
 
 struct CopyResult {
   uint64_t size = 0;
-  uint64_t bytes_written = 0;   // data bytes written to the sink
-  uint64_t bytes_zero = 0;      // bytes skipped (or zeroed) as zero
+  uint64_t bytes_written = 0;   // data bytes written to the sink by this call
+  uint64_t bytes_zero = 0;      // bytes skipped (or zeroed) as zero by this call
+  uint64_t bytes_resumed = 0;   // bytes of chunks already done before this call
   double seconds = 0;
   BlockHashes hashes{0};        // of what was read from the source
 };
@@ -46,7 +75,9 @@ Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts)
 
 // `progress` (optional) is added to as bytes complete; its `total` is the
 // caller's to set (several disks may share one set of counters).
-Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts,
-                            ProgressCounters* progress);
+// When the copy had to abandon writes in flight (a stall), `*abandoned` is set
+// and the sink must not be closed or destroyed: librbd still owns requests.
+Result<CopyResult> CopyDisk(Source& src, Sink& dst, CopyOptions opts, ProgressCounters* progress,
+                            bool* abandoned = nullptr);
 
 }  // namespace v2r

@@ -70,7 +70,9 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
       size_t rb = item.find(']');
       if (rb == std::string::npos) return Status::Usage(fmt::format("--mon-hosts: bad address '{}'", item));
       h.host = item.substr(1, rb - 1);
-      colon = item.size() > rb + 1 && item[rb + 1] == ':' ? rb + 1 : std::string::npos;
+      if (item.size() > rb + 1 && item[rb + 1] != ':')
+        return Status::Usage(fmt::format("--mon-hosts: bad address '{}'", item), "write IPv6 as [ADDR] or [ADDR]:PORT");
+      colon = item.size() > rb + 1 ? rb + 1 : std::string::npos;
     } else if (colon != std::string::npos && item.find(':') != colon) {
       colon = std::string::npos;  // bare IPv6 without port
       h.host = item;
@@ -79,7 +81,9 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
     }
     if (colon != std::string::npos) {
       std::string port = item.substr(colon + 1);
-      if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) <= 0 ||
+      // At most 5 digits, so that std::stoi cannot throw on a long number.
+      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(port) <= 0 ||
           std::stoi(port) > 65535)
         return Status::Usage(fmt::format("--mon-hosts: bad port in '{}'", item), "give HOST or HOST:PORT, comma separated");
       h.port = std::stoi(port);
@@ -198,21 +202,14 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
     plan->refusals.push_back(fmt::format("domain {} has no disk that can move to RBD", opts.domain));
 }
 
-void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* plan) {
-  if (!cluster.pool_exists) {
-    plan->refusals.push_back(fmt::format("pool '{}' does not exist (create it: ceph osd pool create {} && rbd pool init {})",
-                                         opts.pool, opts.pool, opts.pool));
-    return;
-  }
-  if (!cluster.pool_is_rbd)
-    plan->refusals.push_back(fmt::format("pool '{}' is not initialised for RBD (run: rbd pool init {})", opts.pool,
-                                         opts.pool));
+void PlanRoom(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* plan) {
   // Room: known data (files' allocated bytes) must fit; the upper bound
   // (devices at full size) only warns.
   for (const DiskPlan* d : plan->Moving()) {
     plan->upper_bytes += d->allocated;
     if (!d->allocated_upper_bound) plan->known_bytes += d->allocated;
   }
+  if (!cluster.pool_exists) return;  // no room to judge
   uint64_t avail = cluster.max_avail;
   if (cluster.quota_max_bytes) {
     uint64_t left = cluster.quota_max_bytes > cluster.pool_stored ? cluster.quota_max_bytes - cluster.pool_stored : 0;
@@ -227,6 +224,20 @@ void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* 
     plan->warnings.push_back(fmt::format("pool '{}' has room for {}; the disks hold at most {} (block devices counted at "
                                          "full size; zeros are not copied, so it may well fit)",
                                          opts.pool, FormatBytes(avail), FormatBytes(plan->upper_bytes)));
+}
+
+void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* plan) {
+  // A missing pool is one refusal among the others: the user and monitors
+  // are still planned (and their own refusals listed); only the pool's type
+  // and room cannot be judged.
+  if (!cluster.pool_exists) {
+    plan->refusals.push_back(fmt::format("pool '{}' does not exist (create it: ceph osd pool create {} && rbd pool init {})",
+                                         opts.pool, opts.pool, opts.pool));
+  } else if (!cluster.pool_is_rbd) {
+    plan->refusals.push_back(fmt::format("pool '{}' is not initialised for RBD (run: rbd pool init {})", opts.pool,
+                                         opts.pool));
+  }
+  PlanRoom(opts, cluster, plan);
 
   // The VM's cephx user.
   plan->user_id = opts.client_user;

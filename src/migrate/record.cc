@@ -61,6 +61,7 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.start_after = Get<bool>(r, "start_after", false);
       s.hosts = Get<std::vector<std::string>>(r, "hosts", {});
       for (const auto& jd : r.value("disks", nlohmann::json::array())) {
+        if (!jd.is_object()) continue;
         DiskRecord dr;
         dr.target = Get<std::string>(jd, "target", "");
         dr.source = Get<std::string>(jd, "source", "");
@@ -135,6 +136,8 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.abort_reason = Get<std::string>(r, "reason", "");
     } else if (ev == "rollback-begin") {
       s.rollback_begun = true;
+    } else if (ev == "rollback-cancelled") {  // rollback.cc: refused after rollback-begin, VM back on RBD
+      s.rollback_begun = false;
     } else if (ev == "rolled-back") {
       s.rolled_back = true;
       s.rolled_back_at = time;

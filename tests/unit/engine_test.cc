@@ -119,7 +119,123 @@ TEST(CopyEngine, FirstErrorWinsAndEverythingInFlightDrains) {
   int writes = 0;
   for (const auto& op : sink.ops()) writes += op.kind == 'w';
   EXPECT_LT(writes, 16) << "kept writing after the first error";
-  for (const auto& op : sink.ops()) EXPECT_NE(op.kind, 'f') << "flushed after an error";
+}
+
+TEST(CopyEngine, OnlyCompletedFlushedChunksAreReportedDurable) {
+  uint64_t size = 40 * MiB;
+  auto data = MakeData(size, {{0, size, false}});
+  MemorySource src(data);
+  MemorySink sink(size, 4 * MiB);
+  sink.delay = std::chrono::microseconds(1500);
+  sink.fail_write_n = 7;
+  CopyOptions o = SmallOptions();
+  o.readers = 1;
+  o.durable_interval_s = 0.005;
+  std::vector<uint64_t> reported;
+  int flushes_seen_at_report = 0;
+  o.on_durable = [&](const std::vector<uint64_t>& chunks, const BlockHashes&) {
+    int flushes = 0;
+    for (const auto& op : sink.ops()) flushes += op.kind == 'f';
+    flushes_seen_at_report = std::max(flushes_seen_at_report, flushes);
+    EXPECT_GT(flushes, 0) << "reported before any flush";
+    // What is reported is on the target already.
+    auto target = sink.data();
+    for (uint64_t c : chunks)
+      EXPECT_TRUE(std::equal(data.begin() + c * 4 * MiB, data.begin() + (c + 1) * 4 * MiB, target.begin() + c * 4 * MiB))
+          << "chunk " << c << " reported but not written";
+    reported.insert(reported.end(), chunks.begin(), chunks.end());
+    return Status::Ok();
+  };
+  auto r = CopyDisk(src, sink, o, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(reported.empty()) << "completed chunks before the failure were not reported";
+  // The 7th write is chunk 6: it failed and must never be reported; no
+  // chunk is reported twice.
+  std::sort(reported.begin(), reported.end());
+  EXPECT_EQ(std::adjacent_find(reported.begin(), reported.end()), reported.end());
+  EXPECT_EQ(std::count(reported.begin(), reported.end(), 6u), 0);
+}
+
+TEST(CopyEngine, EveryChunkIsReportedOnSuccess) {
+  uint64_t size = 21 * MiB + 5;
+  MemorySource src(MakeData(size, {{3 * MiB, 2 * MiB, false}}));
+  MemorySink sink(size, 4 * MiB);
+  CopyOptions o = SmallOptions();
+  std::vector<uint64_t> reported;
+  o.on_durable = [&](const std::vector<uint64_t>& c, const BlockHashes&) {
+    reported.insert(reported.end(), c.begin(), c.end());
+    return Status::Ok();
+  };
+  ASSERT_TRUE(CopyDisk(src, sink, o, nullptr).ok());
+  std::sort(reported.begin(), reported.end());
+  std::vector<uint64_t> all = {0, 1, 2, 3, 4, 5};
+  EXPECT_EQ(reported, all);
+}
+
+TEST(CopyEngine, ResumeSkipsDoneChunksAndOverwritesTheRest) {
+  uint64_t size = 17 * MiB + 4096;
+  auto data = MakeData(size, {{0, MiB, false}, {9 * MiB, 3 * MiB, false}, {size - 100, 100, false}});
+  MemorySource full(data);
+  BlockHashes expected = *HashSource(full, HashOptions{}, nullptr);
+  // The target holds stale bytes (0xAB), except chunks 0 and 2, done before.
+  MemorySink sink(size, 4 * MiB, 0xAB);
+  // Put the "done" data in place through the sink itself.
+  std::atomic<int> pending{2};
+  sink.Write(0, data.data(), 4 * MiB, [&](Status) { pending--; });
+  sink.Write(8 * MiB, data.data() + 8 * MiB, 4 * MiB, [&](Status) { pending--; });
+  while (pending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  MemorySource src(data);
+  std::vector<bool> done(5, false);
+  done[0] = done[2] = true;
+  CopyOptions o = SmallOptions();
+  o.target_fresh = false;
+  o.done_chunks = &done;
+  o.initial_hashes = &expected;
+  ProgressCounters p;
+  p.total = size;
+  auto r = CopyDisk(src, sink, o, &p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(sink.data(), data);
+  EXPECT_EQ(r->hashes.Digest(), expected.Digest());
+  EXPECT_EQ(src.read_bytes.load(), size - 8 * MiB) << "done chunks were read again";
+  EXPECT_EQ(r->bytes_resumed, 8 * MiB);
+  EXPECT_EQ(p.done.load(), size);
+}
+
+TEST(CopyEngine, StallTimeoutReturnsWithoutWaitingForWritesInFlight) {
+  uint64_t size = 16 * MiB;
+  MemorySource src(MakeData(size, {{0, size, false}}));
+  auto* sink = new MemorySink(size, 4 * MiB);  // leaked: writes stay in flight for ever
+  sink->hang = true;
+  CopyOptions o = SmallOptions();
+  o.stall_warn_s = 0.2;
+  o.stall_timeout_s = 0.6;
+  std::atomic<int> warnings{0};
+  o.on_stall_warning = [&](double) { warnings++; };
+  bool abandoned = false;
+  auto start = std::chrono::steady_clock::now();
+  auto r = CopyDisk(src, *sink, o, nullptr, &abandoned);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().kind(), Kind::kInterrupted);
+  EXPECT_TRUE(abandoned);
+  EXPECT_EQ(warnings.load(), 1);
+  EXPECT_LT(took, 5.0);
+  EXPECT_NE(r.status().message().find("no write"), std::string::npos) << r.status().message();
+}
+
+TEST(CopyEngine, BandwidthLimitHoldsTheRate) {
+  uint64_t size = 48 * MiB;
+  MemorySource src(MakeData(size, {{0, size, false}}));
+  MemorySink sink(size, 4 * MiB);
+  RateLimiter rate(16 * MiB);
+  CopyOptions o = SmallOptions();
+  o.rate = &rate;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(CopyDisk(src, sink, o, nullptr).ok());
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(took, 2.4);  // 48 MiB at 16 MiB/s, no initial burst: ~3 s
+  EXPECT_LT(took, 8.0);
 }
 
 TEST(CopyEngine, SourceReadErrorNamesTheOffset) {

@@ -96,6 +96,7 @@ class MemorySink : public Sink {
     return ops_;
   }
   int fail_write_n = -1;                       // 1-based index of the write to fail
+  bool hang = false;                           // ops never complete (a full pool)
   std::chrono::microseconds delay{0};          // per completion
   std::atomic<uint64_t> peak_bytes{0};
   std::atomic<int> outstanding{0};
@@ -109,7 +110,12 @@ class MemorySink : public Sink {
   };
   void Enqueue(Op op, const void* buf, Completion done) {
     std::lock_guard<std::mutex> l(mu_);
-    if (failed_) issued_after_failure++;
+    if (failed_ && op.kind != 'f') issued_after_failure++;
+    if (hang) {  // never completes: the op is dropped when the sink dies
+      ops_.push_back(op);
+      hung_.push_back(std::move(done));
+      return;
+    }
     ops_.push_back(op);
     if (op.kind == 'w') {
       ++writes_;
@@ -154,6 +160,7 @@ class MemorySink : public Sink {
   uint64_t object_size_;
   std::vector<Op> ops_;
   std::deque<Pending> queue_;
+  std::vector<Completion> hung_;
   uint64_t cur_bytes_ = 0;
   int writes_ = 0;
   bool failed_ = false;
