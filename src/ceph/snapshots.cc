@@ -187,3 +187,27 @@ Status Sparsify(RbdImage& image, size_t sparse_size) {
 }
 
 }  // namespace v2r
+
+namespace v2r {
+
+Result<int> BreakLocks(RbdImage& image) {
+  rbd_lock_mode_t mode;
+  char* owners[8];
+  size_t max = 8;
+  int r = rbd_lock_get_owners(image.handle(), &mode, owners, &max);
+  if (r == -ENOENT) return 0;  // not locked
+  if (r < 0) return Status::FromErrno(Kind::kFailed, fmt::format("listing lock owners of {}", image.name()), r);
+  int broken = 0;
+  Status err;
+  for (size_t i = 0; i < max; ++i) {
+    int b = rbd_lock_break(image.handle(), mode, owners[i]);
+    if (b < 0 && b != -ENOENT && err.ok())
+      err = Status::FromErrno(Kind::kFailed, fmt::format("breaking the lock of {} held by {}", image.name(), owners[i]), b);
+    else if (b == 0) ++broken;
+  }
+  rbd_lock_get_owners_cleanup(owners, max);
+  if (!err.ok()) return err;
+  return broken;
+}
+
+}  // namespace v2r

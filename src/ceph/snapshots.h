@@ -74,3 +74,14 @@ Status RemoveMeta(RbdImage& image, const std::string& key);
 Status Sparsify(RbdImage& image, size_t sparse_size);
 
 }  // namespace v2r
+
+namespace v2r {
+
+// Breaks the exclusive lock of `image` held by another client (which is
+// blocklisted by Ceph so it can never write again). Only for an image whose
+// previous writer is known to be dead — e.g. our own earlier run, killed —
+// otherwise a new writer waits for the dead one's watch to time out (~30 s).
+// Returns the number of owners whose locks were broken.
+Result<int> BreakLocks(RbdImage& image);
+
+}  // namespace v2r

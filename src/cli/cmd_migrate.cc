@@ -50,16 +50,33 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
   sub->add_flag("--start", a->start, "start the VM on RBD afterwards (default: if it was running)");
   sub->add_flag("--no-start", a->no_start, "leave the VM shut off afterwards");
   sub->add_flag("--update-caps", o.update_caps, "grant an existing cephx user access to the pool, keeping its caps");
+  sub->add_flag("--live", o.live,
+                "move a running VM without stopping it: libvirt block copies, then a pivot (docs/live-migration.md)");
   if (!for_plan) {
     sub->add_option("--in-flight", o.in_flight, "requests in flight across all disks (default 16)")->check(CLI::Range(1, 1024));
     sub->add_option("--in-flight-bytes", a->in_flight_bytes, "bytes in flight across all disks (default 64M)");
     sub->add_option("--parallel-disks", o.parallel_disks, "disks copied at once (default 4)")->check(CLI::Range(1, 64));
+    sub->add_option_function<double>(
+           "--bandwidth", [&o](double mib) { o.bandwidth = static_cast<uint64_t>(mib * 1048576); },
+           "limit copying to this many MiB/s, in total across all disks (default: unlimited)")
+        ->check(CLI::PositiveNumber);
+    sub->add_option("--stall-warn", o.stall_warn_s, "warn after this many seconds without a completed write (default 30)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--stall-timeout", o.stall_timeout_s,
+                    "stop, resumable (exit 75), after this many seconds without a completed write; 0: never (default 900)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--journal-interval", o.durable_interval_s,
+                    "seconds between flushes that record copy progress (default 1)")
+        ->check(CLI::PositiveNumber);
   }
 }
 
 Status Finish(MigrateArgs* a) {
   MigrateOptions& o = a->opts;
   if (a->start && a->no_start) return Status::Usage("--start and --no-start are mutually exclusive");
+  if (o.live && (o.shutdown || o.force_off))
+    return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
+  if (o.live && a->no_start) return Status::Usage("--live keeps the VM running: --no-start does not apply");
   if (a->start) o.start = true;
   if (a->no_start) o.start = false;
   std::stringstream ss(a->disks);

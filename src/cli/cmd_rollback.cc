@@ -58,8 +58,15 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
   sub->add_flag("--copy-back", o.copy_back, "write what the VM changed on RBD back to the original disks first");
   sub->add_flag("--discard-changes", o.discard_changes, "roll back even though the images changed");
   sub->add_flag("--remove-images", o.remove_images, "remove the RBD images afterwards");
+  sub->add_flag("--live", o.live,
+                "copy a running VM back onto its original disks without stopping it (block copies, then a pivot)");
   return [a, env](nlohmann::json* out) -> Status {
     if (a->start && a->no_start) return Status::Usage("--start and --no-start are mutually exclusive");
+    if (a->opts.live && (a->opts.shutdown || a->opts.force_off))
+      return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
+    if (a->opts.live && a->opts.discard_changes)
+      return Status::Usage("--live copies every change back: it cannot be combined with --discard-changes");
+    if (a->opts.live && a->no_start) return Status::Usage("--live keeps the VM running: --no-start does not apply");
     if (a->start) a->opts.start = true;
     if (a->no_start) a->opts.start = false;
     V2R_RETURN_IF_ERROR(ResolveCeph(&a->opts.ceph));

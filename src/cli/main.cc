@@ -2,6 +2,10 @@
 #include <csignal>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include "base/abandon.h"
 
 #include "cli/commands.h"
 
@@ -17,5 +21,13 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
-  return v2r::RunCli(argc, argv, &g_cancel);
+  int code = v2r::RunCli(argc, argv, &g_cancel);
+  if (v2r::Abandoned()) {
+    // librbd still owns abandoned writes: end without running destructors
+    // (they would wait for those writes for ever). The journal is current.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
+  return code;
 }

@@ -17,6 +17,12 @@ class PrinterObserver : public PhaseObserver {
     printer_ = std::make_unique<ProgressPrinter>(ProgressPrinter::Detect(out_.quiet), label, counters,
                                                  out_.progress_interval);
   }
+  void PhaseStarted(const std::string& label, const ProgressCounters& total, const std::vector<Part>& parts) override {
+    std::vector<ProgressPrinter::Part> p;
+    for (const Part& part : parts) p.push_back({part.label, part.counters});
+    printer_ = std::make_unique<ProgressPrinter>(ProgressPrinter::Detect(out_.quiet), label, total,
+                                                 out_.progress_interval, std::move(p));
+  }
   void PhaseEnded() override { printer_.reset(); }
   void Warn(const std::string& message) override;
 

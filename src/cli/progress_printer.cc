@@ -34,8 +34,8 @@ ProgressPrinter::Mode ProgressPrinter::Detect(bool quiet) {
 }
 
 ProgressPrinter::ProgressPrinter(Mode mode, std::string label, const ProgressCounters& counters,
-                                 double line_interval_s)
-    : mode_(mode), label_(std::move(label)), counters_(counters), interval_(line_interval_s) {
+                                 double line_interval_s, std::vector<Part> parts)
+    : mode_(mode), label_(std::move(label)), counters_(counters), interval_(line_interval_s), parts_(std::move(parts)) {
   if (mode_ != Mode::kNone) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -52,6 +52,17 @@ std::string ProgressPrinter::Line(const std::string& label, uint64_t done, uint6
   if (bar_width < 10) return fmt::format("{}: {}", label, text);
   int filled = static_cast<int>(frac * bar_width);
   return fmt::format("{} [{}{}] {}", label, std::string(filled, '#'), std::string(bar_width - filled, '.'), text);
+}
+
+std::string ProgressPrinter::PartsText(const std::vector<Part>& parts) {
+  if (parts.empty()) return {};
+  std::string s;
+  for (const Part& p : parts) {
+    uint64_t total = p.counters->total.load(), done = p.counters->done.load();
+    double pct = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
+    s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", p.label, pct);
+  }
+  return " [" + s + "]";
 }
 
 void ProgressPrinter::Loop() {
@@ -75,11 +86,12 @@ void ProgressPrinter::Loop() {
       rate = all > 0 ? static_cast<double>(done) / all : 0;
     }
     if (mode_ == Mode::kBar) {
-      std::string line = Line(label_, done, total, rate, true, TerminalWidth());
+      std::string parts = PartsText(parts_);
+      std::string line = Line(label_, done, total, rate, true, TerminalWidth() - static_cast<int>(parts.size())) + parts;
       std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), stopping ? "\n" : "");
       std::fflush(stderr);
     } else if (stopping || std::chrono::duration<double>(now - last_line).count() >= interval_) {
-      std::string line = Line(label_, done, total, rate, false, 0);
+      std::string line = Line(label_, done, total, rate, false, 0) + PartsText(parts_);
       std::fprintf(stderr, "%s\n", line.c_str());
       std::fflush(stderr);
       last_line = now;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "copy/progress.h"
 
@@ -20,8 +21,15 @@ class ProgressPrinter {
   // kNone when quiet.
   static Mode Detect(bool quiet);
 
+  // A part of the total shown beside it as "label NN%" (e.g. one per disk);
+  // its counters must outlive the printer.
+  struct Part {
+    std::string label;
+    const ProgressCounters* counters;
+  };
+
   ProgressPrinter(Mode mode, std::string label, const ProgressCounters& counters,
-                  double line_interval_s = 5.0);
+                  double line_interval_s = 5.0, std::vector<Part> parts = {});
   ~ProgressPrinter();
   ProgressPrinter(const ProgressPrinter&) = delete;
   ProgressPrinter& operator=(const ProgressPrinter&) = delete;
@@ -32,6 +40,8 @@ class ProgressPrinter {
   // One status line, e.g. "copy 1.0 GiB / 4.0 GiB  25%  160.2 MiB/s  ETA 0:19".
   static std::string Line(const std::string& label, uint64_t done, uint64_t total,
                           double rate, bool bar, int width);
+  // " [vda 40%, vdb 100%]", or "" without parts.
+  static std::string PartsText(const std::vector<Part>& parts);
 
  private:
   void Loop();
@@ -39,6 +49,7 @@ class ProgressPrinter {
   const std::string label_;
   const ProgressCounters& counters_;
   const double interval_;
+  const std::vector<Part> parts_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -46,7 +46,10 @@ std::string PlanText(const Plan& p, bool show_diff) {
   std::string s = fmt::format("Plan for domain {} ({}), pool {}\n", p.domain, p.uuid, p.pool);
   s += fmt::format("  VM: {}", RunStateName(p.state));
   if (p.stop != StopAction::kNone) s += fmt::format("; will be stopped ({})", StopName(p.stop));
-  s += p.start_after ? "; started again on RBD afterwards\n" : "; left shut off afterwards\n";
+  if (p.live)
+    s += "; keeps running: live block copies, then a pivot (paused well under a second)\n";
+  else
+    s += p.start_after ? "; started again on RBD afterwards\n" : "; left shut off afterwards\n";
   s += "Disks:\n";
   for (const DiskPlan& d : p.disks) {
     if (d.decision == DiskDecision::kMove) {
@@ -155,6 +158,10 @@ std::string StateText(const MigrationState& st) {
     else if (d.removed) s += ", image removed";
     else s += ", not copied";
     if (d.snapshot) s += ", rollback point kept";
+    if (d.live.pivoted) s += fmt::format(", pivoted live in {:.0f} ms", d.live.pivot_ms);
+    if (d.live.sparsified)
+      s += fmt::format(", sparsified {} -> {}", FormatBytes(d.live.used_before_sparsify),
+                       FormatBytes(d.live.used_after_sparsify));
     s += "\n";
   }
   return s;
@@ -167,13 +174,27 @@ nlohmann::json StateJson(const MigrationState& st) {
                      {"size", d.size}, {"copied", d.copied}, {"bytes_copied", d.bytes_copied},
                      {"bytes_zero", d.bytes_zero}, {"seconds", d.seconds}, {"digest", d.digest},
                      {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed}});
-  return {{"domain", st.domain},       {"uuid", st.uuid},
+  if (st.live) {
+    for (size_t i = 0; i < st.disks.size(); ++i) {
+      const LiveDiskRecord& l = st.disks[i].live;
+      disks[i]["live"] = {{"pivoted", l.pivoted}, {"pivot_ms", l.pivot_ms},
+                          {"snapshot_at_pivot", l.snapshot_at_pivot}, {"sparsified", l.sparsified},
+                          {"used_before_sparsify", l.used_before_sparsify},
+                          {"used_after_sparsify", l.used_after_sparsify}, {"copied_back", l.pivoted_back}};
+    }
+  }
+  nlohmann::json out = {{"domain", st.domain},       {"uuid", st.uuid},
           {"phase", st.Phase()},       {"began_at", st.began_at},
           {"completed_at", st.completed_at}, {"committed_at", st.committed_at},
           {"rolled_back_at", st.rolled_back_at}, {"abort_reason", st.abort_reason},
           {"pool", st.pool},           {"user", st.user_entity},
           {"secret_uuid", st.secret_uuid}, {"user_created", st.user_created},
           {"secret_created", st.secret_created}, {"disks", disks}};
+  out["mode"] = st.live ? "live" : "offline";
+  if (st.live)
+    out["live"] = {{"pivot_begin_ms", st.pivot_begin_ms}, {"pivot_end_ms", st.pivot_end_ms},
+                   {"paused_ms", st.paused_ms}};
+  return out;
 }
 
 }  // namespace v2r

@@ -4,12 +4,16 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
+
+#include "copy/buffer.h"
+#include "copy/checksum.h"
 
 namespace v2r {
 
@@ -27,6 +31,8 @@ Result<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path) {
   std::unique_ptr<FileSource> src(new FileSource());
   src->path_ = path;
   src->block_ = S_ISBLK(st.st_mode);
+  src->id_ = src->block_ ? fmt::format("blk:{}:{}", major(st.st_rdev), minor(st.st_rdev))
+                         : fmt::format("file:{}:{}:{}.{}", st.st_dev, st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
   // O_RDONLY always: a source is never written.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
   if (fd >= 0) {
@@ -53,6 +59,19 @@ Result<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path) {
     src->seek_data_ = src->size_ == 0 || ::lseek(fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
   }
   return src;
+}
+
+Result<std::string> FileSource::Fingerprint() {
+  constexpr uint64_t kSample = 1 << 20;
+  AlignedBuffer buf = AllocateAligned(kSample);
+  std::string fp = fmt::format("{}:size={}", id_, size_);
+  for (uint64_t off : {uint64_t{0}, size_ > kSample ? (size_ - kSample) / 4096 * 4096 : uint64_t{0}}) {
+    uint64_t len = std::min(kSample, size_ - off);
+    if (len == 0) break;
+    V2R_RETURN_IF_ERROR(Read(off, buf.get(), len));
+    fp += ":" + HashBytes(buf.get(), len).Hex().substr(0, 16);
+  }
+  return fp;
 }
 
 FileSource::~FileSource() {

@@ -34,6 +34,10 @@ class FileSource : public Source {
   bool direct() const { return direct_; }
   // Bytes allocated on disk (st_blocks) for files; the size for devices.
   uint64_t allocated_bytes() const { return allocated_; }
+  // Identifies the source and its content cheaply, to tell on resume that
+  // it is the same disk, unchanged: kind, device/inode, size, mtime (files)
+  // and a hash of its first and last MiB.
+  Result<std::string> Fingerprint();
 
  private:
   FileSource() = default;
@@ -45,6 +49,7 @@ class FileSource : public Source {
   bool direct_ = false;
   bool block_ = false;
   bool seek_data_ = false;
+  std::string id_;  // device numbers or inode, and mtime
 };
 
 }  // namespace v2r

@@ -15,6 +15,9 @@
 #include "copy/faulty_source.h"
 #include "copy/file_source.h"
 #include "copy/hasher.h"
+#include "base/abandon.h"
+#include "journal/copy_progress.h"
+#include "migrate/live.h"
 #include "migrate/runner.h"
 #include "migrate/steps.h"
 #include "ops/copy_to_rbd.h"
@@ -50,6 +53,7 @@ class Migration {
   Plan plan_;
   std::mutex results_mu_;
   std::map<std::string, CopyResult> copied_;  // this run's copies, by target
+  std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
 };
 
 Status Migration::Fail(Status st) {
@@ -76,50 +80,121 @@ Status Migration::Fail(Status st) {
 
 
 
+// Copies one disk, resuming from its progress file when this migration
+// created the image before and the source is unchanged: only chunks not
+// recorded as durable are written again (zeros included: a resumed image is
+// not fresh).
 Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress) {
+  const std::string& target = disk.disk.target;
   MigrationState ms = r_.State();
-  const DiskRecord* rec = ms.Disk(disk.disk.target);
+  const DiskRecord* rec = ms.Disk(target);
   if (rec && rec->copied) {
     progress->done += disk.size;
     return Status::Ok();
   }
   IoCtx& io = *r_.s.io;
-  // An image this migration created but did not finish is copied again from
-  // the start (range-level resume is the journal's next step).
-  if (rec && (rec->created || rec->create_intent)) {
-    V2R_RETURN_IF_ERROR(RemoveImage(io, disk.image));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", disk.disk.target}, {"image", disk.image},
-                                {"why", "unfinished copy, copying again"}}));
-  }
   auto src = FileSource::Open(disk.disk.source);
   if (!src.ok()) return src.status();
   if ((*src)->size() != disk.size)
-    return Status::Failed(fmt::format("source {} changed size since planning ({} → {} bytes)", disk.disk.source,
+    return Status::Failed(fmt::format("source {} changed size since planning ({} -> {} bytes)", disk.disk.source,
                                       disk.size, (*src)->size()));
-  std::unique_ptr<Source> source = std::move(*src);
-  if (auto off = InjectedReadError(disk.disk.target)) source = std::make_unique<FaultySource>(std::move(source), *off);
+  auto fingerprint = (*src)->Fingerprint();
+  if (!fingerprint.ok()) return fingerprint.status();
+  std::string progress_path = r_.dir->DomainDir(plan_.uuid) + "/copy-" + target + ".progress";
 
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", disk.disk.target}, {"image", disk.image}}));
-  V2R_RETURN_IF_ERROR(CreateImage(io, disk.image, disk.size));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", disk.disk.target}, {"image", disk.image}}));
-  V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
-  auto image = RbdImage::Open(io, disk.image, false);
+  // Resume what an earlier run left, when it is safe to.
+  std::unique_ptr<CopyProgressFile> done;
+  bool resumed = false;
+  if (rec && rec->created) {
+    auto loaded = CopyProgressFile::Load(progress_path);
+    auto image = RbdImage::Open(io, disk.image, true);
+    std::string why;
+    if (!loaded.ok()) why = "no copy progress recorded";
+    else if (!image.ok()) why = "the image is gone";
+    else if ((*loaded)->header().fingerprint != *fingerprint || (*loaded)->header().size != disk.size ||
+             (*loaded)->header().image != disk.image)
+      why = "the source changed since the copy began";
+    else if ((*image)->size() != disk.size) why = "the image has another size";
+    else {
+      auto state = GetMeta(**image, "virt2rbd.state");
+      if (!state.ok() || !state->has_value() || (**state != "copying" && **state != "complete"))
+        why = "the image is not marked as one being copied by virt2rbd";
+    }
+    if (why.empty()) {
+      done = std::move(*loaded);
+      resumed = true;
+      V2R_RETURN_IF_ERROR(r_.Log({{"event", "copy-resume"}, {"target", target}, {"done_bytes", done->done_bytes()}}));
+    } else {
+      if (r_.observer()) r_.observer()->Warn(fmt::format("disk {}: copying again from the start: {}", target, why));
+      if (image.ok()) image->reset();
+      V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
+      V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image}, {"why", why}}));
+    }
+  } else if (rec && rec->create_intent) {
+    // Created or not before a crash: start clean.
+    V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image},
+                                {"why", "creation was interrupted"}}));
+  }
+
+  std::unique_ptr<Source> source = std::move(*src);
+  if (auto off = InjectedReadError(target)) source = std::make_unique<FaultySource>(std::move(source), *off);
+
+  if (!resumed) {
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(CreateImage(io, disk.image, disk.size));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
+  }
+  auto image = resumed ? OpenOurImageForWriting(io, disk.image) : RbdImage::Open(io, disk.image, false);
   if (!image.ok()) return image.status();
-  RbdSink sink(std::move(*image));
-  V2R_RETURN_IF_ERROR(SetMeta(sink.image(), "virt2rbd.state", "copying"));
-  V2R_RETURN_IF_ERROR(SetMeta(sink.image(), "virt2rbd.source", disk.disk.source));
+  auto sink = std::make_unique<RbdSink>(std::move(*image));
+  if (!resumed) {
+    V2R_RETURN_IF_ERROR(SetMeta(sink->image(), "virt2rbd.state", "copying"));
+    V2R_RETURN_IF_ERROR(SetMeta(sink->image(), "virt2rbd.source", disk.disk.source));
+    CopyProgressHeader h{disk.image, disk.disk.source, *fingerprint, disk.size,
+                         std::max<uint64_t>(sink->object_size(), kHashBlock)};
+    auto created = CopyProgressFile::Create(progress_path, h);
+    if (!created.ok()) return created.status();
+    done = std::move(*created);
+  }
 
   CopyOptions copts;
+  copts.chunk_size = done->header().chunk_size;
   copts.max_requests = opts_.in_flight;
   copts.max_bytes = opts_.in_flight_bytes;
   copts.cancel = r_.cancel();
   copts.shared_window = window;
-  copts.target_fresh = true;
-  auto copied = CopyDisk(*source, sink, copts, progress);
-  if (!copied.ok()) return copied.status().Wrap(fmt::format("disk {}", disk.disk.target));
+  copts.rate = rate_.get();
+  copts.target_fresh = !resumed;
+  copts.done_chunks = &done->done();
+  copts.initial_hashes = &done->hashes();
+  copts.durable_interval_s = opts_.durable_interval_s;
+  CopyProgressFile* file = done.get();
+  copts.on_durable = [file](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
+    V2R_RETURN_IF_ERROR(FaultPoint("before-progress-record"));
+    return file->Record(chunks, hashes);
+  };
+  copts.stall_warn_s = opts_.stall_warn_s;
+  copts.stall_timeout_s = opts_.stall_timeout_s;
+  copts.on_stall_warning = [this, target](double s) {
+    if (r_.observer())
+      r_.observer()->Warn(fmt::format("disk {}: no write completed for {:.0f} s: is the pool full or over quota, or "
+                                      "the cluster unreachable? (ceph -s; ceph df)", target, s));
+  };
+  bool abandoned = false;
+  auto copied = CopyDisk(*source, *sink, copts, progress, &abandoned);
+  if (abandoned) {
+    // librbd still owns writes in flight: never close these handles.
+    MarkAbandoned();
+    (void)sink.release();
+    (void)done.release();
+    r_.s.Abandon();
+  }
+  if (!copied.ok()) return copied.status().Wrap(fmt::format("disk {}", target));
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
   std::lock_guard<std::mutex> lock(results_mu_);
-  copied_[disk.disk.target] = std::move(*copied);
+  copied_[target] = std::move(*copied);
   return Status::Ok();
 }
 
@@ -143,7 +218,7 @@ Status Migration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
   } else {
     progress->done += disk.size;
   }
-  auto image = RbdImage::Open(*r_.s.io, disk.image, false);
+  auto image = OpenOurImageForWriting(*r_.s.io, disk.image);
   if (!image.ok()) return image.status();
   std::string digest = copied->hashes.Digest();
   V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.digest", digest));
@@ -184,6 +259,7 @@ Status ForEachDisk(const std::vector<const DiskPlan*>& disks, int parallel, F fn
 Status Migration::StepCopy() {
   std::vector<const DiskPlan*> disks = plan_.Moving();
   InflightWindow window(opts_.in_flight, opts_.in_flight_bytes);  // shared by every disk
+  if (opts_.bandwidth) rate_ = std::make_unique<RateLimiter>(opts_.bandwidth);
   ProgressCounters copy_progress, verify_progress;
   for (const DiskPlan* d : disks) copy_progress.total += d->size;
   verify_progress.total = copy_progress.total.load();
@@ -294,6 +370,15 @@ Result<MigrateReport> Migration::Run() {
   if (st.ok()) st = SaveDefinition(r_, plan_);
   if (st.ok()) st = StepCopy();
   if (st.ok() && r_.Cancelled()) st = Status::Interrupted("interrupted");
+  if (st.ok()) {
+    // Offline, before the switch, only our own runs wrote the images: a lock
+    // still held is a killed run's, and would make the snapshot wait ~30 s.
+    for (const DiskPlan* d : plan_.Moving()) {
+      if (!st.ok()) break;
+      auto img = OpenOurImageForWriting(*r_.s.io, d->image);
+      if (!img.ok()) st = img.status();
+    }
+  }
   if (st.ok()) st = SnapshotImages(r_, plan_);
   if (st.ok()) st = SwitchDefinition(r_, plan_);
   if (st.ok()) st = StepStart();
@@ -333,6 +418,7 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
 }
 
 Result<MigrateReport> RunMigrate(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel) {
+  if (opts.live) return RunLiveMigrate(opts, observer, cancel);  // live.cc
   Migration m(opts, observer, cancel);
   return m.Run();
 }

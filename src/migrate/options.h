@@ -1,6 +1,7 @@
 // The options of plan / migrate / rollback / commit / status, as parsed.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,14 @@ struct MigrateOptions {
   size_t in_flight = 16;
   uint64_t in_flight_bytes = 64ull << 20;
   int parallel_disks = 4;
+  uint64_t bandwidth = 0;               // bytes/s, the total across disks (--bandwidth MiB/s); 0: unlimited
+  double durable_interval_s = 1.0;      // how often copy progress is flushed and recorded
+  double stall_warn_s = 30;             // warn after this long without a completed write
+  double stall_timeout_s = 900;         // then stop, resumable (exit 75); 0: wait for ever
+  // Live mode (docs/live-migration.md): the running VM's disks are copied by
+  // libvirt block copies and pivoted; it never stops. Excludes --shutdown,
+  // --force-off and --no-start.
+  bool live = false;
 };
 
 struct RollbackOptions {
@@ -46,6 +55,10 @@ struct RollbackOptions {
   bool copy_back = false;
   bool discard_changes = false;
   bool remove_images = false;
+  // Live rollback: block copies back onto the original disks of the running
+  // VM, then pivot (no downtime). Excludes --shutdown, --force-off,
+  // --discard-changes and --no-start.
+  bool live = false;
 };
 
 }  // namespace v2r

@@ -121,6 +121,18 @@ void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
                                          opts.domain, fmt::join(d.checkpoints, ", "), opts.domain));
   plan->state = d.state;
   bool active = d.state == RunState::kRunning || d.state == RunState::kPaused || d.state == RunState::kOther;
+  if (opts.live) {
+    // Live: the VM keeps running; block copies and a pivot replace the stop.
+    plan->live = true;
+    if (opts.shutdown || opts.force_off)
+      plan->refusals.push_back("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
+    if (d.state != RunState::kRunning)
+      plan->refusals.push_back(fmt::format("domain {} is {}: --live needs a running VM (migrate a stopped VM "
+                                           "without --live)",
+                                           opts.domain, RunStateName(d.state)));
+    plan->start_after = true;
+    return;
+  }
   if (active) {
     if (opts.shutdown && opts.force_off) plan->stop = StopAction::kShutdownThenForce;
     else if (opts.shutdown) plan->stop = StopAction::kShutdown;
@@ -224,6 +236,15 @@ void PlanRoom(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* pla
     plan->warnings.push_back(fmt::format("pool '{}' has room for {}; the disks hold at most {} (block devices counted at "
                                          "full size; zeros are not copied, so it may well fit)",
                                          opts.pool, FormatBytes(avail), FormatBytes(plan->upper_bytes)));
+  if (opts.live) {
+    // qemu's mirror writes every byte (zeros too) until the sparsify at the end.
+    uint64_t full = 0;
+    for (const DiskPlan* d : plan->Moving()) full += d->size;
+    if (full > avail)
+      plan->refusals.push_back(fmt::format("pool '{}' has room for {} but a live copy writes the disks' full size, {}, "
+                                           "before it is made thin again",
+                                           opts.pool, FormatBytes(avail), FormatBytes(full)));
+  }
 }
 
 void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* plan) {

@@ -79,6 +79,7 @@ struct Plan {
   RunState state = RunState::kShutoff;
   StopAction stop = StopAction::kNone;
   bool start_after = false;
+  bool live = false;                  // --live: block copies and a pivot, the VM keeps running
   std::string user_entity;            // client.ID
   std::string user_id;                // ID
   UserAction user_action = UserAction::kCreate;

@@ -75,6 +75,10 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.user_create_intent = true;
     } else if (ev == "user-created") {
       s.user_created = true;
+    } else if (ev == "user-caps-update") {
+      // Before the change: the old caps are known even if we crash after it.
+      s.user_caps_updated = true;
+      s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
     } else if (ev == "user-caps-updated") {
       s.user_caps_updated = true;
       s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
@@ -145,6 +149,7 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.committed = true;
       s.committed_at = time;
     }
+    FoldLiveRecord(r, ev, &s);  // live mode's events (record_live.cc)
   }
   return s;
 }

@@ -20,6 +20,21 @@ namespace v2r {
 
 constexpr const char* kSwitchSnapshot = "virt2rbd-switch";
 
+// Live mode, per disk (docs/live-migration.md): the block copy and pivot,
+// and those of `rollback --live`.
+struct LiveDiskRecord {
+  bool copy_started = false;       // blockcopy-start/-adopted: a job may copy into the image
+  bool pivot_intent = false;       // pivot written, pivoted maybe not
+  bool pivoted = false;            // the running VM uses the image
+  double pivot_ms = 0;             // how long the pivot call took
+  bool snapshot_at_pivot = false;  // the rollback snapshot was taken in the pivot's pause: exact
+  bool sparsified = false;
+  uint64_t used_before_sparsify = 0, used_after_sparsify = 0;  // bytes, whole objects (rbd du)
+  bool back_started = false;       // rollback --live copied onto the original: it no longer holds the old data
+  bool back_pivot_intent = false;
+  bool pivoted_back = false;       // the running VM uses its original disk again
+};
+
 struct DiskRecord {
   std::string target, source, image;
   uint64_t size = 0;
@@ -33,10 +48,15 @@ struct DiskRecord {
   bool snapshot = false;
   bool removed = false;
   uint64_t copied_back = 0;
+  LiveDiskRecord live;
 };
 
 struct MigrationState {
   bool begun = false;
+  bool live = false;                      // begun with --live
+  int64_t pivot_begin_ms = 0, pivot_end_ms = 0;  // epoch ms: the first pivot asked, the last one done
+  bool paused = false;                    // vm-pause without vm-resumed: we may have left the VM paused
+  double paused_ms = 0;                   // how long the VM was paused for the pivot
   std::string domain, uuid, uri, pool, user_entity, secret_usage, cache;
   std::string began_at;
   RunState original_state = RunState::kShutoff;
@@ -77,5 +97,8 @@ struct MigrationState {
 };
 
 MigrationState FoldJournal(const std::vector<nlohmann::json>& records);
+// Folds one record of live mode into `s` (called by FoldJournal for every
+// record, after its own handling; a no-op for other events).
+void FoldLiveRecord(const nlohmann::json& record, const std::string& event, MigrationState* s);
 
 }  // namespace v2r

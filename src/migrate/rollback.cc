@@ -14,6 +14,7 @@
 #include "copy/checksum.h"
 #include "copy/file_source.h"
 #include "copy/hasher.h"
+#include "migrate/live.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
 #include "ops/copy_to_rbd.h"
@@ -85,6 +86,7 @@ Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, c
 
 Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* observer,
                                    const std::atomic<bool>* cancel) {
+  if (opts.live) return RunLiveRollback(opts, observer, cancel);  // live_rollback.cc
   if (opts.copy_back && opts.discard_changes)
     return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
   Runner r(observer, cancel);
@@ -107,6 +109,22 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
     report.state = r.State();
     report.message = fmt::format("unfinished migration of {} undone: {}", opts.domain, *undone);
     return report;
+  }
+
+  // After a live migration: the snapshots are exact only when taken in the
+  // pivot's pause, and a cancelled `rollback --live` overwrote the originals.
+  for (const DiskRecord& d : ms.disks) {
+    if (ms.live && d.snapshot && !d.live.snapshot_at_pivot)
+      return Status::Refused(fmt::format("disk {}'s rollback snapshot was not taken at its pivot, so what the VM wrote "
+                                         "between the two is on neither the original disk nor the snapshot",
+                                         d.target),
+                             fmt::format("start the VM and copy everything back: virt2rbd rollback {} --live",
+                                         opts.domain));
+    if (d.live.back_started && opts.discard_changes)
+      return Status::Refused(fmt::format("the original disk of {} was partly overwritten by a cancelled "
+                                         "`rollback --live`: --discard-changes would leave it inconsistent",
+                                         d.target),
+                             "use --copy-back (or `rollback --live` with the VM running)");
   }
 
   // What changed on the images since the switch snapshot.

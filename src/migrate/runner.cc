@@ -4,16 +4,44 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "base/fault.h"
 #include "ceph/admin.h"
 #include "ceph/image.h"
 #include "ceph/snapshots.h"
+#include "migrate/live.h"
 
 namespace v2r {
 
 std::string ImagePath(const std::string& pool, const std::string& image) { return pool + "/" + image; }
+
+Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::string& image) {
+  auto img = RbdImage::Open(io, image, false);
+  if (!img.ok()) return img.status();
+  auto broken = BreakLocks(**img);
+  if (!broken.ok()) return broken.status();
+  return img;
+}
+
+Status RemoveOurImage(IoCtx& io, const std::string& image) {
+  auto exists = ImageExists(io, image);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Status::Ok();
+  {
+    auto img = OpenOurImageForWriting(io, image);
+    if (!img.ok()) return img.status();
+  }
+  Status st;
+  for (int i = 0; i < 60; ++i) {
+    st = RemoveImage(io, image);
+    if (st.ok() || st.err() != EBUSY) return st;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return st;
+}
 
 Status Runner::Open(const std::string& uri, const std::string& domain, const std::string& state_dir) {
   V2R_RETURN_IF_ERROR(OpenLibvirt(uri, domain, &s));
@@ -91,7 +119,7 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
         img->reset();
       }
       V2R_RETURN_IF_ERROR(FaultPoint("before-image-remove"));
-      V2R_RETURN_IF_ERROR(RemoveImage(*s.io, d.image));
+      V2R_RETURN_IF_ERROR(RemoveOurImage(*s.io, d.image));
       V2R_RETURN_IF_ERROR(Log({{"event", "image-removed"}, {"target", d.target}, {"image", d.image}}));
       done->push_back("removed image " + ImagePath(st.pool, d.image));
     }
@@ -134,6 +162,9 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
 }
 
 Result<std::string> Runner::Abort(const std::string& reason) {
+  // A live migration: end its block copies first (refused once a disk runs
+  // on its image: removing that would lose data).
+  V2R_RETURN_IF_ERROR(CancelLiveCopies(*this));
   std::vector<std::string> done;
   V2R_RETURN_IF_ERROR(Log({{"event", "abort-begin"}, {"reason", reason}}));
   MigrationState st = State();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "ceph/image.h"
 #include "journal/journal.h"
 #include "migrate/record.h"
 #include "migrate/session.h"
@@ -61,6 +62,14 @@ class Runner {
   std::mutex mu_;
   MigrationState state_;
 };
+
+// Removes an image this migration created, also after a crash of ours: the
+// dead run's lock is broken (the dead client is blocklisted, which drops its
+// watch) and a remove refused for watchers is retried for up to a minute.
+Status RemoveOurImage(IoCtx& io, const std::string& image);
+// Opens an image of ours for writing after a crash of ours: breaks the dead
+// run's exclusive lock first, so writes need not wait for its watch to expire.
+Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::string& image);
 
 // Image names "pool/image".
 std::string ImagePath(const std::string& pool, const std::string& image);

@@ -22,6 +22,12 @@ struct Session {
   // Declared after rados: destroyed before it.
   std::unique_ptr<IoCtx> io;
   ~Session();  // io before rados; domain before virt
+  // Writes were abandoned: leak the Ceph handles (closing them would wait
+  // for those writes for ever). See base/abandon.h.
+  void Abandon() {
+    (void)io.release();
+    (void)rados.release();
+  }
 };
 
 // Opens libvirt (refused when unreachable) and looks the domain up.

@@ -74,6 +74,22 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
   pugi::xml_node auth = disk.child("auth");
   if (!auth) auth = src.child("auth");
   d.auth_username = Attr(auth, "username");
+  if (pugi::xml_node mirror = disk.child("mirror")) {
+    d.mirror_job = Attr(mirror, "job");
+    if (d.mirror_job.empty()) d.mirror_job = "copy";
+    d.mirror_type = Attr(mirror, "type");
+    pugi::xml_node msrc = mirror.child("source");
+    if (d.mirror_type.empty()) d.mirror_type = "file";  // old form: <mirror file='...'>
+    if (d.mirror_type == "network") {
+      d.mirror_source = Attr(msrc, "name");
+      d.mirror_protocol = Attr(msrc, "protocol");
+    } else if (d.mirror_type == "block") {
+      d.mirror_source = Attr(msrc, "dev");
+    } else {
+      d.mirror_source = msrc ? Attr(msrc, "file") : Attr(mirror, "file");
+    }
+    d.mirror_ready = Attr(mirror, "ready") == "yes";
+  }
   return d;
 }
 
@@ -362,6 +378,21 @@ Result<std::vector<std::string>> DiskTargets(const std::string& xml) {
     if (!d.target.empty()) targets.push_back(d.target);
   }
   return targets;
+}
+
+Result<std::string> DiskElementXml(const std::string& xml, const std::string& target) {
+  pugi::xml_document doc;
+  V2R_RETURN_IF_ERROR(Load(xml, pugi::parse_default, doc));
+  pugi::xml_node root = doc.document_element();
+  for (pugi::xml_node d : root.child("devices").children("disk")) {
+    if (Attr(d.child("target"), "dev") == target) {
+      std::ostringstream text;
+      d.print(text, "  ", pugi::format_indent | pugi::format_attribute_single_quote | pugi::format_no_declaration,
+              pugi::encoding_utf8);
+      return text.str();
+    }
+  }
+  return Status::Refused("disk '" + target + "' is not in domain '" + root.child_value("name") + "'");
 }
 
 DiskClassification ClassifyDisk(const DiskInfo& d) {

@@ -34,6 +34,12 @@ struct DiskInfo {
   bool sliced = false;      // <source><slices>: only part of the source is the disk
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
+  // <mirror>: a block job copying this disk (live XML only). Empty job: none.
+  std::string mirror_job;       // <mirror job>: copy, active-commit, ...
+  std::string mirror_type;      // <mirror type>: network, block, file
+  std::string mirror_source;    // its <source> as for `source` ("pool/image", path)
+  std::string mirror_protocol;  // network only
+  bool mirror_ready = false;    // ready='yes': in sync, may pivot
 };
 
 struct DomainInfo {
@@ -49,6 +55,11 @@ Result<DomainInfo> ParseDomainXml(const std::string& xml);
 // The <target dev> of every disk, in document order (disks without one are
 // left out). Same errors as ParseDomainXml.
 Result<std::vector<std::string>> DiskTargets(const std::string& xml);
+
+// The <disk> element whose <target dev> is `target`, as a standalone XML
+// text (e.g. to hand a rewritten disk to a block copy as its destination).
+// A target that is not in the domain is Status::Refused.
+Result<std::string> DiskElementXml(const std::string& xml, const std::string& target);
 
 enum class DiskDecision { kMove, kStay, kRefuse };
 struct DiskClassification {

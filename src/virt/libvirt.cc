@@ -703,6 +703,20 @@ Status VirtDomain::Start() {
   return Status::Ok();
 }
 
+Status VirtDomain::Suspend() {
+  if (virDomainSuspend(dom_) < 0) {
+    return Status::Failed(fmt::format("pausing domain '{}' at {}: {}", name_, uri_, LastError()));
+  }
+  return Status::Ok();
+}
+
+Status VirtDomain::Resume() {
+  if (virDomainResume(dom_) < 0) {
+    return Status::Failed(fmt::format("resuming domain '{}' at {}: {}", name_, uri_, LastError()));
+  }
+  return Status::Ok();
+}
+
 Status VirtDomain::Undefine() {
   if (virDomainUndefine(dom_) < 0) {
     return Status::Failed(fmt::format("undefining domain '{}' at {}: {}", name_, uri_, LastError()));
@@ -733,6 +747,74 @@ Status VirtDomain::WaitForState(DomainState want, int timeout_s, const std::atom
     }
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(kPollInterval, deadline - now));
   }
+}
+
+// ---------------------------------------------------------------------------
+// Block jobs
+
+Status VirtDomain::BlockCopy(const std::string& disk, const std::string& dest_disk_xml,
+                             const BlockCopyParams& params) {
+  virTypedParameterPtr tp = nullptr;
+  int n = 0, max = 0;
+  if (params.bandwidth > 0 &&
+      virTypedParamsAddULLong(&tp, &n, &max, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH, params.bandwidth) < 0) {
+    return Status::Internal("preparing the block copy parameters: " + LastError());
+  }
+  unsigned flags = 0;
+  if (params.reuse_ext) flags |= VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
+  if (params.transient_job) flags |= VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
+  int r = virDomainBlockCopy(dom_, disk.c_str(), dest_disk_xml.c_str(), tp, n, flags);
+  virTypedParamsFree(tp, n);
+  if (r < 0) {
+    return Status::Failed(
+        fmt::format("starting a block copy of disk {} of domain '{}' at {}: {}", disk, name_, uri_, LastError()));
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<VirtDomain::BlockJobStatus>> VirtDomain::BlockJob(const std::string& disk) {
+  virDomainBlockJobInfo info{};
+  int r = virDomainGetBlockJobInfo(dom_, disk.c_str(), &info, VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES);
+  if (r < 0) {
+    return Status::Refused(
+        fmt::format("reading the block job of disk {} of domain '{}' at {}: {}", disk, name_, uri_, LastError()));
+  }
+  if (r == 0) return std::optional<BlockJobStatus>();
+  BlockJobStatus st;
+  switch (info.type) {
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_PULL: st.type = BlockJobType::kPull; break;
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COPY: st.type = BlockJobType::kCopy; break;
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT: st.type = BlockJobType::kCommit; break;
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT: st.type = BlockJobType::kActiveCommit; break;
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP: st.type = BlockJobType::kBackup; break;
+    default: st.type = BlockJobType::kOther; break;
+  }
+  st.cur = info.cur;
+  st.end = info.end;
+  st.bandwidth = info.bandwidth;
+  return std::optional<BlockJobStatus>(st);
+}
+
+Status VirtDomain::BlockJobAbort(const std::string& disk, bool pivot) {
+  if (virDomainBlockJobAbort(dom_, disk.c_str(), pivot ? VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT : 0) < 0) {
+    std::string what = pivot ? "pivoting" : "cancelling";
+    if (virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID) {  // no job; or not ready to pivot
+      return Status::Refused(fmt::format("{} the block job of disk {} of domain '{}' at {}: {}", what, disk, name_,
+                                         uri_, LastError()));
+    }
+    return Status::Failed(fmt::format("{} the block job of disk {} of domain '{}' at {}: {}", what, disk, name_,
+                                      uri_, LastError()));
+  }
+  return Status::Ok();
+}
+
+Status VirtDomain::BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth) {
+  if (virDomainBlockJobSetSpeed(dom_, disk.c_str(), static_cast<unsigned long>(bandwidth),
+                                VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES) < 0) {
+    return Status::Failed(fmt::format("setting the bandwidth of the block job of disk {} of domain '{}' at {}: {}",
+                                      disk, name_, uri_, LastError()));
+  }
+  return Status::Ok();
 }
 
 }  // namespace v2r

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -178,6 +179,10 @@ class VirtDomain {
   Status Destroy();
   // Starts a defined, shut-off domain (virDomainCreate).
   Status Start();
+  // Pauses the running domain's vCPUs (virDomainSuspend); qemu drains the
+  // disks' requests in flight first. Resume() continues it.
+  Status Suspend();
+  Status Resume();
   // Removes the persistent definition (virDomainUndefine); a running domain
   // keeps running, transient, until it stops.
   Status Undefine();
@@ -192,6 +197,46 @@ class VirtDomain {
   //  - kFailed when libvirt cannot tell the state any more (the domain
   //    vanished, the connection broke).
   Status WaitForState(DomainState want, int timeout_s, const std::atomic<bool>* cancel);
+
+  // --- Block jobs (live copy of a running domain's disk). `disk` is the
+  // disk's target ("vda") or its source path. ---
+
+  // Starts a block copy (qemu's mirror) of `disk` to the destination
+  // described by `dest_disk_xml`, a <disk> element (type='network' for RBD,
+  // with <source>, its <host>s and <auth>; or type='block'/'file'). Returns
+  // once the job runs; it copies in the background: poll BlockJob() and the
+  // live XML's <mirror ready='yes'> (DiskInfo::mirror_ready), then end it
+  // with BlockJobAbort. Refused by libvirt (kFailed) when the domain is not
+  // running or the disk already has a job.
+  struct BlockCopyParams {
+    bool reuse_ext = true;         // the destination exists at the right size (REUSE_EXT)
+    bool transient_job = true;     // allowed on a persistent domain (TRANSIENT_JOB)
+    uint64_t bandwidth = 0;        // bytes/s; 0: unlimited
+  };
+  Status BlockCopy(const std::string& disk, const std::string& dest_disk_xml, const BlockCopyParams& params);
+
+  // The block job of `disk` (virDomainGetBlockJobInfo), or nullopt when it
+  // has none. While a copy is not in sync, libvirt keeps cur below end; after
+  // it first became ready cur may drop below end again as the guest writes:
+  // readiness is the live XML's <mirror ready='yes'>, not cur == end.
+  enum class BlockJobType { kPull, kCopy, kCommit, kActiveCommit, kBackup, kOther };
+  struct BlockJobStatus {
+    BlockJobType type = BlockJobType::kOther;
+    uint64_t cur = 0, end = 0;
+    uint64_t bandwidth = 0;        // bytes/s; 0: unlimited
+  };
+  Result<std::optional<BlockJobStatus>> BlockJob(const std::string& disk);
+
+  // Ends the block job of `disk` and waits until it has ended
+  // (virDomainBlockJobAbort, synchronous). pivot: the disk switches to the
+  // copy's destination (the copy must be ready); otherwise the copy is
+  // cancelled and the disk stays on its source. kRefused when libvirt finds
+  // the request invalid, nothing changed: the disk has no job, or (pivot) the
+  // copy is not ready yet; kFailed otherwise.
+  Status BlockJobAbort(const std::string& disk, bool pivot);
+
+  // Changes the bandwidth of a running job (bytes/s; 0: unlimited).
+  Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth);
 
  private:
   friend class VirtConnection;

@@ -12,6 +12,7 @@
 # libvirt secret of this test is left; `status` records the abort.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/guest-lib.sh"
+note() { echo "--- [${SECONDS}s] $*"; }
 
 D="${U}-dom"
 CU="${U}u"
@@ -114,10 +115,10 @@ check_back_on_originals() {
 status_phase() {
     run_v2r status "$D" --state-dir "$STATE" --format json
     expect_rc 0
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["migrations"]; print(m[0]["phase"] if m else "none")' "$T/out"
+    /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["migrations"]; print(m[0]["phase"] if m else "none")' "$T/out"
 }
 status_field() {  # status_field EXPR: a python expression over m (the migration)
-    python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["migrations"][0]; print(eval(sys.argv[2]))' "$T/out" "$1"
+    /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["migrations"][0]; print(eval(sys.argv[2]))' "$T/out" "$1"
 }
 
 # --- a) read error on vdb at 8 MiB, mid-copy -----------------------------------
@@ -169,6 +170,8 @@ expect_rc 0
 expect_out "unfinished"
 [ -n "$(rbd ls "$POOL" | { grep -- "^${U}-" || true; })" ] || fail "c) no image was created before the crash"
 ceph auth get "client.$CU" >/dev/null 2>&1 || fail "c) no cephx user was created before the crash"
+[ -n "$(virsh -q secret-list | { grep -F -- "client.$CU secret" || true; })" ] ||
+    fail "c) no libvirt secret was defined before the crash"
 
 t0=$(now_ms)
 run_v2r rollback "$D" --state-dir "$STATE"

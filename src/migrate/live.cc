@@ -1,0 +1,517 @@
+// migrate --live (see live.h for the flow and the failure policy).
+#include "migrate/live.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "base/fault.h"
+#include "base/units.h"
+#include "ceph/image.h"
+#include "ceph/snapshot_view.h"
+#include "ceph/snapshots.h"
+#include "copy/file_source.h"
+#include "copy/hasher.h"
+#include "migrate/live_mirror.h"
+#include "migrate/steps.h"
+
+namespace v2r {
+
+namespace {
+
+// Zero runs of at least this many bytes are deallocated after the copy: the
+// zero-detection granularity of an offline copy, so both end up as thin.
+constexpr size_t kSparseSize = 64 << 10;
+
+bool RunsOn(const DiskInfo& at, const std::string& pool_image) {
+  return at.type == "network" && at.protocol == "rbd" && at.source == pool_image;
+}
+
+// Targets of the disks that run (or may run, for a VM that is off) on their
+// image: a pivot was asked and the live XML does not show the disk on its
+// original source.
+std::vector<std::string> PivotedTargets(const MigrationState& ms, const std::map<std::string, DiskInfo>* live) {
+  std::vector<std::string> out;
+  for (const DiskRecord& d : ms.disks) {
+    bool asked = d.live.pivot_intent || d.live.pivoted;
+    if (!live) {
+      if (asked) out.push_back(d.target);
+      continue;
+    }
+    auto it = live->find(d.target);
+    bool on_image = it != live->end() && RunsOn(it->second, ImagePath(ms.pool, d.image));
+    bool on_source = it != live->end() && it->second.type != "network" && it->second.source == d.source;
+    if (on_image || (asked && !on_source)) out.push_back(d.target);
+  }
+  return out;
+}
+
+class LiveMigration {
+ public:
+  LiveMigration(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel)
+      : opts_(opts), r_(observer, cancel) {}
+  Result<MigrateReport> Run();
+
+ private:
+  Result<Plan> MakeLivePlan(const MigrationState* resumed);
+  void CheckRunningDisks(const MigrationState* resumed, Plan* plan);
+  Status StepCopies();
+  Status StepPivot();
+  Status StepConfirm();
+  Status StepVerify();
+  Status StepSparsify(const std::vector<std::string>& targets);
+  Status Fail(Status st);
+  std::string Summary();
+
+  const MigrateOptions& opts_;
+  Runner r_;
+  Plan plan_;
+  MirrorDisks mirrors_;
+  std::vector<MirrorDisk*> copying_;  // disks not pivoted yet
+};
+
+// As PlanWith (steps.cc), except that a resumed migration plans from the
+// saved definition: once a disk has pivoted, libvirt may have rewritten the
+// persistent definition already, and that disk would look "already on RBD".
+Result<Plan> LiveMigration::MakeLivePlan(const MigrationState* resumed) {
+  Session& s = r_.s;
+  auto domain = GatherDomainFacts(s, "client." + opts_.client_user + " secret");
+  if (!domain.ok()) return domain.status();
+  if (resumed && resumed->definition_saved) {
+    auto saved = ReadFile(r_.dir->DefinitionPath(resumed->uuid));
+    if (!saved.ok()) return saved.status().WithHint("the saved definition of the unfinished migration is missing");
+    domain->xml = *saved;
+  }
+  auto info = ParseDomainXml(domain->xml);
+  if (!info.ok()) return info.status();
+  auto sources = GatherSourceFacts(s, *info);
+  auto cluster = GatherClusterFacts(s, opts_.pool, "client." + opts_.client_user, CandidateImageNames(opts_, *info));
+  if (!cluster.ok()) return cluster.status();
+  if (resumed)
+    for (const DiskRecord& d : resumed->disks)
+      if (d.created || d.create_intent) cluster->existing_images.erase(d.image);
+  Plan plan = MakePlan(opts_, *domain, sources, *cluster);
+  if (plan.state == RunState::kRunning) CheckRunningDisks(resumed, &plan);
+  return plan;
+}
+
+// The running VM must use the disks its definition names (a definition edited
+// since it started would move other data than qemu writes), and no moving
+// disk may have a block job, except the copy to our image a killed run left.
+void LiveMigration::CheckRunningDisks(const MigrationState* resumed, Plan* plan) {
+  auto live = LiveDisks(*r_.s.domain);
+  if (!live.ok()) {
+    plan->refusals.push_back(live.status().message());
+    return;
+  }
+  for (const DiskPlan* d : plan->Moving()) {
+    auto it = live->find(d->disk.target);
+    if (it == live->end()) {
+      plan->refusals.push_back(fmt::format("disk {} is defined but not in the running VM: restart it first",
+                                           d->disk.target));
+      continue;
+    }
+    const DiskInfo& at = it->second;
+    std::string image = ImagePath(opts_.pool, d->image);
+    if (resumed && RunsOn(at, image)) continue;  // pivoted before the tool stopped
+    if (at.source != d->disk.source || at.type != d->disk.type)
+      plan->refusals.push_back(fmt::format("the running VM's disk {} is {} but its definition says {}: restart the "
+                                           "VM so that both agree",
+                                           d->disk.target, at.source.empty() ? "(none)" : at.source,
+                                           d->disk.source));
+    if (!at.mirror_job.empty() && !(resumed && at.mirror_source == image))
+      plan->refusals.push_back(fmt::format("disk {} has a block job in progress ({} to {}): wait for it to end or "
+                                           "abort it (virsh blockjob {} {} --abort)",
+                                           d->disk.target, at.mirror_job, at.mirror_source, plan->domain,
+                                           d->disk.target));
+  }
+}
+
+Status LiveMigration::StepCopies() {
+  MigrationState ms = r_.State();
+  // Each copy's destination is the disk exactly as the switch defines it.
+  std::vector<RbdDiskRewrite> rewrites;
+  for (const DiskPlan* d : plan_.Moving()) rewrites.push_back({d->disk.target, plan_.pool, d->image});
+  RbdRewriteOptions ro;
+  ro.hosts = plan_.hosts;
+  ro.auth_username = plan_.user_id;
+  ro.secret_uuid = ms.secret_uuid;
+  ro.cache = plan_.cache;
+  auto rw = RewriteDisksToRbd(plan_.old_xml, rewrites, ro);
+  if (!rw.ok()) return rw.status();
+  auto live = LiveDisks(*r_.s.domain);
+  if (!live.ok()) return live.status();
+
+  for (const DiskPlan* d : plan_.Moving()) {
+    auto m = std::make_unique<MirrorDisk>();
+    m->target = d->disk.target;
+    m->dest = ImagePath(plan_.pool, d->image);
+    m->size = d->size;
+    auto xml = DiskElementXml(rw->xml, d->disk.target);
+    if (!xml.ok()) return xml.status();
+    m->dest_xml = *xml;
+    const DiskInfo& at = (*live)[d->disk.target];
+    if (RunsOn(at, m->dest)) {
+      const DiskRecord* rec = ms.Disk(d->disk.target);
+      if (!rec || !rec->live.pivoted)
+        V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", m->target}, {"dest", m->dest},
+                                    {"recovered", true}, {"at_ms", EpochMs()}}));
+    } else {
+      copying_.push_back(m.get());
+    }
+    mirrors_.push_back(std::move(m));
+  }
+  SplitBandwidth(opts_.bandwidth, copying_);
+
+  IoCtx& io = *r_.s.io;
+  for (MirrorDisk* m : copying_) {
+    const DiskPlan* d = nullptr;
+    for (const DiskPlan* p : plan_.Moving())
+      if (p->disk.target == m->target) d = p;
+    const DiskInfo& at = (*live)[m->target];
+    if (!at.mirror_job.empty()) {  // ours: CheckRunningDisks refused any other
+      V2R_RETURN_IF_ERROR(AdoptCopy(r_, *m, kForwardEvents));
+      continue;
+    }
+    const DiskRecord* rec = r_.State().Disk(m->target);
+    if (rec && (rec->created || rec->create_intent)) {
+      // No copy runs into it: whatever it holds is stale. Start afresh (a new
+      // image reads as zeros, which qemu relies on to skip the source's holes).
+      V2R_RETURN_IF_ERROR(RemoveImage(io, d->image));
+      V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", m->target}, {"image", d->image},
+                                  {"why", "no block copy into it: starting again on a fresh image"}}));
+    }
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", m->target}, {"image", d->image}}));
+    V2R_RETURN_IF_ERROR(CreateImage(io, d->image, d->size));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", m->target}, {"image", d->image}}));
+    V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
+    V2R_RETURN_IF_ERROR(StartCopy(r_, *m, kForwardEvents));
+  }
+  if (copying_.empty()) return Status::Ok();
+  return WaitInSync(r_, "live copy", copying_);
+}
+
+// The VM is paused (qemu drains its requests) while every disk pivots and
+// each image gets its rollback snapshot: so the snapshot holds exactly what
+// the original disk holds, for every disk at the same instant. That makes
+// the rollback point exact and the copy verifiable (StepVerify). The pause
+// lasts the pivots and snapshots, a few hundred ms (docs/live-migration.md).
+Status LiveMigration::StepPivot() {
+  if (copying_.empty()) return Status::Ok();
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-pause"}, {"at_ms", EpochMs()}}));
+  const auto t0 = std::chrono::steady_clock::now();
+  V2R_RETURN_IF_ERROR(r_.s.domain->Suspend());
+  Status st = PivotAll(r_, copying_, kForwardEvents);
+  if (st.ok()) {
+    // One snapshot per image, all at once: each is a round trip to qemu (the
+    // images' lock owner), and the VM waits.
+    std::vector<Status> results(copying_.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < copying_.size(); ++i)
+      threads.emplace_back([this, i, &results] {
+        const std::string target = copying_[i]->target;
+        const DiskRecord* rec = r_.State().Disk(target);
+        auto image = RbdImage::Open(*r_.s.io, rec->image, false);
+        Status s = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+        if (s.ok())
+          s = r_.Log({{"event", "snapshot-created"}, {"target", target}, {"snap", kSwitchSnapshot}, {"at_pivot", true}});
+        results[i] = s;
+      });
+    for (auto& t : threads) t.join();
+    for (const Status& s : results)
+      if (st.ok() && !s.ok()) st = s;
+  }
+  // Whatever happened, the VM runs again.
+  Status resumed = r_.s.domain->Resume();
+  double paused_ms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1000;
+  if (!resumed.ok())
+    return resumed.WithHint(fmt::format("the VM is paused: resume it with virsh resume {}", plan_.domain));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", paused_ms}, {"at_ms", EpochMs()}}));
+  return st;
+}
+
+// The original disks have not changed since the pivot and the snapshots hold
+// the images as they were then: both must read the same.
+Status LiveMigration::StepVerify() {
+  std::vector<const DiskPlan*> todo;
+  for (const DiskPlan* d : plan_.Moving()) {
+    const DiskRecord* rec = r_.State().Disk(d->disk.target);
+    if (!rec || !rec->copied) todo.push_back(d);
+  }
+  ProgressCounters progress;
+  bool verify = opts_.verify;
+  for (const DiskPlan* d : todo) {
+    const DiskRecord* rec = r_.State().Disk(d->disk.target);
+    if (!rec->live.snapshot_at_pivot) verify = false;  // pivoted by an earlier run: no exact snapshot
+    progress.total += 2 * d->size;
+  }
+  if (verify && r_.observer()) r_.observer()->PhaseStarted("verify", progress);
+  Status st;
+  for (const DiskPlan* d : todo) {
+    const MirrorDisk* m = nullptr;
+    for (const auto& mm : mirrors_)
+      if (mm->target == d->disk.target) m = mm.get();
+    nlohmann::json rec = {{"event", "disk-copied"}, {"target", d->disk.target}, {"image", d->image},
+                          {"bytes_copied", m ? m->copied : 0}, {"bytes_zero", 0},
+                          {"seconds", m ? m->seconds : 0}, {"how", "live block copy"}};
+    if (verify) {
+      auto src = FileSource::Open(d->disk.source);
+      if (!src.ok()) { st = src.status(); break; }
+      auto a = HashSource(**src, HashOptions{4, r_.cancel()}, &progress);
+      if (!a.ok()) { st = a.status(); break; }
+      auto snap = OpenAtSnapshot(*r_.s.io, d->image, kSwitchSnapshot);
+      if (!snap.ok()) { st = snap.status(); break; }
+      RbdSource view(std::move(*snap));
+      auto b = HashSource(view, HashOptions{4, r_.cancel()}, &progress);
+      if (!b.ok()) { st = b.status(); break; }
+      std::vector<Extent> diff = CompareHashes(*a, *b);
+      if (!diff.empty()) {
+        st = Status::Mismatch(fmt::format("disk {}: image {} at the pivot differs from {}: {}", d->disk.target,
+                                          ImagePath(plan_.pool, d->image), d->disk.source, DescribeMismatch(diff)),
+                              "the VM runs on RBD; its original disk is unchanged since the pivot: go back with "
+                              "`virt2rbd rollback --live` and investigate");
+        break;
+      }
+      rec["digest"] = a->Digest();
+      rec["verified"] = true;
+    } else {
+      rec["digest"] = "";
+      rec["verified"] = false;
+    }
+    st = r_.Log(rec);
+    if (!st.ok()) break;
+  }
+  if (verify && r_.observer()) r_.observer()->PhaseEnded();
+  return st;
+}
+
+// Both the running VM and its persistent definition name every image.
+Status LiveMigration::StepConfirm() {
+  V2R_RETURN_IF_ERROR(ConfirmOnRbd(r_, plan_));
+  auto inactive = r_.s.domain->InactiveSecureXml();
+  if (!inactive.ok()) return inactive.status();
+  auto info = ParseDomainXml(*inactive);
+  if (!info.ok()) return info.status();
+  for (const DiskPlan* d : plan_.Moving()) {
+    bool found = false;
+    for (const DiskInfo& di : info->disks)
+      if (di.target == d->disk.target && RunsOn(di, ImagePath(plan_.pool, d->image))) found = true;
+    if (!found)
+      return Status::Failed(fmt::format("the persistent definition's disk {} is not {} after the switch",
+                                        d->disk.target, ImagePath(plan_.pool, d->image)));
+  }
+  return Status::Ok();
+}
+
+// The mirror wrote every byte, zeros too: deallocate the zero runs. Done on
+// the copies while they are in sync, before the pivot, so the rollback
+// snapshot is thin too (a sparsify after it would free nothing the snapshot
+// holds). The copies keep mirroring the guest's writes meanwhile; sparsify
+// works object by object on the OSDs and never changes what reads return.
+Status LiveMigration::StepSparsify(const std::vector<std::string>& targets) {
+  std::vector<const DiskPlan*> todo;
+  ProgressCounters progress;
+  for (const DiskPlan* d : plan_.Moving()) {
+    if (std::find(targets.begin(), targets.end(), d->disk.target) == targets.end()) continue;
+    const DiskRecord* rec = r_.State().Disk(d->disk.target);
+    if (rec && rec->live.sparsified) continue;
+    todo.push_back(d);
+    progress.total += d->size;
+  }
+  if (todo.empty()) return Status::Ok();
+  if (r_.observer()) r_.observer()->PhaseStarted("sparsify", progress);
+  Status st;
+  for (const DiskPlan* d : todo) {
+    if (r_.Cancelled()) {
+      st = Status::Interrupted("sparsify interrupted");
+      break;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto before = ImageUsedBytes(*r_.s.io, d->image);
+    if (!before.ok()) { st = before.status(); break; }
+    {
+      auto image = RbdImage::Open(*r_.s.io, d->image, false);
+      if (!image.ok()) { st = image.status(); break; }
+      st = Sparsify(**image, kSparseSize);
+      if (!st.ok()) break;
+    }
+    auto after = ImageUsedBytes(*r_.s.io, d->image);
+    if (!after.ok()) { st = after.status(); break; }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    st = r_.Log({{"event", "sparsified"}, {"target", d->disk.target}, {"image", d->image}, {"used_before", *before},
+                 {"used_after", *after}, {"sparse_size", kSparseSize}, {"seconds", secs}});
+    if (!st.ok()) break;
+    progress.done += d->size;
+  }
+  if (r_.observer()) r_.observer()->PhaseEnded();
+  return st;
+}
+
+Status LiveMigration::Fail(Status st) {
+  MigrationState ms = r_.State();
+  auto live = LiveDisks(*r_.s.domain);
+  std::vector<std::string> moved = PivotedTargets(ms, live.ok() ? &*live : nullptr);
+  if (!moved.empty() || ms.switched || ms.switch_intent) {
+    // Past the pivot the data lives on RBD: never undo by removing images.
+    Kind kind = st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed;
+    return Status(st.As(kind))
+        .Wrap(fmt::format("live migration of {} stopped after the pivot", plan_.domain))
+        .WithHint(fmt::format("the VM runs on RBD for disk{} {}; rerun the same command to finish, or go back "
+                              "without downtime: virt2rbd rollback {} --live --state-dir {}",
+                              moved.size() == 1 ? "" : "s", fmt::join(moved, ", "), plan_.domain, opts_.state_dir));
+  }
+  bool interrupted = st.kind() == Kind::kInterrupted || r_.Cancelled();
+  auto undone = r_.Abort(interrupted ? "interrupted before the pivot" : st.message());
+  if (!undone.ok())
+    return Status::Failed(fmt::format("live migration of {} failed: {}; undoing it failed too: {}", plan_.domain,
+                                      st.message(), undone.status().message()),
+                          "see `virt2rbd status`; rerun `virt2rbd rollback` to retry the undo");
+  if (interrupted)
+    return Status::Interrupted(
+        fmt::format("live migration of {} interrupted before the pivot: the VM runs on its original disks",
+                    plan_.domain),
+        fmt::format("undone: {}", *undone));
+  Kind kind = st.kind() == Kind::kRefused ? Kind::kRefused : Kind::kFailed;
+  return Status(st.As(kind))
+      .Wrap(fmt::format("live migration of {} failed before the pivot", plan_.domain))
+      .WithHint(fmt::format("the VM runs on its original disks; undone: {}", *undone));
+}
+
+std::string LiveMigration::Summary() {
+  MigrationState ms = r_.State();
+  std::vector<std::string> pivots, space;
+  for (const DiskRecord& d : ms.disks) {
+    if (d.live.pivot_ms > 0) pivots.push_back(fmt::format("{} {:.0f} ms", d.target, d.live.pivot_ms));
+    if (d.live.sparsified)
+      space.push_back(fmt::format("{} {} -> {}", d.target, FormatBytes(d.live.used_before_sparsify),
+                                  FormatBytes(d.live.used_after_sparsify)));
+  }
+  std::string s = fmt::format("domain {} migrated live to RBD ({} disk{}), without stopping it", plan_.domain,
+                              ms.disks.size(), ms.disks.size() == 1 ? "" : "s");
+  if (ms.pivot_end_ms > ms.pivot_begin_ms && ms.pivot_begin_ms > 0)
+    s += fmt::format("; pivot {} ms ({})", ms.pivot_end_ms - ms.pivot_begin_ms, fmt::join(pivots, ", "));
+  if (ms.paused_ms > 0) s += fmt::format("; paused {:.0f} ms for the pivot and the snapshots", ms.paused_ms);
+  if (!space.empty()) s += fmt::format("; used space after sparsify: {}", fmt::join(space, ", "));
+  return s;
+}
+
+Result<MigrateReport> LiveMigration::Run() {
+  V2R_RETURN_IF_ERROR(r_.Open(opts_.connect, opts_.domain, opts_.state_dir));
+  MigrateReport report;
+  MigrationState ms = r_.State();
+  if (ms.begun && (ms.completed || ms.committed) && !ms.Finished()) {
+    report.nothing_to_do = true;
+    report.state = ms;
+    report.message = fmt::format("domain {} was already migrated to RBD on {} ({}); nothing changed", ms.domain,
+                                 ms.completed_at, ms.Phase());
+    return report;
+  }
+  if (ms.begun && ms.Finished()) {
+    V2R_RETURN_IF_ERROR(r_.ArchiveJournal());
+    ms = r_.State();
+  }
+  bool resuming = ms.begun;
+  if (resuming && !ms.live)
+    return Status::Refused(fmt::format("an unfinished offline migration of {} is recorded", ms.domain),
+                           "finish it with `virt2rbd migrate` without --live, or undo it with `virt2rbd rollback`");
+  if (resuming && ms.paused) {
+    // Killed during the pivot's pause: the VM waits for us.
+    auto now = r_.s.domain->State();
+    if (now.ok() && *now == DomainState::kPaused) V2R_RETURN_IF_ERROR(r_.s.domain->Resume());
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"recovered", true}, {"at_ms", EpochMs()}}));
+    ms = r_.State();
+  }
+  V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
+  auto plan = MakeLivePlan(resuming ? &ms : nullptr);
+  if (!plan.ok()) return plan.status();
+  plan_ = std::move(*plan);
+  if (!plan_.ok()) {
+    Status refused = RefusePlan(plan_);
+    if (!resuming) return refused;
+    return refused.WithHint(fmt::format(
+        "an unfinished live migration is recorded (begun {}): fix the above and rerun, or undo it with "
+        "`virt2rbd rollback {} --live` (a running VM) or `virt2rbd rollback {}`",
+        ms.began_at, plan_.domain, plan_.domain));
+  }
+  if (!resuming) {
+    V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/true)));
+  } else if (r_.observer()) {
+    r_.observer()->Warn(fmt::format("resuming the live migration of {} begun {}", plan_.domain, ms.began_at));
+  }
+  Status st = FaultPoint("after-preflight");
+  if (st.ok()) st = EnsureUser(r_, plan_);
+  if (st.ok()) st = EnsureSecret(r_, plan_);
+  if (st.ok()) st = SaveDefinition(r_, plan_);
+  if (st.ok()) st = StepCopies();
+  std::vector<std::string> all, in_sync;
+  for (const DiskPlan* d : plan_.Moving()) all.push_back(d->disk.target);
+  for (const MirrorDisk* m : copying_) in_sync.push_back(m->target);
+  if (st.ok()) st = StepSparsify(in_sync);
+  if (st.ok() && r_.Cancelled()) st = Status::Interrupted("interrupted");
+  if (st.ok()) st = StepPivot();  // not interruptible: every disk pivots, with its snapshot
+  // From here on the VM runs on RBD: a failure leaves it so (rerun finishes).
+  if (st.ok()) st = SwitchDefinition(r_, plan_);
+  if (st.ok()) st = StepConfirm();
+  if (st.ok()) st = SnapshotImages(r_, plan_);  // only disks pivoted by an earlier run lack one
+  if (st.ok()) st = StepVerify();
+  if (st.ok()) st = StepSparsify(all);  // only disks an earlier run pivoted unsparsified
+  if (!st.ok()) return Fail(st);
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
+  report.plan = plan_;
+  report.state = r_.State();
+  report.message = Summary();
+  return report;
+}
+
+}  // namespace
+
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, PhaseObserver* observer,
+                                     const std::atomic<bool>* cancel) {
+  if (opts.shutdown || opts.force_off)
+    return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
+  if (opts.start.has_value() && !*opts.start)
+    return Status::Usage("--live keeps the VM running: --no-start does not apply");
+  LiveMigration m(opts, observer, cancel);
+  return m.Run();
+}
+
+Status CancelLiveCopies(Runner& r) {
+  MigrationState ms = r.State();
+  if (!ms.live) return Status::Ok();
+  auto state = r.s.domain->State();
+  bool running = state.ok() && ToRunState(*state) != RunState::kShutoff;
+  std::map<std::string, DiskInfo> disks;
+  if (running) {
+    auto live = LiveDisks(*r.s.domain);
+    if (!live.ok()) return live.status();
+    disks = std::move(*live);
+  }
+  std::vector<std::string> moved = PivotedTargets(ms, running ? &disks : nullptr);
+  if (!moved.empty())
+    return Status::Refused(
+        fmt::format("disk{} {} of {} already run{} on {} RBD image{}: removing the images would lose what the VM "
+                    "wrote since",
+                    moved.size() == 1 ? "" : "s", fmt::join(moved, ", "), ms.domain, moved.size() == 1 ? "s" : "",
+                    moved.size() == 1 ? "its" : "their", moved.size() == 1 ? "" : "s"),
+        fmt::format("go back without downtime: virt2rbd rollback {} --live (copies the data back); or finish: "
+                    "virt2rbd migrate {} --pool {} --live",
+                    ms.domain, ms.domain, ms.pool));
+  if (!running) return Status::Ok();  // no qemu, no copies
+  for (const DiskRecord& d : ms.disks) {
+    Status st = CancelCopy(r, d.target, ImagePath(ms.pool, d.image), kForwardEvents);
+    if (st.kind() == Kind::kRefused) {  // another job, not to our image: not ours to end
+      if (r.observer()) r.observer()->Warn(st.message());
+      continue;
+    }
+    V2R_RETURN_IF_ERROR(st);
+  }
+  // qemu lets go of the images once the jobs ended.
+  if (r.s.io)
+    for (const DiskRecord& d : ms.disks)
+      if (d.created || d.create_intent) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+  return Status::Ok();
+}
+
+}  // namespace v2r

@@ -1,0 +1,95 @@
+// Block copies of a running domain's disks, through libvirt (qemu's mirror),
+// shared by `migrate --live` and `rollback --live`: start a copy per disk (or
+// adopt one a killed run left behind), wait until every copy is in sync while
+// reporting progress, then pivot the disks one after another, or cancel the
+// copies. Each step is journalled through the Runner before it is made; the
+// event names depend on the direction (MirrorEvents). docs/live-migration.md
+// describes the whole flow.
+//
+// Threads: everything here runs on the calling thread; the ProgressCounters
+// are read by the progress printer's thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ceph/cluster.h"
+#include "copy/progress.h"
+#include "migrate/runner.h"
+#include "virt/domain_xml.h"
+#include "virt/libvirt.h"
+
+namespace v2r {
+
+// The journal events of one direction.
+struct MirrorEvents {
+  const char* start;      // a copy is about to be started
+  const char* adopted;    // a copy left by an earlier run is taken over
+  const char* cancelled;  // a copy was cancelled: the disk stays on its source
+  const char* pivot;      // a pivot is about to be asked
+  const char* pivoted;    // the disk now runs on the copy
+};
+inline constexpr MirrorEvents kForwardEvents{"blockcopy-start", "blockcopy-adopted", "blockcopy-cancelled", "pivot",
+                                             "pivoted"};
+inline constexpr MirrorEvents kBackEvents{"blockcopy-back-start", "blockcopy-back-adopted", "blockcopy-back-cancelled",
+                                          "pivot-back", "pivoted-back"};
+
+// One disk being copied.
+struct MirrorDisk {
+  std::string target;        // "vda"
+  std::string dest;          // the destination as the live XML's <mirror> names it: "pool/image" or a path
+  std::string dest_xml;      // the <disk> element handed to virDomainBlockCopy
+  uint64_t size = 0;
+  uint64_t bandwidth = 0;    // bytes/s; 0: unlimited
+  ProgressCounters progress; // done: size × cur/end until in sync, then size
+  double seconds = 0;        // from start (or adoption) to in sync
+  uint64_t copied = 0;       // the job's end when it became ready
+};
+using MirrorDisks = std::vector<std::unique_ptr<MirrorDisk>>;
+
+// Milliseconds since the epoch (for journal records a test can line up with
+// host-stamped guest output).
+int64_t EpochMs();
+
+// The running domain's disks by target, from its live XML.
+Result<std::map<std::string, DiskInfo>> LiveDisks(VirtDomain& dom);
+
+// Splits `total` bytes/s across the disks in proportion to their sizes, so
+// that the sum never exceeds it and the copies end together; 0 leaves every
+// disk unlimited. Each disk gets at least 1 byte/s (0 would mean unlimited).
+void SplitBandwidth(uint64_t total, const std::vector<MirrorDisk*>& disks);
+
+// Journals `ev.start`, then starts the copy (REUSE_EXT | TRANSIENT_JOB).
+Status StartCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev);
+// Journals `ev.adopted` and applies the disk's bandwidth to the running job.
+Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev);
+
+// Waits until every copy is in sync (<mirror ready='yes'>), reporting the
+// phase `label` with one part per disk. kInterrupted when cancelled (the
+// copies keep running: the caller cancels them); kFailed when a copy ends
+// before it is in sync (qemu stopped it) or the domain stops.
+Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks);
+
+// Pivots the disks one after another, each journalled before (`ev.pivot`,
+// with the time) and after (`ev.pivoted`, with the time and how long it
+// took). A copy that is briefly not ready is retried for up to 30 s. Not
+// interruptible: once the first disk pivoted, the others follow. On failure
+// the disks before the failing one have pivoted (the journal says which).
+Status PivotAll(Runner& r, const std::vector<MirrorDisk*>& disks, const MirrorEvents& ev);
+
+// Cancels the copy of `target` if the live XML shows one to `dest` (the disk
+// stays on its source), journalling `ev.cancelled`. A disk without such a copy
+// is fine; one with a copy elsewhere is left alone and kRefused.
+Status CancelCopy(Runner& r, const std::string& target, const std::string& dest, const MirrorEvents& ev);
+
+// Waits until no client (qemu) has `image` open, up to timeout_s.
+Status WaitUnwatched(IoCtx& io, const std::string& image, int timeout_s);
+
+// Bytes the image uses, counted in whole objects as `rbd du` does.
+Result<uint64_t> ImageUsedBytes(IoCtx& io, const std::string& image);
+
+}  // namespace v2r

@@ -1,0 +1,194 @@
+// rollback --live (see live.h): block copies from the RBD images back onto the
+// original disks of the running VM, a pivot, then the saved definition.
+#include <fmt/format.h>
+
+#include "base/units.h"
+#include "ceph/image.h"
+#include "ceph/snapshots.h"
+#include "copy/file_source.h"
+#include "migrate/live.h"
+#include "migrate/live_mirror.h"
+
+namespace v2r {
+
+namespace {
+
+bool OnImage(const DiskInfo& at, const std::string& pool_image) {
+  return at.type == "network" && at.protocol == "rbd" && at.source == pool_image;
+}
+
+// Where the disk goes back to must still be there, at the same size.
+Status CheckOriginal(const DiskRecord& d) {
+  auto src = FileSource::Open(d.source);
+  if (!src.ok())
+    return src.status().Wrap(fmt::format("the original disk of {} cannot take the data back", d.target));
+  if ((*src)->size() != d.size)
+    return Status::Refused(fmt::format("the original disk of {}, {}, is now {} bytes, not {}: it cannot take the "
+                                       "data back",
+                                       d.target, d.source, (*src)->size(), d.size));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserver* observer,
+                                       const std::atomic<bool>* cancel) {
+  if (opts.shutdown || opts.force_off)
+    return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
+  if (opts.discard_changes)
+    return Status::Usage("--live copies every change back: it cannot be combined with --discard-changes");
+  if (opts.start.has_value() && !*opts.start)
+    return Status::Usage("--live keeps the VM running: --no-start does not apply");
+  Runner r(observer, cancel);
+  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  RollbackReport report;
+  MigrationState ms = r.State();
+  if (!ms.begun)
+    return Status::Refused(fmt::format("no migration of domain {} is recorded", opts.domain),
+                           "check --state-dir (virt2rbd status lists what is recorded)");
+  if (ms.committed)
+    return Status::Refused(fmt::format("the migration of {} was committed on {}: there is no rollback point",
+                                       opts.domain, ms.committed_at));
+  if (ms.rolled_back || ms.aborted) {
+    report.state = ms;
+    report.message = fmt::format("the migration of {} was already {}; nothing changed", opts.domain, ms.Phase());
+    return report;
+  }
+  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
+  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+  auto state = r.s.domain->State();
+  if (!state.ok()) return state.status();
+  if (ToRunState(*state) != RunState::kRunning)
+    return Status::Refused(fmt::format("domain {} is {}: rollback --live needs it running", opts.domain,
+                                       RunStateName(ToRunState(*state))),
+                           "without --live, rollback restores the definition of a stopped VM (with --copy-back "
+                           "when it wrote to RBD)");
+  auto live = LiveDisks(*r.s.domain);
+  if (!live.ok()) return live.status();
+
+  std::vector<const DiskRecord*> on_image;
+  for (const DiskRecord& d : ms.disks)
+    if (OnImage((*live)[d.target], ImagePath(ms.pool, d.image))) on_image.push_back(&d);
+  if (on_image.empty() && !ms.switched && !ms.switch_intent) {
+    // Never pivoted: undo the unfinished migration (its copies are cancelled).
+    auto undone = r.Abort("rolled back by the operator before the pivot");
+    if (!undone.ok()) return undone.status();
+    report.state = r.State();
+    report.message = fmt::format("unfinished migration of {} undone: {}", opts.domain, *undone);
+    return report;
+  }
+  auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
+  if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
+
+  // Checks first, nothing changed yet.
+  MirrorDisks mirrors;
+  std::vector<MirrorDisk*> copying;
+  for (const DiskRecord* d : on_image) {
+    const DiskInfo& at = (*live)[d->target];
+    if (!at.mirror_job.empty() && at.mirror_source != d->source)
+      return Status::Refused(fmt::format("disk {} has a block job in progress ({} to {})", d->target, at.mirror_job,
+                                         at.mirror_source),
+                             fmt::format("wait for it to end or abort it: virsh blockjob {} {} --abort", opts.domain,
+                                         d->target));
+    if (at.mirror_job.empty()) V2R_RETURN_IF_ERROR(CheckOriginal(*d));
+    auto m = std::make_unique<MirrorDisk>();
+    m->target = d->target;
+    m->dest = d->source;
+    m->size = d->size;
+    auto xml = DiskElementXml(*saved, d->target);
+    if (!xml.ok()) return xml.status().Wrap("the saved definition");
+    m->dest_xml = *xml;
+    copying.push_back(m.get());
+    mirrors.push_back(std::move(m));
+  }
+  // What the VM wrote since the rollback point (informational: all of it goes back).
+  for (const DiskRecord* d : on_image) {
+    if (!d->snapshot) continue;
+    auto image = RbdImage::Open(*r.s.io, d->image, true);
+    if (!image.ok()) continue;
+    auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+    if (bytes.ok()) report.changed.emplace_back(d->target, *bytes);
+  }
+
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"live", true}, {"copy_back", true},
+                             {"discard_changes", false}}));
+  std::vector<std::string> done;
+  // Disks still on their originals may have a forward copy left running.
+  for (const DiskRecord& d : ms.disks) {
+    bool back = false;
+    for (const DiskRecord* o : on_image) back = back || o->target == d.target;
+    if (back) continue;
+    Status st = CancelCopy(r, d.target, ImagePath(ms.pool, d.image), kForwardEvents);
+    if (st.kind() == Kind::kRefused && observer) observer->Warn(st.message());
+    else V2R_RETURN_IF_ERROR(st);
+  }
+  SplitBandwidth(0, copying);
+  Status st;
+  for (MirrorDisk* m : copying) {
+    bool running = !(*live)[m->target].mirror_job.empty();
+    st = running ? AdoptCopy(r, *m, kBackEvents) : StartCopy(r, *m, kBackEvents);
+    if (!st.ok()) break;
+  }
+  if (st.ok()) st = WaitInSync(r, "copy back", copying);
+  if (st.ok() && r.Cancelled()) st = Status::Interrupted("interrupted");
+  if (!st.ok()) {
+    // Before the pivot: the VM stays on RBD; the copies back end here.
+    for (MirrorDisk* m : copying) {
+      Status c = CancelCopy(r, m->target, m->dest, kBackEvents);
+      if (!c.ok() && observer) observer->Warn(c.message());
+    }
+    (void)r.Log({{"event", "rollback-cancelled"}, {"reason", st.message()}});
+    Kind kind = st.kind() == Kind::kInterrupted || r.Cancelled() ? Kind::kInterrupted : Kind::kFailed;
+    return Status(st.As(kind))
+        .Wrap(fmt::format("live rollback of {} stopped before the pivot", opts.domain))
+        .WithHint("the VM still runs on RBD, nothing lost; its original disks were partly overwritten, so only a "
+                  "rollback that copies everything back applies now: rerun `virt2rbd rollback --live` (or, with the "
+                  "VM stopped, `rollback --copy-back`)");
+  }
+  st = PivotAll(r, copying, kBackEvents);
+  if (!st.ok())
+    return st.Wrap(fmt::format("live rollback of {} failed during the pivot", opts.domain))
+        .WithHint("the journal and `virsh domblklist` say which disks are back; rerun `virt2rbd rollback --live` "
+                  "to finish");
+  if (!copying.empty()) done.push_back(fmt::format("copied {} disk{} back live and pivoted", copying.size(),
+                                                   copying.size() == 1 ? "" : "s"));
+
+  auto def = r.s.virt->DefineXml(*saved);
+  if (!def.ok()) return def.status();
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+  done.push_back("restored the saved definition");
+  // Both the running VM and its definition use the original disks.
+  auto after = LiveDisks(*r.s.domain);
+  if (!after.ok()) return after.status();
+  auto inactive = r.s.domain->InactiveSecureXml();
+  if (!inactive.ok()) return inactive.status();
+  auto info = ParseDomainXml(*inactive);
+  if (!info.ok()) return info.status();
+  for (const DiskRecord& d : ms.disks) {
+    const DiskInfo& at = (*after)[d.target];
+    if (at.type == "network" || at.source != d.source)
+      return Status::Failed(fmt::format("after the rollback the running VM's disk {} is {}, not {}", d.target,
+                                        at.source, d.source));
+    bool defined = false;
+    for (const DiskInfo& di : info->disks)
+      if (di.target == d.target && di.type != "network" && di.source == d.source) defined = true;
+    if (!defined)
+      return Status::Failed(fmt::format("after the rollback the definition's disk {} is not {}", d.target, d.source));
+  }
+  if (opts.remove_images)
+    for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+  V2R_RETURN_IF_ERROR(r.RemoveCreated(opts.remove_images, &done));
+  if (!opts.remove_images) {
+    std::vector<std::string> kept;
+    for (const DiskRecord& d : ms.disks) kept.push_back(ImagePath(ms.pool, d.image));
+    done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
+                               fmt::join(kept, ", ")));
+  }
+  V2R_RETURN_IF_ERROR(r.Log({{"event", "rolled-back"}, {"live", true}}));
+  report.state = r.State();
+  report.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts.domain,
+                               fmt::join(done, "; "));
+  return report;
+}
+
+}  // namespace v2r
