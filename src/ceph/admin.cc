@@ -319,7 +319,9 @@ Result<PoolSpace> GetPoolSpace(RadosCluster& cluster, const std::string& pool) {
         break;
       }
     }
-    if (!found) return missing;
+    // A pool created moments ago is in the osdmap (checked below) before the
+    // mgr lists it in 'df': its usage is not known yet, it is not missing.
+    if (!found) space.usage_known = false;
     // A cluster that never had a ceph-mgr reports no capacity at all.
     if (d.contains("stats") && U64(d["stats"], "total_bytes").value_or(0) == 0) space.usage_known = false;
   } catch (const json::exception& e) {

@@ -11,6 +11,7 @@
 #include "cli/printer_observer.h"
 #include "cli/render.h"
 #include "migrate/migrate.h"
+#include "migrate/plan.h"
 
 namespace v2r {
 
@@ -86,6 +87,9 @@ Status Finish(MigrateArgs* a) {
   auto ifb = ParseSize(a->in_flight_bytes);
   if (!ifb.ok()) return ifb.status().Wrap("--in-flight-bytes");
   o.in_flight_bytes = *ifb;
+  // Values that do not parse are usage errors, found before anything is contacted.
+  if (auto hosts = ResolveMonHosts(o.mon_hosts, {}); !hosts.ok()) return hosts.status();
+  if (auto name = ExpandImageName(o.image_template, "domain", "vda", "uuid"); !name.ok()) return name.status();
   V2R_RETURN_IF_ERROR(ValidateCephOptions(o.ceph));
   auto ceph = ResolveCephOptions(o.ceph, std::getenv("CEPH_ARGS"));
   if (!ceph.ok()) return ceph.status();

@@ -193,6 +193,7 @@ nlohmann::json StateJson(const MigrationState& st) {
   out["mode"] = st.live ? "live" : "offline";
   if (st.live)
     out["live"] = {{"pivot_begin_ms", st.pivot_begin_ms}, {"pivot_end_ms", st.pivot_end_ms},
+                   {"pause_begin_ms", st.pause_begin_ms}, {"pause_end_ms", st.pause_end_ms},
                    {"paused_ms", st.paused_ms}};
   return out;
 }

@@ -57,6 +57,7 @@ struct MigrationState {
   int64_t pivot_begin_ms = 0, pivot_end_ms = 0;  // epoch ms: the first pivot asked, the last one done
   bool paused = false;                    // vm-pause without vm-resumed: we may have left the VM paused
   double paused_ms = 0;                   // how long the VM was paused for the pivot
+  int64_t pause_begin_ms = 0, pause_end_ms = 0;  // epoch ms: vm-pause, vm-resumed
   std::string domain, uuid, uri, pool, user_entity, secret_usage, cache;
   std::string began_at;
   RunState original_state = RunState::kShutoff;

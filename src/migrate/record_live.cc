@@ -25,11 +25,13 @@ void FoldLiveRecord(const nlohmann::json& r, const std::string& ev, MigrationSta
   }
   if (ev == "vm-pause") {
     s->paused = true;
+    s->pause_begin_ms = Value<int64_t>(r, "at_ms", 0);
     return;
   }
   if (ev == "vm-resumed") {
     s->paused = false;
     s->paused_ms = Value<double>(r, "paused_ms", s->paused_ms);
+    s->pause_end_ms = Value<int64_t>(r, "at_ms", 0);
     return;
   }
   DiskRecord* d = s->Disk(Value<std::string>(r, "target", ""));

@@ -280,11 +280,21 @@ Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std:
   if (conn.ok()) s.virt = std::move(*conn);
   else warnings->push_back("libvirt not reachable, definitions not checked: " + conn.status().message());
 
+  // The uuid of the domain asked for, so that its journal is found even
+  // when it is corrupted (its content then cannot name the domain).
+  std::string wanted_uuid;
+  if (!domain.empty() && s.virt) {
+    auto dom = s.virt->LookupDomain(domain);
+    if (dom.ok()) wanted_uuid = (*dom)->uuid();
+  }
+
   std::vector<StatusEntry> out;
   bool ceph_tried = false;
   for (const std::string& uuid : *uuids) {
     auto records = Journal::ReadOnly(dir->JournalPath(uuid));
     if (!records.ok()) {
+      // The domain asked for: its state cannot be told, say why (refused).
+      if (!domain.empty() && (uuid == domain || uuid == wanted_uuid)) return records.status();
       warnings->push_back(records.status().message());
       continue;
     }

@@ -26,6 +26,10 @@ _cleanup() {
     set +e
     for img in "${_images[@]}"; do rbd rm --no-progress "$img" >/dev/null 2>&1; done
     for dev in "${_loops[@]}"; do losetup -d "$dev" 2>/dev/null; done
+    # attach_loop runs in $(...), a subshell: find our loops by backing file.
+    for dev in $(losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2,t)==1{print $1}'); do
+        losetup -d "$dev" 2>/dev/null
+    done
     rm -rf "$T"
     if [ $rc -eq 0 ]; then echo "PASS: $TEST_NAME"; else echo "FAIL: $TEST_NAME (exit $rc)"; fi
     exit $rc
