@@ -172,7 +172,10 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   copts.durable_interval_s = opts_.durable_interval_s;
   CopyProgressFile* file = done.get();
   copts.on_durable = [file](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
-    V2R_RETURN_IF_ERROR(FaultPoint("before-progress-record"));
+    // Fault point between the flush and the record: "progress-record-N" is
+    // the Nth record of this process (several disks count together).
+    static std::atomic<int> records{0};
+    V2R_RETURN_IF_ERROR(FaultPoint(fmt::format("progress-record-{}", ++records)));
     return file->Record(chunks, hashes);
   };
   copts.stall_warn_s = opts_.stall_warn_s;
