@@ -13,4 +13,11 @@ Result<std::unique_ptr<RbdImage>> OpenAtSnapshot(IoCtx& io, const std::string& n
   return std::move(*image);
 }
 
+Status CreateSnapshotSkipQuiesce(RbdImage& image, const std::string& snap) {
+  librbd_progress_fn_t no_progress = [](uint64_t, uint64_t, void*) { return 0; };
+  int r = rbd_snap_create2(image.handle(), snap.c_str(), RBD_SNAP_CREATE_SKIP_QUIESCE, no_progress, nullptr);
+  if (r == 0 || r == -EEXIST) return Status::Ok();
+  return Status::FromErrno(Kind::kFailed, fmt::format("creating snapshot '{}' of {}", snap, image.name()), r);
+}
+
 }  // namespace v2r

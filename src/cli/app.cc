@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "base/exit_codes.h"
 #include "cli/commands.h"
@@ -37,7 +38,7 @@ void PrintError(const Status& st, const OutputOptions& out, int code, nlohmann::
     if (!summary.is_object()) summary = nlohmann::json::object();
     summary["error"] = {{"message", st.message()}, {"hint", st.hint()}, {"exit_code", code},
                         {"meaning", ExitCodeName(code)}};
-    std::cout << summary.dump(2) << std::endl;
+    std::cout << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   }
 }
 
@@ -56,6 +57,20 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
     CommandRunner r = spec.setup(sub, env);
     sub->callback([&runner, r] { runner = r; });
   }
+  // CLI11 reports an unknown command as "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CommandSpec& spec : CommandTable()) {
+      known = known || std::string(spec.name) == argv[1];
+      names += (names.empty() ? "" : ", ") + std::string(spec.name);
+    }
+    if (!known) {
+      std::fprintf(stderr, "virt2rbd: usage error: unknown command '%s' (commands: %s)\n", argv[1], names.c_str());
+      std::fprintf(stderr, "virt2rbd: hint: run 'virt2rbd --help'\n");
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,7 +80,7 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
     std::fprintf(stderr, "virt2rbd: hint: run 'virt2rbd --help' or 'virt2rbd COMMAND --help'\n");
     if (output.json())
       std::cout << nlohmann::json{{"error", {{"message", e.what()}, {"exit_code", code},
-                                             {"meaning", ExitCodeName(code)}}}}.dump(2)
+                                             {"meaning", ExitCodeName(code)}}}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << std::endl;
     return code;
   }
@@ -76,7 +91,7 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
     PrintError(st, output, code, std::move(summary));
     return code;
   }
-  if (output.json() && !summary.is_null()) std::cout << summary.dump(2) << std::endl;
+  if (output.json() && !summary.is_null()) std::cout << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return code;
 }
 

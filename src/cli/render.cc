@@ -123,6 +123,7 @@ nlohmann::json PlanJson(const Plan& p) {
           {"state", RunStateName(p.state)},
           {"stop", StopName(p.stop)},
           {"start_after", p.start_after},
+          {"live", p.live},
           {"disks", disks},
           {"user", {{"entity", p.user_entity}, {"action", user_action}, {"caps_before", p.user_caps_before},
                     {"caps_after", p.user_caps_after}}},

@@ -41,7 +41,9 @@ std::string UtcNow() {
 }
 
 std::string Journal::EncodeLine(const nlohmann::json& record) {
-  std::string text = record.dump();  // one line: dump() without indent never emits newlines
+  // One line: dump() without indent never emits newlines; invalid UTF-8 (a
+  // path in a message) is replaced, never thrown.
+  std::string text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return Checksum(text) + " " + text + "\n";
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "base/fault.h"
@@ -62,6 +63,7 @@ class LiveMigration {
   Status StepConfirm();
   Status StepVerify();
   Status StepSparsify(const std::vector<std::string>& targets);
+  Status ResumeAfterKill();
   Status Fail(Status st);
   std::string Summary();
 
@@ -175,7 +177,8 @@ Status LiveMigration::StepCopies() {
       V2R_RETURN_IF_ERROR(AdoptCopy(r_, *m, kForwardEvents));
       continue;
     }
-    const DiskRecord* rec = r_.State().Disk(m->target);
+    MigrationState now = r_.State();  // (Disk() points into it)
+    const DiskRecord* rec = now.Disk(m->target);
     if (rec && (rec->created || rec->create_intent)) {
       // No copy runs into it: whatever it holds is stale. Start afresh (a new
       // image reads as zeros, which qemu relies on to skip the source's holes).
@@ -200,35 +203,70 @@ Status LiveMigration::StepCopies() {
 // lasts the pivots and snapshots, a few hundred ms (docs/live-migration.md).
 Status LiveMigration::StepPivot() {
   if (copying_.empty()) return Status::Ok();
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-pause"}, {"at_ms", EpochMs()}}));
-  const auto t0 = std::chrono::steady_clock::now();
-  V2R_RETURN_IF_ERROR(r_.s.domain->Suspend());
-  Status st = PivotAll(r_, copying_, kForwardEvents);
-  if (st.ok()) {
-    // One snapshot per image, all at once: each is a round trip to qemu (the
-    // images' lock owner), and the VM waits.
-    std::vector<Status> results(copying_.size());
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < copying_.size(); ++i)
-      threads.emplace_back([this, i, &results] {
-        const std::string target = copying_[i]->target;
-        const DiskRecord* rec = r_.State().Disk(target);
-        auto image = RbdImage::Open(*r_.s.io, rec->image, false);
-        Status s = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
-        if (s.ok())
-          s = r_.Log({{"event", "snapshot-created"}, {"target", target}, {"snap", kSwitchSnapshot}, {"at_pivot", true}});
-        results[i] = s;
-      });
-    for (auto& t : threads) t.join();
-    for (const Status& s : results)
-      if (st.ok() && !s.ok()) st = s;
+  // Everything is journalled outside the pause, which then only holds
+  // libvirt and Ceph calls: the intents before, the outcomes after. A run
+  // killed inside it leaves the VM paused; the rerun reconciles from the live
+  // XML (ResumeAfterKill).
+  MigrationState ms = r_.State();
+  // Opened now: opening an image costs round trips the paused VM need not wait for.
+  std::vector<std::unique_ptr<RbdImage>> images;
+  for (const MirrorDisk* m : copying_) {
+    auto image = RbdImage::Open(*r_.s.io, ms.Disk(m->target)->image, false);
+    if (!image.ok()) return image.status();
+    images.push_back(std::move(*image));
   }
+  for (const MirrorDisk* m : copying_)
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivot"}, {"target", m->target}, {"dest", m->dest}, {"at_ms", EpochMs()}}));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-pause"}, {"at_ms", EpochMs()}}));
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count() * 1000; };
+  const auto t0 = Clock::now();
+  V2R_RETURN_IF_ERROR(r_.s.domain->Suspend());
+  const double suspend_ms = ms_since(t0);
+  Status st;
+  std::vector<PivotTiming> pivots;
+  // Each image's snapshot starts as soon as its disk pivoted, in parallel
+  // with the next pivot: each is a round trip to qemu (the images' lock
+  // owner), and the VM waits for all of them.
+  std::vector<Status> snapped(copying_.size(), Status::Failed("not taken"));
+  std::vector<std::thread> snappers;
+  for (size_t i = 0; i < copying_.size(); ++i) {
+    st = FaultPoint("pivot:" + copying_[i]->target);
+    if (!st.ok()) break;
+    // The copies were in sync and the paused guest writes nothing: a copy
+    // still "not ready" after a few seconds will not be, and the VM waits.
+    auto t = PivotOne(*r_.s.domain, copying_[i]->target, 5);
+    if (!t.ok()) {
+      st = t.status();
+      break;
+    }
+    pivots.push_back(*t);
+    snappers.emplace_back([i, &images, &snapped] { snapped[i] = CreateSnapshotSkipQuiesce(*images[i], kSwitchSnapshot); });
+  }
+  const auto t_snap = Clock::now();
+  for (auto& t : snappers) t.join();
+  const double snapshot_ms = ms_since(t_snap);
   // Whatever happened, the VM runs again.
+  const auto t_resume = Clock::now();
   Status resumed = r_.s.domain->Resume();
-  double paused_ms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1000;
+  const double resume_ms = ms_since(t_resume);
+  const double paused_ms = ms_since(t0);
+  int64_t resumed_at = EpochMs();
+  for (size_t i = 0; i < pivots.size(); ++i)
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", copying_[i]->target}, {"dest", copying_[i]->dest},
+                                {"ms", pivots[i].ms}, {"at_ms", pivots[i].at_ms}}));
+  for (size_t i = 0; i < copying_.size(); ++i) {
+    if (!snapped[i].ok()) {
+      if (st.ok()) st = snapped[i];
+      continue;
+    }
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-created"}, {"target", copying_[i]->target},
+                                {"snap", kSwitchSnapshot}, {"at_pivot", true}}));
+  }
   if (!resumed.ok())
     return resumed.WithHint(fmt::format("the VM is paused: resume it with virsh resume {}", plan_.domain));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", paused_ms}, {"at_ms", EpochMs()}}));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", paused_ms}, {"at_ms", resumed_at},
+                              {"suspend_ms", suspend_ms}, {"snapshots_wait_ms", snapshot_ms}, {"resume_ms", resume_ms}}));
   return st;
 }
 
@@ -237,19 +275,25 @@ Status LiveMigration::StepPivot() {
 Status LiveMigration::StepVerify() {
   std::vector<const DiskPlan*> todo;
   for (const DiskPlan* d : plan_.Moving()) {
-    const DiskRecord* rec = r_.State().Disk(d->disk.target);
+    MigrationState now = r_.State();  // (Disk() points into it)
+    const DiskRecord* rec = now.Disk(d->disk.target);
     if (!rec || !rec->copied) todo.push_back(d);
   }
+  // A disk is verifiable when its snapshot was taken in the pivot's pause.
   ProgressCounters progress;
-  bool verify = opts_.verify;
+  std::set<std::string> verifiable;
+  MigrationState ms = r_.State();
   for (const DiskPlan* d : todo) {
-    const DiskRecord* rec = r_.State().Disk(d->disk.target);
-    if (!rec->live.snapshot_at_pivot) verify = false;  // pivoted by an earlier run: no exact snapshot
+    const DiskRecord* rec = ms.Disk(d->disk.target);
+    if (!opts_.verify || !rec || !rec->live.snapshot_at_pivot) continue;
+    verifiable.insert(d->disk.target);
     progress.total += 2 * d->size;
   }
-  if (verify && r_.observer()) r_.observer()->PhaseStarted("verify", progress);
+  bool any = !verifiable.empty();
+  if (any && r_.observer()) r_.observer()->PhaseStarted("verify", progress);
   Status st;
   for (const DiskPlan* d : todo) {
+    bool verify = verifiable.count(d->disk.target) > 0;
     const MirrorDisk* m = nullptr;
     for (const auto& mm : mirrors_)
       if (mm->target == d->disk.target) m = mm.get();
@@ -283,7 +327,7 @@ Status LiveMigration::StepVerify() {
     st = r_.Log(rec);
     if (!st.ok()) break;
   }
-  if (verify && r_.observer()) r_.observer()->PhaseEnded();
+  if (any && r_.observer()) r_.observer()->PhaseEnded();
   return st;
 }
 
@@ -315,7 +359,8 @@ Status LiveMigration::StepSparsify(const std::vector<std::string>& targets) {
   ProgressCounters progress;
   for (const DiskPlan* d : plan_.Moving()) {
     if (std::find(targets.begin(), targets.end(), d->disk.target) == targets.end()) continue;
-    const DiskRecord* rec = r_.State().Disk(d->disk.target);
+    MigrationState now = r_.State();  // (Disk() points into it)
+    const DiskRecord* rec = now.Disk(d->disk.target);
     if (rec && rec->live.sparsified) continue;
     todo.push_back(d);
     progress.total += d->size;
@@ -397,6 +442,34 @@ std::string LiveMigration::Summary() {
   return s;
 }
 
+// Killed during the pivot's pause: the VM may still be paused. The disks
+// that pivoted have not been written since, so their snapshots taken now are
+// exact; then the VM runs again. The rest of the run finishes the others.
+Status LiveMigration::ResumeAfterKill() {
+  auto now = r_.s.domain->State();
+  if (!now.ok()) return now.status();
+  if (*now == DomainState::kPaused) {
+    MigrationState ms = r_.State();
+    auto live = LiveDisks(*r_.s.domain);
+    Status st = live.status();
+    for (const DiskRecord& d : ms.disks) {
+      if (!st.ok() || !r_.s.io) break;
+      if (d.snapshot || !RunsOn((*live)[d.target], ImagePath(ms.pool, d.image))) continue;
+      if (!d.live.pivoted)
+        st = r_.Log({{"event", "pivoted"}, {"target", d.target}, {"dest", ImagePath(ms.pool, d.image)},
+                     {"recovered", true}, {"at_ms", EpochMs()}});
+      auto image = RbdImage::Open(*r_.s.io, d.image, false);
+      if (st.ok()) st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+      if (st.ok())
+        st = r_.Log({{"event", "snapshot-created"}, {"target", d.target}, {"snap", kSwitchSnapshot}, {"at_pivot", true}});
+    }
+    Status resumed = r_.s.domain->Resume();
+    if (!resumed.ok()) return resumed.WithHint(fmt::format("the VM is paused: virsh resume {}", r_.s.domain->name()));
+    if (!st.ok()) return st;
+  }
+  return r_.Log({{"event", "vm-resumed"}, {"recovered", true}, {"at_ms", EpochMs()}});
+}
+
 Result<MigrateReport> LiveMigration::Run() {
   V2R_RETURN_IF_ERROR(r_.Open(opts_.connect, opts_.domain, opts_.state_dir));
   MigrateReport report;
@@ -416,14 +489,11 @@ Result<MigrateReport> LiveMigration::Run() {
   if (resuming && !ms.live)
     return Status::Refused(fmt::format("an unfinished offline migration of {} is recorded", ms.domain),
                            "finish it with `virt2rbd migrate` without --live, or undo it with `virt2rbd rollback`");
+  V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
   if (resuming && ms.paused) {
-    // Killed during the pivot's pause: the VM waits for us.
-    auto now = r_.s.domain->State();
-    if (now.ok() && *now == DomainState::kPaused) V2R_RETURN_IF_ERROR(r_.s.domain->Resume());
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"recovered", true}, {"at_ms", EpochMs()}}));
+    V2R_RETURN_IF_ERROR(ResumeAfterKill());
     ms = r_.State();
   }
-  V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
   auto plan = MakeLivePlan(resuming ? &ms : nullptr);
   if (!plan.ok()) return plan.status();
   plan_ = std::move(*plan);

@@ -7,18 +7,21 @@
 //   running disks are the defined ones) → the cephx user → the libvirt secret
 //   → save the definition → per disk: an image at the exact byte size and a
 //   block copy to it (REUSE_EXT | TRANSIENT_JOB, --bandwidth split across
-//   disks), all at once → wait until every copy is in sync → pivot the disks
-//   one after another → define the rewritten definition (as offline) and
-//   check the live and inactive XML → the rollback snapshots (the rollback
-//   point is the pivot) → rbd sparsify each image (the mirror wrote zeros).
+//   disks), all at once → wait until every copy is in sync → rbd sparsify each
+//   image (the mirror wrote zeros; the copies stay in sync meanwhile) → pause
+//   the VM, pivot the disks one after another, snapshot every image (the
+//   rollback point: exactly the originals as they stopped), resume → define
+//   the rewritten definition (as offline) and check the live and inactive XML
+//   → verify each original against its snapshot (--verify full).
 //
-// Failure or Ctrl-C before the first pivot: the copies are cancelled, the VM
-// keeps running on its original disks, and what this migration created is
-// removed (Runner::Abort). From the first pivot on, the migration rolls
-// forward: a rerun finishes it, `rollback --live` goes back. A rerun after
-// the tool was killed reconciles from the journal and the live XML: pivoted
-// disks stay, a copy still running to our image is adopted, a disk without
-// a copy gets a fresh image and a new copy.
+// Failure or Ctrl-C before the pause: the copies are cancelled, the VM keeps
+// running on its original disks, and what this migration created is removed
+// (Runner::Abort). From the first pivot on, the migration rolls forward: a
+// rerun finishes it, `rollback --live` goes back. A rerun after the tool was
+// killed reconciles from the journal and the live XML: pivoted disks stay, a
+// copy still running to our image is adopted, a disk without a copy gets a
+// fresh image and a new copy, and a VM left paused is resumed (after the
+// snapshots of the disks that pivoted).
 #pragma once
 
 #include <atomic>

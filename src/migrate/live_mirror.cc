@@ -146,22 +146,27 @@ Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorD
   return st;
 }
 
+Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double timeout_s) {
+  const auto t0 = Clock::now();
+  Status st;
+  while (true) {
+    st = dom.BlockJobAbort(target, /*pivot=*/true);
+    // Refused: libvirt says not ready (the copy fell behind for a moment).
+    if (st.ok() || st.kind() != Kind::kRefused || Since(t0) > timeout_s) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!st.ok()) return st.As(Kind::kFailed);
+  return PivotTiming{Since(t0) * 1000, EpochMs()};
+}
+
 Status PivotAll(Runner& r, const std::vector<MirrorDisk*>& disks, const MirrorEvents& ev) {
   for (MirrorDisk* d : disks) {
     V2R_RETURN_IF_ERROR(r.Log({{"event", ev.pivot}, {"target", d->target}, {"dest", d->dest}, {"at_ms", EpochMs()}}));
     V2R_RETURN_IF_ERROR(FaultPoint(std::string(ev.pivot) + ":" + d->target));
-    const auto t0 = Clock::now();
-    Status st;
-    while (true) {
-      st = r.s.domain->BlockJobAbort(d->target, /*pivot=*/true);
-      // Refused: libvirt says not ready (the copy fell behind for a moment).
-      if (st.ok() || st.kind() != Kind::kRefused || Since(t0) > 30) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!st.ok()) return st.As(Kind::kFailed);
-    double ms = Since(t0) * 1000;
+    auto t = PivotOne(*r.s.domain, d->target, 30);
+    if (!t.ok()) return t.status();
     V2R_RETURN_IF_ERROR(r.Log({{"event", ev.pivoted}, {"target", d->target}, {"dest", d->dest},
-                               {"ms", ms}, {"at_ms", EpochMs()}}));
+                               {"ms", t->ms}, {"at_ms", t->at_ms}}));
   }
   return Status::Ok();
 }

@@ -74,6 +74,15 @@ Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev);
 // before it is in sync (qemu stopped it) or the domain stops.
 Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks);
 
+// Pivots one disk (its copy must be in sync), retrying for up to timeout_s
+// while libvirt says the copy is not ready (it fell behind for a moment).
+// Returns how long it took. Journals nothing.
+struct PivotTiming {
+  double ms = 0;       // the pivot call, retries included
+  int64_t at_ms = 0;   // epoch ms when it was done
+};
+Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double timeout_s);
+
 // Pivots the disks one after another, each journalled before (`ev.pivot`,
 // with the time) and after (`ev.pivoted`, with the time and how long it
 // took). A copy that is briefly not ready is retried for up to 30 s. Not

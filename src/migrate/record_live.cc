@@ -26,6 +26,7 @@ void FoldLiveRecord(const nlohmann::json& r, const std::string& ev, MigrationSta
   if (ev == "vm-pause") {
     s->paused = true;
     s->pause_begin_ms = Value<int64_t>(r, "at_ms", 0);
+    s->pivot_begin_ms = s->pause_begin_ms;  // the pivots of this pause start with it
     return;
   }
   if (ev == "vm-resumed") {

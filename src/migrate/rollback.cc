@@ -159,8 +159,9 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
   if (!now.ok()) return now.status();
   bool was_running = ToRunState(*now) == RunState::kRunning;
   if (ToRunState(*now) != RunState::kShutoff && !opts.shutdown && !opts.force_off)
-    return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both", opts.domain,
-                                       RunStateName(ToRunState(*now))));
+    return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both (or --live: "
+                                       "copy it back without stopping it)",
+                                       opts.domain, RunStateName(ToRunState(*now))));
   V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"copy_back", opts.copy_back},
                              {"discard_changes", opts.discard_changes}}));
   V2R_RETURN_IF_ERROR(r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s));
