@@ -32,10 +32,8 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   if (!spec.ok()) return spec.status();
   req.target = *spec;
   req.source = a.source;
-  V2R_RETURN_IF_ERROR(ValidateCephOptions(a.ceph));
-  auto ceph = ResolveCephOptions(a.ceph, std::getenv("CEPH_ARGS"));
-  if (!ceph.ok()) return ceph.status();
-  req.ceph = *ceph;
+  req.ceph = a.ceph;
+  V2R_RETURN_IF_ERROR(ResolveCeph(&req.ceph));
   req.verify = a.verify == "full";
   req.cancel = env.cancel;
   if (!a.chunk_size.empty()) {

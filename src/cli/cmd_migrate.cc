@@ -88,12 +88,20 @@ Status Finish(MigrateArgs* a) {
   if (!ifb.ok()) return ifb.status().Wrap("--in-flight-bytes");
   o.in_flight_bytes = *ifb;
   // Values that do not parse are usage errors, found before anything is contacted.
+  if (o.pool.empty() || o.pool.find_first_of("/@ ") != std::string::npos)
+    return Status::Usage(fmt::format("--pool '{}' is not a pool name", o.pool),
+                         "give the pool alone (--pool libvirt); image names come from --image-name");
+  if (o.client_user.rfind("client.", 0) == 0)
+    return Status::Usage(fmt::format("--client-user '{}' includes the 'client.' prefix", o.client_user),
+                         fmt::format("give the id alone: --client-user {}", o.client_user.substr(7)));
+  if (o.client_user.empty() ||
+      o.client_user.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+          std::string::npos)
+    return Status::Usage(fmt::format("--client-user '{}' is not a valid cephx id", o.client_user),
+                         "use letters, digits, '_', '-' and '.' only (default: libvirt)");
   if (auto hosts = ResolveMonHosts(o.mon_hosts, {}); !hosts.ok()) return hosts.status();
   if (auto name = ExpandImageName(o.image_template, "domain", "vda", "uuid"); !name.ok()) return name.status();
-  V2R_RETURN_IF_ERROR(ValidateCephOptions(o.ceph));
-  auto ceph = ResolveCephOptions(o.ceph, std::getenv("CEPH_ARGS"));
-  if (!ceph.ok()) return ceph.status();
-  o.ceph = *ceph;
+  V2R_RETURN_IF_ERROR(ResolveCeph(&o.ceph));
   return Status::Ok();
 }
 

@@ -14,14 +14,6 @@ namespace v2r {
 
 namespace {
 
-Status ResolveCeph(CephOptions* ceph) {
-  V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
-  auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));
-  if (!r.ok()) return r.status();
-  *ceph = *r;
-  return Status::Ok();
-}
-
 struct RollbackArgs {
   RollbackOptions opts;
   bool start = false, no_start = false;

@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace v2r {
@@ -11,6 +13,14 @@ void AddOutputOptions(CLI::App* app, OutputOptions* out) {
   app->add_option("--progress-interval", out->progress_interval,
                   "seconds between progress lines when stderr is not a terminal")
       ->check(CLI::PositiveNumber);
+}
+
+Status ResolveCeph(CephOptions* ceph) {
+  V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
+  auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));
+  if (!r.ok()) return r.status();
+  *ceph = *r;
+  return Status::Ok();
 }
 
 void AddCephOptions(CLI::App* app, CephOptions* ceph) {

@@ -33,5 +33,8 @@ struct CommandEnv {
 
 void AddOutputOptions(CLI::App* app, OutputOptions* out);
 void AddCephOptions(CLI::App* app, CephOptions* ceph);
+// Checks the Ceph options given and completes them from CEPH_ARGS (the
+// command line wins), as the rbd CLI does.
+Status ResolveCeph(CephOptions* ceph);
 
 }  // namespace v2r

@@ -198,6 +198,7 @@ Status CopyRun::CopyChunk(uint64_t index) {
     if (data && !opts_.rate->Acquire(data, stop_)) runs.clear();
   }
   bool issued_all = true;
+  bool wrote = false;
   for (const Extent& run : runs) {
     if (Stopping()) {
       issued_all = false;
@@ -205,8 +206,10 @@ Status CopyRun::CopyChunk(uint64_t index) {
     }
     if (!run.zero) {
       Issue(chunk, run, false);
+      wrote = true;
     } else if (zero_action == ZeroAction::kWriteZeroes) {
       Issue(chunk, run, true);
+      wrote = true;
     } else {
       zero_ += run.length;
       if (progress_) {
@@ -226,7 +229,10 @@ Status CopyRun::CopyChunk(uint64_t index) {
     }
     return Status::Ok();
   }
-  Progressed();
+  // Only a chunk that needed no write is progress now; one that issued
+  // writes progresses when they complete (issuing them while the writes
+  // before hang would hide the stall for a whole in-flight window).
+  if (!wrote) Progressed();
   if (chunk->pending.fetch_sub(1) == 1) ChunkDone(chunk);
   return Status::Ok();
 }

@@ -134,14 +134,7 @@ void LiveMigration::CheckRunningDisks(const MigrationState* resumed, Plan* plan)
 Status LiveMigration::StepCopies() {
   MigrationState ms = r_.State();
   // Each copy's destination is the disk exactly as the switch defines it.
-  std::vector<RbdDiskRewrite> rewrites;
-  for (const DiskPlan* d : plan_.Moving()) rewrites.push_back({d->disk.target, plan_.pool, d->image});
-  RbdRewriteOptions ro;
-  ro.hosts = plan_.hosts;
-  ro.auth_username = plan_.user_id;
-  ro.secret_uuid = ms.secret_uuid;
-  ro.cache = plan_.cache;
-  auto rw = RewriteDisksToRbd(plan_.old_xml, rewrites, ro);
+  auto rw = RewriteForSwitch(plan_, ms.secret_uuid);
   if (!rw.ok()) return rw.status();
   auto live = LiveDisks(*r_.s.domain);
   if (!live.ok()) return live.status();

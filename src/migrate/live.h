@@ -48,6 +48,12 @@ Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, PhaseObserver* 
 Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserver* observer,
                                        const std::atomic<bool>* cancel);
 
+// What rollback and rollback --live do first: open the runner, refuse a
+// domain with no migration or a committed one, and open the migration's pool.
+// Sets `report` (and returns true) when the migration was already rolled
+// back or aborted: nothing to do.
+Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackReport* report);
+
 // For Runner::Abort of a live migration: cancels the block copies it started
 // that still run. kRefused, changing nothing, when a disk already runs on its
 // image (that needs rollback --live, which copies the data back).

@@ -40,22 +40,11 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserve
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
   Runner r(observer, cancel);
-  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
   RollbackReport report;
+  auto nothing_to_do = OpenForRollback(opts, r, &report);
+  if (!nothing_to_do.ok()) return nothing_to_do.status();
+  if (*nothing_to_do) return report;
   MigrationState ms = r.State();
-  if (!ms.begun)
-    return Status::Refused(fmt::format("no migration of domain {} is recorded", opts.domain),
-                           "check --state-dir (virt2rbd status lists what is recorded)");
-  if (ms.committed)
-    return Status::Refused(fmt::format("the migration of {} was committed on {}: there is no rollback point",
-                                       opts.domain, ms.committed_at));
-  if (ms.rolled_back || ms.aborted) {
-    report.state = ms;
-    report.message = fmt::format("the migration of {} was already {}; nothing changed", opts.domain, ms.Phase());
-    return report;
-  }
-  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
-  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
   auto state = r.s.domain->State();
   if (!state.ok()) return state.status();
   if (ToRunState(*state) != RunState::kRunning)

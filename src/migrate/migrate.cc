@@ -29,10 +29,6 @@ namespace {
 
 std::string RunStateText(RunState s) { return RunStateName(s); }
 
-
-
-
-
 class Migration {
  public:
   Migration(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel)
@@ -61,9 +57,13 @@ Status Migration::Fail(Status st) {
     MigrationState ms = r_.State();
     std::string vm = ms.vm_stopped ? fmt::format("; the VM is shut off (it was {})", RunStateText(ms.original_state))
                                    : "";
+    // No signal: the copy stopped on its own (the stall watchdog): keep its reason and advice.
+    bool own = !r_.Cancelled() && !st.message().empty();
+    std::string why = own ? ": " + st.message() : "";
+    std::string fix = own && !st.hint().empty() ? st.hint() + "; " : "";
     return Status::Interrupted(
-        fmt::format("migration of {} interrupted{}", plan_.domain, vm),
-        fmt::format("rerun the same command to resume, or undo with: virt2rbd rollback {} --state-dir {}",
+        fmt::format("migration of {} interrupted{}{}", plan_.domain, why, vm),
+        fmt::format("{}rerun the same command to resume, or undo with: virt2rbd rollback {} --state-dir {}", fix,
                     plan_.domain, opts_.state_dir));
   }
   auto undone = r_.Abort(st.message());
@@ -406,9 +406,9 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
   std::string jpath = dir->JournalPath(s.domain->uuid());
   MigrationState ms;
   if (::access(jpath.c_str(), R_OK) == 0) {
-    auto j = Journal::Open(jpath);
-    if (!j.ok()) return j.status();
-    ms = FoldJournal((*j)->records());
+    auto records = Journal::ReadOnly(jpath);
+    if (!records.ok()) return records.status();
+    ms = FoldJournal(*records);
   }
   auto plan = PlanWith(s, opts, ms.begun && !ms.Finished() ? &ms : nullptr);
   if (!plan.ok()) return plan.status();

@@ -1,5 +1,7 @@
 #include "migrate/record.h"
 
+#include "base/json_field.h"
+
 namespace v2r {
 
 namespace {
@@ -11,16 +13,6 @@ RunState ParseRunState(const std::string& s) {
   return RunState::kOther;
 }
 
-template <typename T>
-T Get(const nlohmann::json& j, const char* key, T fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    return fallback;
-  }
-}
 
 }  // namespace
 
@@ -42,31 +34,31 @@ std::string MigrationState::Phase() const {
 MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
   MigrationState s;
   for (const nlohmann::json& r : records) {
-    std::string ev = Get<std::string>(r, "event", "");
-    std::string time = Get<std::string>(r, "time", "");
-    std::string target = Get<std::string>(r, "target", "");
+    std::string ev = JsonField<std::string>(r, "event", "");
+    std::string time = JsonField<std::string>(r, "time", "");
+    std::string target = JsonField<std::string>(r, "target", "");
     DiskRecord* d = target.empty() ? nullptr : s.Disk(target);
     if (ev == "begin") {
       s = MigrationState();
       s.begun = true;
       s.began_at = time;
-      s.domain = Get<std::string>(r, "domain", "");
-      s.uuid = Get<std::string>(r, "uuid", "");
-      s.uri = Get<std::string>(r, "uri", "");
-      s.pool = Get<std::string>(r, "pool", "");
-      s.user_entity = Get<std::string>(r, "user", "");
-      s.secret_usage = Get<std::string>(r, "secret_usage", "");
-      s.cache = Get<std::string>(r, "cache", "");
-      s.original_state = ParseRunState(Get<std::string>(r, "state", ""));
-      s.start_after = Get<bool>(r, "start_after", false);
-      s.hosts = Get<std::vector<std::string>>(r, "hosts", {});
+      s.domain = JsonField<std::string>(r, "domain", "");
+      s.uuid = JsonField<std::string>(r, "uuid", "");
+      s.uri = JsonField<std::string>(r, "uri", "");
+      s.pool = JsonField<std::string>(r, "pool", "");
+      s.user_entity = JsonField<std::string>(r, "user", "");
+      s.secret_usage = JsonField<std::string>(r, "secret_usage", "");
+      s.cache = JsonField<std::string>(r, "cache", "");
+      s.original_state = ParseRunState(JsonField<std::string>(r, "state", ""));
+      s.start_after = JsonField<bool>(r, "start_after", false);
+      s.hosts = JsonField<std::vector<std::string>>(r, "hosts", {});
       for (const auto& jd : r.value("disks", nlohmann::json::array())) {
         if (!jd.is_object()) continue;
         DiskRecord dr;
-        dr.target = Get<std::string>(jd, "target", "");
-        dr.source = Get<std::string>(jd, "source", "");
-        dr.image = Get<std::string>(jd, "image", "");
-        dr.size = Get<uint64_t>(jd, "size", 0);
+        dr.target = JsonField<std::string>(jd, "target", "");
+        dr.source = JsonField<std::string>(jd, "source", "");
+        dr.image = JsonField<std::string>(jd, "image", "");
+        dr.size = JsonField<uint64_t>(jd, "size", 0);
         s.disks.push_back(dr);
       }
     } else if (ev == "vm-stopped") {
@@ -78,19 +70,19 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
     } else if (ev == "user-caps-update") {
       // Before the change: the old caps are known even if we crash after it.
       s.user_caps_updated = true;
-      s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
+      s.user_old_caps = JsonField<CephCaps>(r, "old_caps", {});
     } else if (ev == "user-caps-updated") {
       s.user_caps_updated = true;
-      s.user_old_caps = Get<CephCaps>(r, "old_caps", {});
+      s.user_old_caps = JsonField<CephCaps>(r, "old_caps", {});
     } else if (ev == "user-removed" || ev == "user-caps-restored") {
       s.user_removed = true;
     } else if (ev == "secret-define") {
       s.secret_define_intent = true;
     } else if (ev == "secret-defined") {
-      s.secret_uuid = Get<std::string>(r, "uuid", "");
+      s.secret_uuid = JsonField<std::string>(r, "uuid", "");
       s.secret_created = true;
     } else if (ev == "secret-reused") {
-      s.secret_uuid = Get<std::string>(r, "uuid", "");
+      s.secret_uuid = JsonField<std::string>(r, "uuid", "");
     } else if (ev == "secret-value-set") {
       s.secret_value_set = true;
     } else if (ev == "secret-removed") {
@@ -104,11 +96,11 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       d->removed = false;
     } else if (ev == "disk-copied" && d) {
       d->copied = true;
-      d->digest = Get<std::string>(r, "digest", "");
-      d->bytes_copied = Get<uint64_t>(r, "bytes_copied", 0);
-      d->bytes_zero = Get<uint64_t>(r, "bytes_zero", 0);
-      d->seconds = Get<double>(r, "seconds", 0);
-      d->verified = Get<bool>(r, "verified", false);
+      d->digest = JsonField<std::string>(r, "digest", "");
+      d->bytes_copied = JsonField<uint64_t>(r, "bytes_copied", 0);
+      d->bytes_zero = JsonField<uint64_t>(r, "bytes_zero", 0);
+      d->seconds = JsonField<double>(r, "seconds", 0);
+      d->verified = JsonField<bool>(r, "verified", false);
     } else if (ev == "snapshot-created" && d) {
       d->snapshot = true;
     } else if (ev == "snapshot-removed" && d) {
@@ -120,13 +112,13 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       d->copied = false;
       d->snapshot = false;
     } else if (ev == "copied-back" && d) {
-      d->copied_back = Get<uint64_t>(r, "bytes", 0);
+      d->copied_back = JsonField<uint64_t>(r, "bytes", 0);
     } else if (ev == "switch") {
       s.switch_intent = true;
     } else if (ev == "switched") {
       s.switched = true;
       s.switched_at = time;
-      s.switched_xml_sha256 = Get<std::string>(r, "xml_sha256", "");
+      s.switched_xml_sha256 = JsonField<std::string>(r, "xml_sha256", "");
     } else if (ev == "definition-restored") {
       s.switched = false;
       s.switch_intent = false;
@@ -137,7 +129,7 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.completed_at = time;
     } else if (ev == "aborted") {
       s.aborted = true;
-      s.abort_reason = Get<std::string>(r, "reason", "");
+      s.abort_reason = JsonField<std::string>(r, "reason", "");
     } else if (ev == "rollback-begin") {
       s.rollback_begun = true;
     } else if (ev == "rollback-cancelled") {  // rollback.cc: refused after rollback-begin, VM back on RBD

@@ -1,45 +1,32 @@
 // The journal records of live mode (docs/live-migration.md), folded.
 #include "migrate/record.h"
 
+#include "base/json_field.h"
+
 namespace v2r {
-
-namespace {
-
-template <typename T>
-T Value(const nlohmann::json& j, const char* key, T fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    return fallback;
-  }
-}
-
-}  // namespace
 
 void FoldLiveRecord(const nlohmann::json& r, const std::string& ev, MigrationState* s) {
   if (ev == "begin") {
-    s->live = Value<std::string>(r, "mode", "") == "live";
+    s->live = JsonField<std::string>(r, "mode", "") == "live";
     return;
   }
   if (ev == "vm-pause") {
     s->paused = true;
-    s->pause_begin_ms = Value<int64_t>(r, "at_ms", 0);
+    s->pause_begin_ms = JsonField<int64_t>(r, "at_ms", 0);
     s->pivot_begin_ms = s->pause_begin_ms;  // the pivots of this pause start with it
     return;
   }
   if (ev == "vm-resumed") {
     s->paused = false;
-    s->paused_ms = Value<double>(r, "paused_ms", s->paused_ms);
-    s->pause_end_ms = Value<int64_t>(r, "at_ms", 0);
+    s->paused_ms = JsonField<double>(r, "paused_ms", s->paused_ms);
+    s->pause_end_ms = JsonField<int64_t>(r, "at_ms", 0);
     return;
   }
-  DiskRecord* d = s->Disk(Value<std::string>(r, "target", ""));
+  DiskRecord* d = s->Disk(JsonField<std::string>(r, "target", ""));
   if (!d) return;
   if (ev == "pivot") {
     d->live.pivot_intent = true;
-    if (s->pivot_begin_ms == 0) s->pivot_begin_ms = Value<int64_t>(r, "at_ms", 0);
+    if (s->pivot_begin_ms == 0) s->pivot_begin_ms = JsonField<int64_t>(r, "at_ms", 0);
   } else if (ev == "blockcopy-start" || ev == "blockcopy-adopted") {
     d->live.copy_started = true;
   } else if (ev == "blockcopy-cancelled") {
@@ -47,16 +34,16 @@ void FoldLiveRecord(const nlohmann::json& r, const std::string& ev, MigrationSta
   } else if (ev == "pivoted") {
     d->live.pivoted = true;
     d->live.copy_started = false;
-    d->live.pivot_ms = Value<double>(r, "ms", 0);
-    s->pivot_end_ms = Value<int64_t>(r, "at_ms", s->pivot_end_ms);
+    d->live.pivot_ms = JsonField<double>(r, "ms", 0);
+    s->pivot_end_ms = JsonField<int64_t>(r, "at_ms", s->pivot_end_ms);
   } else if (ev == "snapshot-created") {
-    d->live.snapshot_at_pivot = Value<bool>(r, "at_pivot", false);
+    d->live.snapshot_at_pivot = JsonField<bool>(r, "at_pivot", false);
   } else if (ev == "snapshot-removed") {
     d->live.snapshot_at_pivot = false;
   } else if (ev == "sparsified") {
     d->live.sparsified = true;
-    d->live.used_before_sparsify = Value<uint64_t>(r, "used_before", 0);
-    d->live.used_after_sparsify = Value<uint64_t>(r, "used_after", 0);
+    d->live.used_before_sparsify = JsonField<uint64_t>(r, "used_before", 0);
+    d->live.used_after_sparsify = JsonField<uint64_t>(r, "used_after", 0);
   } else if (ev == "image-removed") {
     d->live.copy_started = false;
     d->live.snapshot_at_pivot = false;

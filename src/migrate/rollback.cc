@@ -32,6 +32,24 @@ Status RefuseFinished(const MigrationState& ms, const std::string& domain) {
   return Status::Ok();
 }
 
+}  // namespace
+
+Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackReport* report) {
+  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  MigrationState ms = r.State();
+  V2R_RETURN_IF_ERROR(RefuseFinished(ms, opts.domain));
+  if (ms.rolled_back || ms.aborted) {
+    report->state = ms;
+    report->message = fmt::format("the migration of {} was already {}; nothing changed", opts.domain, ms.Phase());
+    return true;
+  }
+  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
+  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+  return false;
+}
+
+namespace {
+
 // Writes the extents of `image` that changed since the switch snapshot back
 // to the original source, then syncs it. Returns the bytes written.
 Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, const std::string& source,
@@ -90,17 +108,11 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
   if (opts.copy_back && opts.discard_changes)
     return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
   Runner r(observer, cancel);
-  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
   RollbackReport report;
+  auto nothing_to_do = OpenForRollback(opts, r, &report);
+  if (!nothing_to_do.ok()) return nothing_to_do.status();
+  if (*nothing_to_do) return report;
   MigrationState ms = r.State();
-  V2R_RETURN_IF_ERROR(RefuseFinished(ms, opts.domain));
-  if (ms.rolled_back || ms.aborted) {
-    report.state = ms;
-    report.message = fmt::format("the migration of {} was already {}; nothing changed", opts.domain, ms.Phase());
-    return report;
-  }
-  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
-  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
 
   if (!ms.switched && !ms.switch_intent) {
     // Unfinished before the switch: undo it.

@@ -1,9 +1,12 @@
 #include "migrate/runner.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -45,6 +48,11 @@ Status RemoveOurImage(IoCtx& io, const std::string& image) {
 
 Status Runner::Open(const std::string& uri, const std::string& domain, const std::string& state_dir) {
   V2R_RETURN_IF_ERROR(OpenLibvirt(uri, domain, &s));
+  // What this run creates is removed again if it records nothing (~Runner).
+  const std::string ddir = StateDir::DomainDirOf(state_dir, s.domain->uuid());
+  std::vector<std::string> missing;
+  for (const std::string& p : {ddir.substr(0, ddir.rfind('/')), ddir, ddir + "/lock", ddir + "/journal"})
+    if (::access(p.c_str(), F_OK) != 0) missing.push_back(p);
   auto d = StateDir::Open(state_dir);
   if (!d.ok()) return d.status();
   dir = std::make_unique<StateDir>(std::move(*d));
@@ -54,8 +62,17 @@ Status Runner::Open(const std::string& uri, const std::string& domain, const std
   auto j = Journal::Open(dir->JournalPath(s.domain->uuid()));
   if (!j.ok()) return j.status();
   journal_ = std::move(*j);
+  created_ = std::move(missing);
   state_ = FoldJournal(journal_->records());
   return Status::Ok();
+}
+
+Runner::~Runner() {
+  if (!journal_ || !journal_->records().empty()) return;
+  // Removes what Open created, newest first, while the lock is still held;
+  // rmdir fails harmlessly on a directory that holds anything else.
+  for (auto it = created_.rbegin(); it != created_.rend(); ++it)
+    if (::unlink(it->c_str()) != 0 && errno == EISDIR) ::rmdir(it->c_str());
 }
 
 Status Runner::ArchiveJournal() {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "ceph/image.h"
@@ -21,6 +22,11 @@ namespace v2r {
 class Runner {
  public:
   Runner(PhaseObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  // A run that recorded nothing (refused before its first record) leaves no
+  // trace: the journal, lock and directories its Open created are removed.
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
   // libvirt, the domain, the state dir (created), the domain's lock and
   // journal. Must be called first.
@@ -58,6 +64,7 @@ class Runner {
   PhaseObserver* observer_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<DomainLock> lock_;
+  std::vector<std::string> created_;  // paths Open created (dirs, lock, journal)
   std::unique_ptr<Journal> journal_;
   std::mutex mu_;
   MigrationState state_;

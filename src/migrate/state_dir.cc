@@ -14,12 +14,18 @@ namespace v2r {
 
 namespace {
 
-Status MakeDir(const std::string& path, mode_t mode) {
+// Creates `path` with `mode`; with `tighten`, an existing directory of ours
+// that others could read (made by an older version, or by hand) is set to
+// `mode` too: journals name images and users, definitions hold the XML.
+Status MakeDir(const std::string& path, mode_t mode, bool tighten = false) {
   if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0)
       return Status::FromErrno(Kind::kRefused, fmt::format("state dir {}", path), errno);
     if (!S_ISDIR(st.st_mode)) return Status::Refused(fmt::format("state dir {} is not a directory", path));
+    if (tighten && (st.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) != 0)
+      return Status::FromErrno(Kind::kRefused, fmt::format("setting the mode of {} to {:o}", path, mode), errno,
+                               "fix its permissions, or give another directory with --state-dir");
     return Status::Ok();
   }
   return Status::FromErrno(Kind::kRefused, fmt::format("creating state dir {}", path), errno,
@@ -41,7 +47,7 @@ Result<StateDir> StateDir::Open(const std::string& path) {
   if (::access(path.c_str(), W_OK | X_OK) != 0)
     return Status::FromErrno(Kind::kRefused, fmt::format("state dir {} is not writable", path), errno,
                              "give a writable directory with --state-dir, or fix its permissions");
-  V2R_RETURN_IF_ERROR(MakeDir(path + "/domains", 0700));
+  V2R_RETURN_IF_ERROR(MakeDir(path + "/domains", 0700, true));
   return StateDir(path);
 }
 
@@ -55,10 +61,11 @@ Result<StateDir> StateDir::OpenExisting(const std::string& path) {
   return StateDir(path);
 }
 
-std::string StateDir::DomainDir(const std::string& uuid) const { return path_ + "/domains/" + uuid; }
 
 Result<std::unique_ptr<DomainLock>> StateDir::LockDomain(const std::string& uuid, const std::string& name) const {
-  V2R_RETURN_IF_ERROR(MakeDir(DomainDir(uuid), 0700));
+  // domains/ again: a run that recorded nothing removes it when empty.
+  V2R_RETURN_IF_ERROR(MakeDir(path_ + "/domains", 0700, true));
+  V2R_RETURN_IF_ERROR(MakeDir(DomainDir(uuid), 0700, true));
   std::string lock_path = DomainDir(uuid) + "/lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(Kind::kRefused, fmt::format("opening {}", lock_path), errno);

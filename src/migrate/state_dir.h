@@ -37,7 +37,10 @@ class StateDir {
   static Result<StateDir> OpenExisting(const std::string& path);
 
   const std::string& path() const { return path_; }
-  std::string DomainDir(const std::string& uuid) const;
+  std::string DomainDir(const std::string& uuid) const { return DomainDirOf(path_, uuid); }
+  static std::string DomainDirOf(const std::string& state_dir, const std::string& uuid) {
+    return state_dir + "/domains/" + uuid;
+  }
   std::string JournalPath(const std::string& uuid) const { return DomainDir(uuid) + "/journal"; }
   std::string DefinitionPath(const std::string& uuid) const { return DomainDir(uuid) + "/definition.xml"; }
 

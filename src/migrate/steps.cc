@@ -127,17 +127,21 @@ Status SnapshotImages(Runner& r_, const Plan& plan_) {
   return Status::Ok();
 }
 
+Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secret_uuid) {
+  std::vector<RbdDiskRewrite> rewrites;
+  for (const DiskPlan* d : plan.Moving()) rewrites.push_back({d->disk.target, plan.pool, d->image});
+  RbdRewriteOptions ro;
+  ro.hosts = plan.hosts;
+  ro.auth_username = plan.user_id;
+  ro.secret_uuid = secret_uuid;
+  ro.cache = plan.cache;
+  return RewriteDisksToRbd(plan.old_xml, rewrites, ro);
+}
+
 Status SwitchDefinition(Runner& r_, const Plan& plan_) {
   MigrationState ms = r_.State();
   if (ms.switched) return Status::Ok();
-  std::vector<RbdDiskRewrite> rewrites;
-  for (const DiskPlan* d : plan_.Moving()) rewrites.push_back({d->disk.target, plan_.pool, d->image});
-  RbdRewriteOptions ro;
-  ro.hosts = plan_.hosts;
-  ro.auth_username = plan_.user_id;
-  ro.secret_uuid = ms.secret_uuid;
-  ro.cache = plan_.cache;
-  auto rw = RewriteDisksToRbd(plan_.old_xml, rewrites, ro);
+  auto rw = RewriteForSwitch(plan_, ms.secret_uuid);
   if (!rw.ok()) return rw.status();
   V2R_RETURN_IF_ERROR(FaultPoint("before-switch"));
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "switch"}, {"xml_digest", XmlDigest(rw->xml)}}));

@@ -32,6 +32,9 @@ Status SnapshotImages(Runner& r, const Plan& plan);
 // Rewrites the saved definition's disks to RBD (with the secret's real uuid)
 // and defines it.
 Status SwitchDefinition(Runner& r, const Plan& plan);
+// The plan's old XML with every moving disk an RBD network disk using the
+// secret `secret_uuid`: what the switch defines (and the live copies target).
+Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secret_uuid);
 // The running VM's live XML names every image and qemu has each one open.
 Status ConfirmOnRbd(Runner& r, const Plan& plan);
 

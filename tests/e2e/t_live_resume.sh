@@ -44,10 +44,13 @@ migrate_in_background() {
     PID=$!
 }
 # wait_copying: until the current journal (a new migration archives a finished
-# one) holds two blockcopy-start records: both copies run.
+# one) holds two blockcopy-start records and libvirt shows both jobs: both
+# copies run (the record is journalled before its copy starts, and starting a
+# copy to RBD can take seconds on a loaded machine).
 wait_copying() {
     for _ in $(seq 1 300); do
-        [ "$(journal_count aborted)" = 0 ] && [ "$(journal_count blockcopy-start)" -ge 2 ] && return 0
+        [ "$(journal_count aborted)" = 0 ] && [ "$(journal_count blockcopy-start)" -ge 2 ] &&
+            [ "$(virsh dumpxml "$dom" | grep -c "<mirror")" = 2 ] && return 0
         kill -0 "$PID" 2>/dev/null || { cat "$T/bg.err" >&2; fail "virt2rbd ended before the copies started"; }
         sleep 0.1
     done
