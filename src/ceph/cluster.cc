@@ -122,10 +122,14 @@ Status ApplyTimeouts(rados_t c, int timeout_s) {
   return Status::Ok();
 }
 
+// Carries ETIMEDOUT: a migration under way treats it as an interruption to
+// resume (the cluster may be back soon), not as a failure to undo.
 Status UnreachableStatus(const std::string& mon_host, int timeout_s) {
-  return Status::Refused(
+  return Status::FromErrno(
+      Kind::kRefused,
       fmt::format("cannot reach the Ceph monitors (mon host {}) within {} s", MonHostForMessage(mon_host),
                   timeout_s),
+      ETIMEDOUT,
       "check --conf / mon host, that the monitors run, and the network; --connect-timeout sets the limit");
 }
 

@@ -41,6 +41,13 @@ class IoCtx {
   std::string pool_;
 };
 
+// The client settings of every connection that copies or reads images:
+// librbd's cache off. virt2rbd writes whole objects with its own bounded
+// in-flight window and flushes before it records a range as done, so the
+// cache would only add a copy of every byte and up to rbd_cache_size of
+// memory per open image (four disks of a VM: four caches).
+inline const CephConfOverrides kBulkIoConf = {{"rbd_cache", "false"}};
+
 class RadosCluster {
  public:
   // Connects as resolved.EntityName() (use ResolveCephOptions first):

@@ -24,6 +24,9 @@ struct CopyArgs {
   size_t in_flight = 16;
   std::string zero_block = "64K";
   int readers = 2;
+  uint64_t bandwidth = 0;
+  double stall_warn_s = 30;
+  double stall_timeout_s = 900;
 };
 
 Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
@@ -49,6 +52,9 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   req.copy.max_requests = a.in_flight;
   req.copy.zero_granularity = *zb;
   req.copy.readers = a.readers;
+  req.copy.stall_warn_s = a.stall_warn_s;
+  req.copy.stall_timeout_s = a.stall_timeout_s;
+  req.bandwidth = a.bandwidth;
 
   PrinterObserver observer(*env.output);
   Result<CopyReport> r = CopyToRbd(req, &observer);
@@ -95,6 +101,15 @@ CommandRunner SetupCopyCommand(CLI::App* sub, const CommandEnv& env) {
   sub->add_option("--in-flight-bytes", a->in_flight_bytes, "bytes in flight at most (default 64M)");
   sub->add_option("--zero-block", a->zero_block, "granularity of zero detection (default 64K)");
   sub->add_option("--readers", a->readers, "threads reading the source (default 2)")->check(CLI::Range(1, 64));
+  sub->add_option_function<double>(
+         "--bandwidth", [a](double mib) { a->bandwidth = static_cast<uint64_t>(mib * 1048576); },
+         "limit copying to this many MiB/s (default: unlimited)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--stall-warn", a->stall_warn_s, "warn after this many seconds without a completed write (default 30)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--stall-timeout", a->stall_timeout_s,
+                  "stop (exit 75) after this many seconds without a completed write; 0: never (default 900)")
+      ->check(CLI::NonNegativeNumber);
   return [a, env](nlohmann::json* out) { return Run(*a, env, out); };
 }
 

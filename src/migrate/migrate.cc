@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -53,18 +54,20 @@ class Migration {
 };
 
 Status Migration::Fail(Status st) {
-  if (st.kind() == Kind::kInterrupted || r_.Cancelled()) {
+  // The cluster out of reach (monitors down, network cut) after the copy
+  // began: undoing needs it too, and a rerun once it is back resumes.
+  bool unreachable = st.err() == ETIMEDOUT;
+  if (st.kind() == Kind::kInterrupted || r_.Cancelled() || unreachable) {
     MigrationState ms = r_.State();
     std::string vm = ms.vm_stopped ? fmt::format("; the VM is shut off (it was {})", RunStateText(ms.original_state))
                                    : "";
     // No signal: the copy stopped on its own (the stall watchdog): keep its reason and advice.
     bool own = !r_.Cancelled() && !st.message().empty();
     std::string why = own ? ": " + st.message() : "";
-    std::string fix = own && !st.hint().empty() ? st.hint() + "; " : "";
+    std::string fix = own && !st.hint().empty() ? st.hint() : "rerun the same command to resume";
     return Status::Interrupted(
         fmt::format("migration of {} interrupted{}{}", plan_.domain, why, vm),
-        fmt::format("{}rerun the same command to resume, or undo with: virt2rbd rollback {} --state-dir {}", fix,
-                    plan_.domain, opts_.state_dir));
+        fmt::format("{}, or undo with: virt2rbd rollback {} --state-dir {}", fix, plan_.domain, opts_.state_dir));
   }
   auto undone = r_.Abort(st.message());
   if (!undone.ok())
@@ -76,9 +79,6 @@ Status Migration::Fail(Status st) {
       .Wrap(fmt::format("migration of {} failed", plan_.domain))
       .WithHint(fmt::format("undone: {}", *undone));
 }
-
-
-
 
 // Copies one disk, resuming from its progress file when this migration
 // created the image before and the source is unchanged: only chunks not

@@ -34,7 +34,7 @@ Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s
 }
 
 Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
-  auto cluster = RadosCluster::Connect(ceph);
+  auto cluster = RadosCluster::Connect(ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   s->rados = std::move(*cluster);
   auto io = s->rados->OpenPool(pool);

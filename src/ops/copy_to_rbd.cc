@@ -2,12 +2,18 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <future>
 
+#include "base/units.h"
+#include "base/abandon.h"
+#include "ceph/admin.h"
 #include "ceph/cluster.h"
 #include "ceph/image.h"
 #include "copy/file_source.h"
+#include "copy/rate_limiter.h"
 #include "copy/hasher.h"
 
 namespace v2r {
@@ -27,11 +33,39 @@ auto InPhase(PhaseObserver* observer, const std::string& label, ProgressCounters
   return result;
 }
 
+// Room, by the rule of migrate's plan: a file's data (its allocated bytes)
+// must fit in the pool's free space and what its quota leaves, or the copy
+// would block half way (librbd waits for ever on a full or over-quota pool).
+// A block device's allocation is only an upper bound (its size, zeros are
+// not copied): too big only warns.
+Status CheckRoom(RadosCluster& cluster, const std::string& pool, const FileSource& source,
+                 PhaseObserver* observer) {
+  auto space = GetPoolSpace(cluster, pool);
+  if (!space.ok()) return space.status();
+  uint64_t avail = space->usage_known ? space->max_avail : UINT64_MAX;  // no mgr: unknown, not "none"
+  if (space->quota_max_bytes) {
+    uint64_t left = space->quota_max_bytes > space->stored ? space->quota_max_bytes - space->stored : 0;
+    avail = std::min(avail, left);
+  }
+  const char* what = space->quota_max_bytes ? "quota and free space" : "free space";
+  if (!source.is_block_device() && source.allocated_bytes() > avail)
+    return Status::Refused(
+        fmt::format("pool '{}' has room for {} ({}) but {} holds {} of data", pool, FormatBytes(avail), what,
+                    source.name(), FormatBytes(source.allocated_bytes())),
+        space->quota_max_bytes
+            ? fmt::format("raise the quota (ceph osd pool set-quota {} max_bytes N) or free space in the pool", pool)
+            : "free space in the pool, or add OSDs");
+  if (source.is_block_device() && source.size() > avail && observer)
+    observer->Warn(fmt::format("pool '{}' has room for {} ({}); {} is {} (zeros are not copied, so it may well fit)",
+                               pool, FormatBytes(avail), what, source.name(), FormatBytes(source.size())));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
                               const std::atomic<bool>* cancel, ProgressCounters* progress) {
-  auto cluster = RadosCluster::Connect(ceph, {{"rbd_cache", "false"}});
+  auto cluster = RadosCluster::Connect(ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(target.pool);
   if (!ioctx.ok()) return ioctx.status();
@@ -48,7 +82,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   // Everything that can refuse runs before the image exists.
   auto source = FileSource::Open(req.source);
   if (!source.ok()) return source.status();
-  auto cluster = RadosCluster::Connect(req.ceph);
+  auto cluster = RadosCluster::Connect(req.ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(req.target.pool);
   if (!ioctx.ok()) return ioctx.status();
@@ -58,6 +92,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   if (*exists)
     return Status::Refused(fmt::format("image {} already exists", req.target.ToString()),
                            fmt::format("choose another name, or remove it first: rbd rm {}", req.target.ToString()));
+  V2R_RETURN_IF_ERROR(CheckRoom(**cluster, req.target.pool, **source, observer));
   if (req.cancel && req.cancel->load())
     return Status::Interrupted("interrupted before anything was created");
 
@@ -81,10 +116,37 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   CopyOptions copts = req.copy;
   copts.cancel = req.cancel;
   copts.target_fresh = true;  // created just now
+  std::unique_ptr<RateLimiter> rate;
+  if (req.bandwidth) {
+    rate = std::make_unique<RateLimiter>(req.bandwidth);
+    copts.rate = rate.get();
+  }
+  copts.on_stall_warning = [observer, &req](double s) {
+    if (observer)
+      observer->Warn(fmt::format("no write to {} completed for {:.0f} s: is the pool full or over quota, or the "
+                                 "cluster unreachable? (ceph -s; ceph df)", req.target.ToString(), s));
+  };
   ProgressCounters copy_progress;
   copy_progress.total = (*source)->size();
-  Result<CopyResult> copied =
-      InPhase(observer, "copy", copy_progress, [&] { return CopyDisk(**source, *sink, copts, &copy_progress); });
+  bool abandoned = false;
+  Result<CopyResult> copied = InPhase(observer, "copy", copy_progress, [&] {
+    return CopyDisk(**source, *sink, copts, &copy_progress, &abandoned);
+  });
+  if (abandoned) {
+    // librbd still owns writes in flight: the handles are never closed (that
+    // would wait for ever) and the image cannot be removed now.
+    MarkAbandoned();
+    (void)sink.release();
+    (void)new IoCtx(std::move(*ioctx));  // leaked on purpose, with the cluster handle
+    (void)(*cluster).release();
+    (void)rate.release();
+    return copied.status()
+        .As(Kind::kInterrupted)
+        .Wrap(fmt::format("copy of {} to {}", req.source, req.target.ToString()))
+        .WithHint(fmt::format("the partial image {} is left (its writes were abandoned); once the cluster is "
+                              "healthy remove it (rbd rm {}) and copy again",
+                              req.target.ToString(), req.target.ToString()));
+  }
   sink.reset();  // close the image before verifying through a fresh handle
   if (!copied.ok()) return cleanup(copied.status());
 
@@ -120,7 +182,7 @@ Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, Verif
   auto vstart = std::chrono::steady_clock::now();
   auto source = FileSource::Open(req.source);
   if (!source.ok()) return source.status();
-  auto cluster = RadosCluster::Connect(req.ceph, {{"rbd_cache", "false"}});
+  auto cluster = RadosCluster::Connect(req.ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(req.target.pool);
   if (!ioctx.ok()) return ioctx.status();

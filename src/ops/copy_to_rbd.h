@@ -19,7 +19,8 @@ struct CopyRequest {
   std::string source;
   ImageSpec target;
   CephOptions ceph;        // already resolved (CEPH_ARGS applied)
-  CopyOptions copy;
+  CopyOptions copy;               // copy.stall_*: the watchdog (on_stall_warning is set here)
+  uint64_t bandwidth = 0;         // bytes/s, 0: unlimited
   bool verify = true;
   int verify_threads = 4;
   const std::atomic<bool>* cancel = nullptr;

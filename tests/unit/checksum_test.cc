@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
 #include "copy/hasher.h"
 #include "memory_endpoints.h"
 
@@ -61,6 +65,59 @@ TEST(BlockHashes, AdjacentMismatchesMerge) {
   auto diff = CompareHashes(a, b);
   ASSERT_EQ(diff.size(), 1u);
   EXPECT_EQ(diff[0], (Extent{kHashBlock, 2 * kHashBlock, false}));
+}
+
+// A thin source of a large virtual size: one data block (filled with 0x5a) at
+// `data_block`, holes elsewhere; counts extent queries and reads.
+class ThinSource : public Source {
+ public:
+  ThinSource(uint64_t size, uint64_t data_block) : size_(size), data_block_(data_block) {}
+  const std::string& name() const override { return name_; }
+  uint64_t size() const override { return size_; }
+  Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override {
+    ++queries;
+    std::vector<Extent> out;
+    uint64_t d0 = data_block_ * kHashBlock, d1 = d0 + kHashBlock, end = offset + length;
+    uint64_t b = std::max(offset, d0), e = std::min(end, d1);
+    if (e <= b) return std::vector<Extent>{{offset, length, true}};
+    if (b > offset) out.push_back({offset, b - offset, true});
+    out.push_back({b, e - b, false});
+    if (end > e) out.push_back({e, end - e, true});
+    return out;
+  }
+  Status Read(uint64_t offset, void* buf, size_t length) override {
+    ++reads;
+    std::memset(buf, offset / kHashBlock == data_block_ ? 0x5a : 0, length);
+    return Status::Ok();
+  }
+  std::atomic<int> queries{0}, reads{0};
+
+ private:
+  std::string name_ = "thin";
+  uint64_t size_, data_block_;
+};
+
+TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
+  const uint64_t blocks = 16384;  // 64 GiB virtual
+  ThinSource thin(blocks * kHashBlock, 9000);
+  auto h = HashSource(thin, HashOptions{4, nullptr}, nullptr);
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(thin.reads.load(), 1);
+  EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 256 + 4));  // spans of up to 256 blocks
+  std::vector<unsigned char> data(kHashBlock, 0x5a);
+  for (uint64_t b = 0; b < blocks; ++b)
+    ASSERT_EQ(h->Get(b), b == 9000 ? HashBytes(data.data(), data.size()) : ZeroHash(kHashBlock)) << b;
+}
+
+TEST(HashSource, ASmallSourceStillSpreadsOverThreads) {
+  // 40 blocks, 4 threads: spans of one block, so every block is its own query.
+  ThinSource thin(40 * kHashBlock + 100, 39);
+  auto h = HashSource(thin, HashOptions{4, nullptr}, nullptr);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(thin.queries.load(), 41);
+  EXPECT_EQ(thin.reads.load(), 1);
+  EXPECT_EQ(h->BlockLength(40), 100u);
+  EXPECT_EQ(h->Get(40), ZeroHash(100));
 }
 
 TEST(HashSource, ReadErrorIsReturned) {
