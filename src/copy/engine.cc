@@ -30,7 +30,10 @@ class CopyRun {
   CopyRun(Source& src, Sink& dst, const CopyOptions& opts, ProgressCounters* progress)
       : src_(src), dst_(dst), opts_(opts), progress_(progress),
         window_(opts.max_requests, opts.max_bytes),
-        pool_(RoundUp(opts.chunk_size, 4096)),
+        own_pool_(RoundUp(opts.chunk_size, 4096)),
+        pool_(opts.buffer_pool && opts.buffer_pool->buffer_size() == RoundUp(opts.chunk_size, 4096)
+                  ? opts.buffer_pool
+                  : &own_pool_),
         chunks_((src.size() + opts.chunk_size - 1) / opts.chunk_size),
         result_{src.size(), 0, 0, 0, 0, BlockHashes(src.size())} {}
 
@@ -67,7 +70,8 @@ class CopyRun {
   const CopyOptions opts_;
   ProgressCounters* progress_;
   InflightWindow window_;  // this disk's chunks in flight (drained before returning)
-  BufferPool pool_;
+  BufferPool own_pool_;
+  BufferPool* pool_;  // own_pool_, or the one shared by the disks of a run
   const uint64_t chunks_;
   std::atomic<uint64_t> next_chunk_{0};
   std::atomic<bool> stop_{false};
@@ -103,7 +107,7 @@ void CopyRun::Progressed() { last_progress_ns_.store(Clock::now().time_since_epo
 
 void CopyRun::ChunkDone(const std::shared_ptr<Chunk>& chunk) {
   uint64_t len = chunk->length;
-  if (chunk->buf) pool_.Put(std::move(chunk->buf));
+  if (chunk->buf) pool_->Put(std::move(chunk->buf));
   {
     std::lock_guard<std::mutex> lock(completed_mu_);
     completed_.push_back(chunk->index);
@@ -117,7 +121,7 @@ void CopyRun::OpDone(const std::shared_ptr<Chunk>& chunk, uint64_t length, bool 
     Fail(st);
     // A failed chunk is not complete: it must never be reported as durable.
     if (chunk->pending.fetch_sub(1) == 1) {
-      if (chunk->buf) pool_.Put(std::move(chunk->buf));
+      if (chunk->buf) pool_->Put(std::move(chunk->buf));
       window_.Release(chunk->length);
       if (opts_.shared_window) opts_.shared_window->Release(chunk->length);
     }
@@ -169,11 +173,11 @@ Status CopyRun::CopyChunk(uint64_t index) {
     result_.hashes.SetZero(first_block, last_block);
     runs.push_back({off, len, true});
   } else {
-    chunk->buf = pool_.Get();
+    chunk->buf = pool_->Get();
     Status st = src_.Read(off, chunk->buf.get(), len);
     if (!st.ok()) {
       chunk->pending = 0;
-      pool_.Put(std::move(chunk->buf));
+      pool_->Put(std::move(chunk->buf));
       window_.Release(len);
       if (opts_.shared_window) opts_.shared_window->Release(len);
       return st;
@@ -223,7 +227,7 @@ Status CopyRun::CopyChunk(uint64_t index) {
     // Stopped half way: this chunk must not count as complete.
     Fail(Status::Interrupted("stopped"));
     if (chunk->pending.fetch_sub(1) == 1) {
-      if (chunk->buf) pool_.Put(std::move(chunk->buf));
+      if (chunk->buf) pool_->Put(std::move(chunk->buf));
       window_.Release(len);
       if (opts_.shared_window) opts_.shared_window->Release(len);
     }
@@ -377,7 +381,7 @@ Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts)
     return Status::Refused(fmt::format("{} is {} bytes but {} is {} bytes", src.name(), src.size(),
                                        dst.name(), dst.size()));
   uint64_t obj = std::max<uint64_t>(dst.object_size(), 1);
-  if (opts->chunk_size == 0) opts->chunk_size = std::max<uint64_t>(obj, kHashBlock);
+  if (opts->chunk_size == 0) opts->chunk_size = std::max<uint64_t>(obj, kDefaultChunkSize);
   if (opts->chunk_size % kHashBlock != 0 || opts->chunk_size % obj != 0)
     return Status::Usage(fmt::format("chunk size {} must be a multiple of 4 MiB and of the object size {}",
                                      opts->chunk_size, obj));

@@ -28,13 +28,16 @@
 #include "copy/checksum.h"
 #include "copy/endpoint.h"
 #include "copy/progress.h"
+#include "copy/buffer.h"
 #include "copy/rate_limiter.h"
 #include "copy/window.h"
 
 namespace v2r {
 
+inline constexpr uint64_t kDefaultChunkSize = kHashBlock;  // 4 MiB: the default RBD object size
+
 struct CopyOptions {
-  uint64_t chunk_size = 0;          // 0: max(sink object size, 4 MiB)
+  uint64_t chunk_size = 0;          // 0: max(sink object size, kDefaultChunkSize)
   size_t max_requests = 16;         // chunks in flight
   uint64_t max_bytes = 64ull << 20; // bytes in flight (buffers held)
   size_t zero_granularity = 64 << 10;
@@ -45,6 +48,10 @@ struct CopyOptions {
   // room in this window too (it outlives the call; thread-safe).
   InflightWindow* shared_window = nullptr;
   RateLimiter* rate = nullptr;      // --bandwidth, shared by every disk
+  // Buffers kept for reuse, shared by the disks of a run (used when its
+  // buffer size is this copy's chunk size): without it each disk keeps the
+  // buffers of its busiest moment, and four disks keep four windows' worth.
+  BufferPool* buffer_pool = nullptr;
 
   // Resume: chunks already durable on the target are skipped; their block
   // hashes come from `initial_hashes` (same disk size).

@@ -51,6 +51,7 @@ class Migration {
   std::mutex results_mu_;
   std::map<std::string, CopyResult> copied_;  // this run's copies, by target
   std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
+  std::unique_ptr<BufferPool> buffers_;       // chunk buffers, shared by every disk
 };
 
 Status Migration::Fail(Status st) {
@@ -165,6 +166,7 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   copts.max_bytes = opts_.in_flight_bytes;
   copts.cancel = r_.cancel();
   copts.shared_window = window;
+  copts.buffer_pool = buffers_.get();
   copts.rate = rate_.get();
   copts.target_fresh = !resumed;
   copts.done_chunks = &done->done();
@@ -192,6 +194,7 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     MarkAbandoned();
     (void)sink.release();
     (void)done.release();
+    (void)buffers_.release();  // (their completions would put buffers back)
     r_.s.Abandon();
   }
   if (!copied.ok()) return copied.status().Wrap(fmt::format("disk {}", target));
@@ -262,6 +265,7 @@ Status ForEachDisk(const std::vector<const DiskPlan*>& disks, int parallel, F fn
 Status Migration::StepCopy() {
   std::vector<const DiskPlan*> disks = plan_.Moving();
   InflightWindow window(opts_.in_flight, opts_.in_flight_bytes);  // shared by every disk
+  buffers_ = std::make_unique<BufferPool>(kDefaultChunkSize);     // and so are the buffers
   if (opts_.bandwidth) rate_ = std::make_unique<RateLimiter>(opts_.bandwidth);
   ProgressCounters copy_progress, verify_progress;
   for (const DiskPlan* d : disks) copy_progress.total += d->size;
