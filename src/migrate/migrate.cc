@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <map>
@@ -214,7 +215,9 @@ Status Migration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
   }
   bool verified = false;
   if (opts_.verify) {
-    auto back = HashImage(opts_.ceph, ImageSpec{opts_.pool, disk.image}, 4, r_.cancel(), progress);
+    // Through the session's connection (librbd cache off), on a fresh
+    // read-only handle: one connection for every disk, not one each.
+    auto back = HashImageIn(*r_.s.io, disk.image, 4, r_.cancel(), progress);
     if (!back.ok()) return back.status().Wrap(fmt::format("verifying disk {}", disk.disk.target));
     std::vector<Extent> diff = CompareHashes(copied->hashes, *back);
     if (!diff.empty())

@@ -69,7 +69,12 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(target.pool);
   if (!ioctx.ok()) return ioctx.status();
-  auto image = RbdImage::Open(*ioctx, target.image, /*read_only=*/true);
+  return HashImageIn(*ioctx, target.image, threads, cancel, progress);
+}
+
+Result<BlockHashes> HashImageIn(IoCtx& io, const std::string& name, int threads, const std::atomic<bool>* cancel,
+                                ProgressCounters* progress) {
+  auto image = RbdImage::Open(io, name, /*read_only=*/true);
   if (!image.ok()) return image.status();
   RbdSource source(std::move(*image));
   HashOptions hopts;
