@@ -1,6 +1,9 @@
-// Page-aligned heap buffers (O_DIRECT needs aligned memory), pooled.
+// Aligned heap buffers (O_DIRECT needs aligned memory), pooled.
 #pragma once
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -13,9 +16,19 @@ struct FreeDeleter {
 };
 using AlignedBuffer = std::unique_ptr<unsigned char, FreeDeleter>;
 
+// Buffers of 2 MiB or more are 2 MiB-aligned and asked to be backed by huge
+// pages (transparent huge pages, madvise mode): an O_DIRECT read into a 4 MiB
+// buffer then pins 2 pages instead of 1024, which made the scan of a block
+// device's zeros about 1.5x faster here (docs/benchmarks.md). Where THP is
+// off the advice is ignored and nothing else changes.
+inline constexpr size_t kHugePage = size_t{2} << 20;
+
 inline AlignedBuffer AllocateAligned(size_t size, size_t align = 4096) {
+  if (size >= kHugePage) align = std::max(align, kHugePage);
   size_t rounded = (size + align - 1) / align * align;
-  return AlignedBuffer(static_cast<unsigned char*>(std::aligned_alloc(align, rounded ? rounded : align)));
+  void* p = std::aligned_alloc(align, rounded ? rounded : align);
+  if (p && align >= kHugePage) ::madvise(p, rounded, MADV_HUGEPAGE);
+  return AlignedBuffer(static_cast<unsigned char*>(p));
 }
 
 // A pool of equal-sized buffers; Get() allocates when the pool is empty, so
