@@ -441,8 +441,7 @@ def render(args):
         w("### Tuning: virt2rbd with other options")
         w("")
         w("`if N`: `--in-flight N --in-flight-bytes 4N M`; `rd N`: `--readers N`; `cs N`: "
-          "`--chunk-size N M`; `zb N`: `--zero-block N K`; `nocache`: the librbd cache off "
-          "(`CEPH_ARGS=--rbd_cache=false`); everything else default (16 requests, 64 MiB, 2 readers, "
+          "`--chunk-size N M`; `zb N`: `--zero-block N K`; everything else default (16 requests, 64 MiB, 2 readers, "
           "4 MiB chunks, 64 KiB zero blocks). Same rotation; at most 2 runs each.")
         w("")
         for ds, form in tune:
