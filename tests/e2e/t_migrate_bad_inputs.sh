@@ -34,12 +34,7 @@ _v2r_cleanup() {
     for uuid in $(virsh -q secret-list 2>/dev/null | awk -v u="client.$CU secret" 'index($0, u) { print $1 }'); do
         virsh -q secret-undefine "$uuid" >/dev/null 2>&1
     done
-    # lib.sh's attach_loop runs in $(...), a subshell: its _loops+= is lost
-    # there, so detach every loop device over a file of this test here.
-    local dev
-    for dev in $(losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2, t) == 1 { print $1 }'); do
-        losetup -d "$dev" 2>/dev/null
-    done
+    detach_own_loops
     (exit $rc)
     _cleanup
 }

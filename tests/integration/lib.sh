@@ -20,16 +20,49 @@ U="t$(basename "$T" | cut -d. -f2 | tr 'A-Z' 'a-z')$$"
 TEST_NAME=$(basename "$0" .sh)
 
 _images=()
-_loops=()
+
+# _own_loops: every loop device over a file of $T, by name. attach_loop runs
+# in $(...), a subshell, so it records what it attached in $T/.loops (a
+# variable would be lost); a device is also found by its backing file. A name
+# counts only while its backing file is still under $T: a device detached
+# earlier may have been reused by another test.
+_own_loops() {
+    local dev back
+    {
+        cat "$T/.loops" 2>/dev/null
+        for back in /sys/block/loop*/loop/backing_file; do
+            back=${back#/sys/block/}
+            echo "/dev/${back%%/*}"
+        done
+    } | sort -u | while read -r dev; do
+        back=$(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) || continue
+        case $back in "$T"/*) echo "$dev" ;; esac
+    done
+}
+
+# detach_own_loops: detaches them, and checks they are gone (a device still
+# open, by qemu or a killed tool not yet reaped, is detached by the kernel at
+# its last close: losetup -d sets autoclear).
+detach_own_loops() {
+    local dev i left
+    for ((i = 0; i < 50; i++)); do
+        left=$(_own_loops)
+        [ -z "$left" ] && return 0
+        for dev in $left; do
+            [ "$(cat "/sys/block/${dev#/dev/}/loop/autoclear" 2>/dev/null)" = 1 ] && continue
+            losetup -d "$dev" 2>/dev/null
+        done
+        sleep 0.2
+    done
+    echo "WARNING: $TEST_NAME: loop devices over $T still attached: $(echo $left)" >&2
+    losetup -l $left >&2 2>/dev/null
+    return 1
+}
 _cleanup() {
     local rc=$?
     set +e
     for img in "${_images[@]}"; do rbd rm --no-progress "$img" >/dev/null 2>&1; done
-    for dev in "${_loops[@]}"; do losetup -d "$dev" 2>/dev/null; done
-    # attach_loop runs in $(...), a subshell: find our loops by backing file.
-    for dev in $(losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v t="$T/" 'index($2,t)==1{print $1}'); do
-        losetup -d "$dev" 2>/dev/null
-    done
+    detach_own_loops
     rm -rf "$T"
     if [ $rc -eq 0 ]; then echo "PASS: $TEST_NAME"; else echo "FAIL: $TEST_NAME (exit $rc)"; fi
     exit $rc
@@ -46,7 +79,7 @@ own_image() { _images+=("$1"); }
 attach_loop() {
     local dev
     dev=$(losetup -f --show "$1")
-    _loops+=("$dev")
+    echo "$dev" >>"$T/.loops"
     echo "$dev"
 }
 
