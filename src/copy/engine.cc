@@ -157,32 +157,23 @@ Status CopyRun::CopyChunk(uint64_t index) {
   if (!extents.ok()) return extents.status();
   bool all_hole = std::all_of(extents->begin(), extents->end(), [](const Extent& e) { return e.zero; });
 
-  if (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_)) return Status::Ok();
-  if (!window_.Acquire(len, stop_)) {
-    if (opts_.shared_window) opts_.shared_window->Release(len);
-    return Status::Ok();
-  }
-  auto chunk = std::make_shared<Chunk>();
-  chunk->index = index;
-  chunk->offset = off;
-  chunk->length = len;
-  chunk->pending = 1;  // held by this function until every op is issued
-
+  // Read (and scan and hash) before taking a place in the in-flight window:
+  // the read of the next chunk then overlaps the writes in flight instead of
+  // holding a place idle while the disk answers. Buffers alive stay bounded:
+  // the window's chunks plus one per reader.
   std::vector<Extent> runs;
+  AlignedBuffer buf;
   if (all_hole) {
     result_.hashes.SetZero(first_block, last_block);
     runs.push_back({off, len, true});
   } else {
-    chunk->buf = pool_->Get();
-    Status st = src_.Read(off, chunk->buf.get(), len);
+    buf = pool_->Get();
+    Status st = src_.Read(off, buf.get(), len);
     if (!st.ok()) {
-      chunk->pending = 0;
-      pool_->Put(std::move(chunk->buf));
-      window_.Release(len);
-      if (opts_.shared_window) opts_.shared_window->Release(len);
+      pool_->Put(std::move(buf));
       return st;
     }
-    runs = SplitZeroRuns(chunk->buf.get(), off, len, opts_.zero_granularity);
+    runs = SplitZeroRuns(buf.get(), off, len, opts_.zero_granularity);
     // Hash each 4 MiB block; blocks inside one zero run need no hashing.
     for (uint64_t b = first_block; b < last_block; ++b) {
       uint64_t bstart = b * kHashBlock;
@@ -190,8 +181,7 @@ Status CopyRun::CopyChunk(uint64_t index) {
       bool zero_block = std::any_of(runs.begin(), runs.end(), [&](const Extent& r) {
         return r.zero && r.offset <= bstart && r.end() >= bstart + blen;
       });
-      result_.hashes.Set(b, zero_block ? ZeroHash(blen)
-                                       : HashBytes(chunk->buf.get() + (bstart - off), blen));
+      result_.hashes.Set(b, zero_block ? ZeroHash(blen) : HashBytes(buf.get() + (bstart - off), blen));
     }
   }
 
@@ -201,6 +191,26 @@ Status CopyRun::CopyChunk(uint64_t index) {
       if (!r.zero) data += r.length;
     if (data && !opts_.rate->Acquire(data, stop_)) runs.clear();
   }
+  auto give_back = [&] {
+    if (buf) pool_->Put(std::move(buf));
+  };
+  if (runs.empty() || (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_))) {
+    give_back();
+    if (runs.empty()) Fail(Status::Interrupted("stopped"));
+    return Status::Ok();
+  }
+  if (!window_.Acquire(len, stop_)) {
+    if (opts_.shared_window) opts_.shared_window->Release(len);
+    give_back();
+    return Status::Ok();
+  }
+  auto chunk = std::make_shared<Chunk>();
+  chunk->index = index;
+  chunk->offset = off;
+  chunk->length = len;
+  chunk->buf = std::move(buf);
+  chunk->pending = 1;  // held by this function until every op is issued
+
   bool issued_all = true;
   bool wrote = false;
   for (const Extent& run : runs) {
@@ -222,7 +232,6 @@ Status CopyRun::CopyChunk(uint64_t index) {
       }
     }
   }
-  if (runs.empty() && !all_hole) issued_all = false;
   if (!issued_all) {
     // Stopped half way: this chunk must not count as complete.
     Fail(Status::Interrupted("stopped"));

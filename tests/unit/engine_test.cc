@@ -263,6 +263,26 @@ TEST(CopyEngine, BytesInFlightStayWithinTheBudget) {
   EXPECT_GT(sink.peak_bytes.load(), 4 * MiB) << "never had two chunks in flight";
 }
 
+// The source is read ahead of the window: with one request in flight and one
+// reader, the next chunk is read while the write before it is still out
+// (reading inside the window left the only place idle during every read).
+TEST(CopyEngine, ReadsOverlapTheWriteInFlight) {
+  uint64_t size = 32 * MiB;
+  MemorySource src(MakeData(size, {{0, size, false}}));
+  MemorySink sink(size, 4 * MiB);
+  sink.delay = std::chrono::microseconds(20000);
+  src.busy_probe = &sink.outstanding;
+  CopyOptions o = SmallOptions();
+  o.max_requests = 1;
+  o.readers = 1;
+  auto r = CopyDisk(src, sink, o, nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(sink.data(), MakeData(size, {{0, size, false}}));
+  EXPECT_LE(sink.peak_bytes.load(), 4 * MiB);
+  // 8 chunks: every read after the first can overlap the write before it.
+  EXPECT_GE(src.reads_while_busy.load(), 6);
+}
+
 TEST(CopyEngine, CancelStopsWithInterrupted) {
   uint64_t size = 64 * MiB;
   MemorySource src(MakeData(size, {{0, size, false}}));

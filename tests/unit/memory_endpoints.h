@@ -43,6 +43,7 @@ class MemorySource : public Source {
   Status Read(uint64_t offset, void* buf, size_t length) override {
     reads++;
     read_bytes += length;
+    if (busy_probe && busy_probe->load() > 0) reads_while_busy++;
     if (fail_at != UINT64_MAX && fail_at >= offset && fail_at < offset + length)
       return Status::FromErrno(Kind::kFailed, "reading mem at offset " + std::to_string(fail_at), EIO);
     std::memcpy(buf, data_.data() + offset, length);
@@ -51,6 +52,9 @@ class MemorySource : public Source {
   std::atomic<int> reads{0};
   std::atomic<uint64_t> read_bytes{0};
   uint64_t fail_at = UINT64_MAX;
+  // Counts reads made while *busy_probe > 0 (e.g. a sink's writes outstanding).
+  const std::atomic<int>* busy_probe = nullptr;
+  std::atomic<int> reads_while_busy{0};
 
  private:
   std::string name_ = "mem";
