@@ -188,18 +188,30 @@ std::vector<std::string> Lines(const std::string& s) {
 
 }  // namespace
 
+PoolFullTry::PoolFullTry(IoCtx& io) : io_(io) {
+  if (io_.full_try_++ == 0) rados_set_pool_full_try(io_.handle());
+}
+PoolFullTry::~PoolFullTry() {
+  if (--io_.full_try_ == 0) rados_unset_pool_full_try(io_.handle());
+}
+
 IoCtx::~IoCtx() {
   if (io_ != nullptr) rados_ioctx_destroy(io_);
 }
 
-IoCtx::IoCtx(IoCtx&& other) noexcept : io_(other.io_), pool_(std::move(other.pool_)) { other.io_ = nullptr; }
+IoCtx::IoCtx(IoCtx&& other) noexcept : io_(other.io_), pool_(std::move(other.pool_)), full_try_(other.full_try_) {
+  other.io_ = nullptr;
+  other.full_try_ = 0;
+}
 
 IoCtx& IoCtx::operator=(IoCtx&& other) noexcept {
   if (this != &other) {
     if (io_ != nullptr) rados_ioctx_destroy(io_);
     io_ = other.io_;
     pool_ = std::move(other.pool_);
+    full_try_ = other.full_try_;
     other.io_ = nullptr;
+    other.full_try_ = 0;
   }
   return *this;
 }

@@ -37,16 +37,41 @@ class IoCtx {
   const std::string& pool() const { return pool_; }
 
  private:
+  friend class PoolFullTry;
   rados_ioctx_t io_ = nullptr;
   std::string pool_;
+  int full_try_ = 0;  // PoolFullTry scopes alive
+};
+
+// While alive, operations through `io`, and through images opened on it
+// meanwhile, proceed even when the pool is full or over its quota
+// (rados_set_pool_full_try); the OSDs still refuse, with EDQUOT or ENOSPC,
+// any that would store more. For removing what virt2rbd created: an operator
+// rolls back exactly when a migration filled the pool, and without it every
+// removal would block until the pool had room again. Scopes nest.
+class PoolFullTry {
+ public:
+  explicit PoolFullTry(IoCtx& io);
+  ~PoolFullTry();
+  PoolFullTry(const PoolFullTry&) = delete;
+  PoolFullTry& operator=(const PoolFullTry&) = delete;
+
+ private:
+  IoCtx& io_;
 };
 
 // The client settings of every connection that copies or reads images:
-// librbd's cache off. virt2rbd writes whole objects with its own bounded
-// in-flight window and flushes before it records a range as done, so the
-// cache would only add a copy of every byte and up to rbd_cache_size of
-// memory per open image (four disks of a VM: four caches).
-inline const CephConfOverrides kBulkIoConf = {{"rbd_cache", "false"}};
+// - librbd's cache off: virt2rbd writes whole objects with its own bounded
+//   in-flight window and flushes before it records a range as done, so the
+//   cache would only add a copy of every byte and up to rbd_cache_size of
+//   memory per open image (four disks of a VM: four caches);
+// - zero-copy writes: librbd sends the engine's buffer instead of copying it
+//   (its default copies, for the cache's sake) and completes a write only
+//   once it holds no reference to the buffer, which the engine reuses only
+//   then. Saves a copy of every byte and the in-flight window's worth of
+//   memory (2 GiB dense copy, --verify full: peak RSS 161-198 MiB against
+//   280-289, 15-25 % less CPU).
+inline const CephConfOverrides kBulkIoConf = {{"rbd_cache", "false"}, {"rbd_disable_zero_copy_writes", "false"}};
 
 class RadosCluster {
  public:

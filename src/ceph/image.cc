@@ -125,7 +125,11 @@ Status CreateImage(IoCtx& io, const std::string& name, uint64_t size) {
 
 Status RemoveImage(IoCtx& io, const std::string& name) {
   const std::string path = ImagePath(io, name);
-  int r = rbd_remove(io.handle(), name.c_str());
+  int r;
+  {
+    PoolFullTry full_try(io);  // a full pool must not keep its space
+    r = rbd_remove(io.handle(), name.c_str());
+  }
   if (r == 0 || r == -ENOENT) return Status::Ok();
   std::string hint;
   switch (-r) {

@@ -78,8 +78,9 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
                 static_cast<unsigned long long>(rep.size), FormatBytes(rep.bytes_copied).c_str(),
                 FormatBytes(rep.bytes_zero).c_str(), rep.seconds, FormatBytes(static_cast<uint64_t>(rate)).c_str());
     if (rep.verified)
-      std::printf("verified: image read back matches the source (%.1f s), digest %s\n", rep.verify_seconds,
-                  rep.digest.c_str());
+      std::printf("verified: image read back matches the source (read while copying, %.1f s more after the "
+                  "copy), digest %s\n",
+                  rep.verify_seconds, rep.digest.c_str());
     else
       std::printf("not verified (--verify none), digest of the source %s\n", rep.digest.c_str());
   }

@@ -35,6 +35,8 @@ Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCou
       uint64_t last = std::min(hashes.count(), first + span_blocks);  // exclusive
       uint64_t span_off = first * kHashBlock;
       uint64_t span_len = (last - 1) * kHashBlock + hashes.BlockLength(last - 1) - span_off;
+      if (opts.ready && !opts.ready(span_off + span_len))
+        return fail(Status::Interrupted(fmt::format("reading {} back stopped: the copy did not complete", src.name())));
       Result<std::vector<Extent>> ext = src.Extents(span_off, span_len);
       if (!ext.ok()) return fail(ext.status());
       for (uint64_t b = first; b < last && !stop.load(); ++b) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ namespace v2r {
 struct HashOptions {
   int threads = 4;  // parallel reads
   const std::atomic<bool>* cancel = nullptr;
+  // When set, nothing below `end` is read (extents included) before
+  // ready(end) returns true; false stops the hash (kInterrupted). For
+  // following a copy that is still running (DurableFrontier::WaitFor).
+  std::function<bool(uint64_t end)> ready;
 };
 
 // `progress` as for CopyDisk: the caller sets `total`.

@@ -296,12 +296,12 @@ Status LiveMigration::StepVerify() {
     if (verify) {
       auto src = FileSource::Open(d->disk.source);
       if (!src.ok()) { st = src.status(); break; }
-      auto a = HashSource(**src, HashOptions{4, r_.cancel()}, &progress);
+      auto a = HashSource(**src, HashOptions{4, r_.cancel(), {}}, &progress);
       if (!a.ok()) { st = a.status(); break; }
       auto snap = OpenAtSnapshot(*r_.s.io, d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }
       RbdSource view(std::move(*snap));
-      auto b = HashSource(view, HashOptions{4, r_.cancel()}, &progress);
+      auto b = HashSource(view, HashOptions{4, r_.cancel(), {}}, &progress);
       if (!b.ok()) { st = b.status(); break; }
       std::vector<Extent> diff = CompareHashes(*a, *b);
       if (!diff.empty()) {

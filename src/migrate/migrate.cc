@@ -23,6 +23,7 @@
 #include "migrate/runner.h"
 #include "migrate/steps.h"
 #include "ops/copy_to_rbd.h"
+#include "ops/readback.h"
 #include "copy/checksum.h"
 
 namespace v2r {
@@ -53,7 +54,23 @@ class Migration {
   std::map<std::string, CopyResult> copied_;  // this run's copies, by target
   std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
   std::unique_ptr<BufferPool> buffers_;       // chunk buffers, shared by every disk
+  // Read-backs that follow each disk's copy (--verify full), by target; under
+  // results_mu_. Dropped (stopped, handles closed) when StepCopy returns.
+  std::map<std::string, std::unique_ptr<Readback>> readbacks_;
+  void DropReadbacks();
 };
+
+void Migration::DropReadbacks() {
+  std::map<std::string, std::unique_ptr<Readback>> rbs;
+  {
+    std::lock_guard<std::mutex> lock(results_mu_);
+    rbs.swap(readbacks_);
+  }
+  // After abandoned writes a read-back may hang on the same cluster: never
+  // wait for one then (the process ends with _Exit).
+  if (Abandoned())
+    for (auto& [t, rb] : rbs) rb.release()->Abandon();
+}
 
 Status Migration::Fail(Status st) {
   // The cluster out of reach (monitors down, network cut) after the copy
@@ -161,6 +178,22 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     done = std::move(*created);
   }
 
+  // --verify full: the image is read back while it is copied, a range once
+  // flushed (and the chunks a resumed copy had done, at once). The disks
+  // share four reader threads.
+  std::unique_ptr<Readback> readback;
+  if (opts_.verify) {
+    auto rimage = RbdImage::Open(io, disk.image, /*read_only=*/true);
+    if (!rimage.ok()) return rimage.status();
+    readback = std::make_unique<Readback>(std::move(*rimage), disk.size, done->header().chunk_size);
+    std::vector<uint64_t> before;
+    for (uint64_t i = 0; i < done->done().size(); ++i)
+      if (done->done()[i]) before.push_back(i);
+    readback->frontier->MarkDone(before);
+    int disks = std::max<int>(1, std::min<int>(opts_.parallel_disks, static_cast<int>(plan_.Moving().size())));
+    readback->Start(std::max(1, 4 / disks), r_.cancel());
+  }
+
   CopyOptions copts;
   copts.chunk_size = done->header().chunk_size;
   copts.max_requests = opts_.in_flight;
@@ -174,11 +207,13 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   copts.initial_hashes = &done->hashes();
   copts.durable_interval_s = opts_.durable_interval_s;
   CopyProgressFile* file = done.get();
-  copts.on_durable = [file](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
+  DurableFrontier* frontier = readback ? readback->frontier.get() : nullptr;
+  copts.on_durable = [file, frontier](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
     // Fault point between the flush and the record: "progress-record-N" is
     // the Nth record of this process (several disks count together).
     static std::atomic<int> records{0};
     V2R_RETURN_IF_ERROR(FaultPoint(fmt::format("progress-record-{}", ++records)));
+    if (frontier) frontier->MarkDone(chunks);  // flushed: the read-back may follow
     return file->Record(chunks, hashes);
   };
   copts.stall_warn_s = opts_.stall_warn_s;
@@ -196,28 +231,39 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     (void)sink.release();
     (void)done.release();
     (void)buffers_.release();  // (their completions would put buffers back)
+    if (readback) readback.release()->Abandon();
     r_.s.Abandon();
   }
-  if (!copied.ok()) return copied.status().Wrap(fmt::format("disk {}", target));
+  if (!copied.ok()) {
+    // Another disk's writes abandoned: this read-back may hang on the same cluster.
+    if (readback && Abandoned()) readback.release()->Abandon();
+    return copied.status().Wrap(fmt::format("disk {}", target));
+  }
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
   std::lock_guard<std::mutex> lock(results_mu_);
   copied_[target] = std::move(*copied);
+  if (readback) readbacks_[target] = std::move(readback);
   return Status::Ok();
 }
 
 Status Migration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
   CopyResult* copied = nullptr;
+  Readback* readback = nullptr;
   {
     std::lock_guard<std::mutex> lock(results_mu_);
     auto it = copied_.find(disk.disk.target);
     if (it == copied_.end()) return Status::Ok();  // copied and journalled by an earlier run
     copied = &it->second;
+    auto rb = readbacks_.find(disk.disk.target);
+    if (rb != readbacks_.end()) readback = rb->second.get();
   }
   bool verified = false;
   if (opts_.verify) {
-    // Through the session's connection (librbd cache off), on a fresh
-    // read-only handle: one connection for every disk, not one each.
-    auto back = HashImageIn(*r_.s.io, disk.image, 4, r_.cancel(), progress);
+    // What the read-back that followed the copy (through the session's
+    // connection, librbd cache off, a read-only handle) still has to read.
+    if (!readback) return Status::Internal(fmt::format("disk {}: no read-back", disk.disk.target));
+    auto back = readback->Finish(/*copied=*/true);
+    progress->done += disk.size;
     if (!back.ok()) return back.status().Wrap(fmt::format("verifying disk {}", disk.disk.target));
     std::vector<Extent> diff = CompareHashes(copied->hashes, *back);
     if (!diff.empty())
@@ -278,10 +324,14 @@ Status Migration::StepCopy() {
   Status st = ForEachDisk(disks, opts_.parallel_disks,
                           [&](const DiskPlan& d) { return CopyOne(d, &window, &copy_progress); });
   if (obs) obs->PhaseEnded();
-  V2R_RETURN_IF_ERROR(st);
+  if (!st.ok()) {
+    DropReadbacks();
+    return st;
+  }
   if (obs) obs->PhaseStarted(opts_.verify ? "verify" : "record", verify_progress);
   st = ForEachDisk(disks, opts_.parallel_disks, [&](const DiskPlan& d) { return VerifyOne(d, &verify_progress); });
   if (obs) obs->PhaseEnded();
+  DropReadbacks();
   return st;
 }
 

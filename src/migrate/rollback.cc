@@ -214,7 +214,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
     for (const DiskRecord& d : r.State().disks) {
       auto src = FileSource::Open(d.source);
       if (!src.ok()) { st = src.status(); break; }
-      auto a = HashSource(**src, HashOptions{4, cancel}, &vp);
+      auto a = HashSource(**src, HashOptions{4, cancel, {}}, &vp);
       if (!a.ok()) { st = a.status(); break; }
       auto b = HashImage(opts.ceph, ImageSpec{ms.pool, d.image}, 4, cancel, &vp);
       if (!b.ok()) { st = b.status(); break; }

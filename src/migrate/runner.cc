@@ -128,6 +128,9 @@ Status Runner::StopDomain(bool shutdown, bool force_off, int timeout_s) {
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
   if (images && s.io) {
+    // Lock breaking, the snapshot's and the image's removal only free space:
+    // they must also work in a pool that is full or over quota.
+    PoolFullTry full_try(*s.io);
     for (const DiskRecord& d : st.disks) {
       if (!(d.created || d.create_intent) || d.removed) continue;
       auto img = RbdImage::Open(*s.io, d.image, false);

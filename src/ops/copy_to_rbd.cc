@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <memory>
+#include <thread>
 
 #include "base/units.h"
 #include "base/abandon.h"
@@ -14,6 +16,7 @@
 #include "ceph/image.h"
 #include "copy/file_source.h"
 #include "copy/rate_limiter.h"
+#include "ops/readback.h"
 #include "copy/hasher.h"
 
 namespace v2r {
@@ -121,6 +124,22 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   CopyOptions copts = req.copy;
   copts.cancel = req.cancel;
   copts.target_fresh = true;  // created just now
+  if (Status st = ResolveCopyOptions(**source, *sink, &copts); !st.ok()) return cleanup(st);
+  // Verification follows the copy: a read-only handle hashes what the OSDs
+  // hold, a span once the copy has flushed it, while later chunks are still
+  // being written. What is left after the copy is about its last second.
+  std::unique_ptr<Readback> readback;
+  if (req.verify) {
+    auto rimage = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/true);
+    if (!rimage.ok()) return cleanup(rimage.status());
+    readback = std::make_unique<Readback>(std::move(*rimage), (*source)->size(), copts.chunk_size);
+    Readback* rb = readback.get();
+    copts.on_durable = [rb](const std::vector<uint64_t>& chunks, const BlockHashes&) {
+      rb->frontier->MarkDone(chunks);
+      return Status::Ok();
+    };
+    rb->Start(req.verify_threads, req.cancel);
+  }
   std::unique_ptr<RateLimiter> rate;
   if (req.bandwidth) {
     rate = std::make_unique<RateLimiter>(req.bandwidth);
@@ -141,6 +160,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
     // librbd still owns writes in flight: the handles are never closed (that
     // would wait for ever) and the image cannot be removed now.
     MarkAbandoned();
+    if (readback) readback.release()->Abandon();
     (void)sink.release();
     (void)new IoCtx(std::move(*ioctx));  // leaked on purpose, with the cluster handle
     (void)(*cluster).release();
@@ -152,8 +172,11 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
                               "healthy remove it (rbd rm {}) and copy again",
                               req.target.ToString(), req.target.ToString()));
   }
-  sink.reset();  // close the image before verifying through a fresh handle
-  if (!copied.ok()) return cleanup(copied.status());
+  sink.reset();
+  if (!copied.ok()) {
+    readback.reset();  // stopped, and its handle closed before the image goes
+    return cleanup(copied.status());
+  }
 
   CopyReport report;
   report.source = req.source;
@@ -166,14 +189,13 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   if (!req.verify) return report;
 
   auto vstart = std::chrono::steady_clock::now();
-  ProgressCounters verify_progress;
-  verify_progress.total = copied->size;
-  Result<BlockHashes> readback = InPhase(observer, "verify", verify_progress, [&] {
-    return HashImage(req.ceph, req.target, req.verify_threads, req.cancel, &verify_progress);
+  Result<BlockHashes> read = InPhase(observer, "verify", readback->progress, [&] {
+    return readback->Finish(/*copied=*/true);
   });
-  if (!readback.ok()) return cleanup(readback.status());
+  readback.reset();
+  if (!read.ok()) return cleanup(read.status());
   report.verify_seconds = Since(vstart);
-  std::vector<Extent> diff = CompareHashes(copied->hashes, *readback);
+  std::vector<Extent> diff = CompareHashes(copied->hashes, *read);
   if (!diff.empty())
     return Status::Mismatch(
         fmt::format("verification of {} against {} failed: {}", req.target.ToString(), req.source,

@@ -36,7 +36,7 @@ struct CopyReport {
   double seconds = 0;
   std::string digest;
   bool verified = false;
-  double verify_seconds = 0;
+  double verify_seconds = 0;  // what verifying added after the copy (it reads back while copying)
 };
 
 // Creates the image at the source's exact size, copies, flushes, verifies.

@@ -13,7 +13,9 @@
 #      (75, the reason named, journal and copy progress intact); with the
 #      quota lifted the same command resumes and completes, image identical;
 #      `copy` hitting a quota mid-copy ends the same way (75), naming the
-#      partial image it has to leave (its writes hang in librbd).
+#      partial image it has to leave (its writes hang in librbd); with the
+#      pool still over quota, `rollback --remove-images` removes the migrated
+#      image and its snapshot (removals run with the pool's full-try flag).
 #
 # The private lab has ONE monitor: freezing or killing it leaves the cluster
 # with no monitor at all, so every connection of the tool (its session, and
@@ -316,5 +318,19 @@ expect_rc 75
 expect_err "warning: no write to $qpool/${U}c3 completed for [0-9]+ s"
 expect_err "the partial image $qpool/${U}c3 is left"
 rbd ls "$qpool" | grep -qx "${U}c3" || fail "3c: the partial image is not there"
+
+# --------------------------------------------------------------------------
+note "3d. rollback --remove-images in the pool still over quota: the image and its snapshot go"
+# Removing frees space, so it must not wait for room (rbd rm would block here).
+wait_until 60 "3d: over quota" over_quota
+rbd snap ls "$qpool/$qdom-vda" | grep -q . || fail "3d: the migrated image has no rollback snapshot to remove"
+t0=$(now)
+v2r rollback3d rollback "$qdom" --remove-images --state-dir "$STATE"
+expect_rc 0
+note "3d: rolled back in $(since "$t0") s with the pool over quota"
+over_quota || fail "3d: the pool is no longer over quota: the case proves nothing"
+rbd ls "$qpool" | grep -qx "$qdom-vda" && fail "3d: the image is still there"
+[ "$(virsh dumpxml --inactive --security-info "$qdom")" = "$xml0" ] || fail "3d: the definition is not the original"
+ceph auth get "client.$quser" >/dev/null 2>&1 && fail "3d: the cephx user is still there"
 
 note "all cases in $(since "$t_all") s"

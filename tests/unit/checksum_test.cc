@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
+#include "copy/frontier.h"
 #include "copy/hasher.h"
 #include "memory_endpoints.h"
 
@@ -100,7 +103,7 @@ class ThinSource : public Source {
 TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
   const uint64_t blocks = 16384;  // 64 GiB virtual
   ThinSource thin(blocks * kHashBlock, 9000);
-  auto h = HashSource(thin, HashOptions{4, nullptr}, nullptr);
+  auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(thin.reads.load(), 1);
   EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 256 + 4));  // spans of up to 256 blocks
@@ -112,7 +115,7 @@ TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
 TEST(HashSource, ASmallSourceStillSpreadsOverThreads) {
   // 40 blocks, 4 threads: spans of one block, so every block is its own query.
   ThinSource thin(40 * kHashBlock + 100, 39);
-  auto h = HashSource(thin, HashOptions{4, nullptr}, nullptr);
+  auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(thin.queries.load(), 41);
   EXPECT_EQ(thin.reads.load(), 1);
@@ -126,6 +129,94 @@ TEST(HashSource, ReadErrorIsReturned) {
   auto h = HashSource(src, HashOptions{}, nullptr);
   ASSERT_FALSE(h.ok());
   EXPECT_NE(h.status().message().find("offset"), std::string::npos);
+}
+
+TEST(DurableFrontier, IsTheEndOfTheLongestDurablePrefix) {
+  DurableFrontier f(10 * kHashBlock + 100, kHashBlock);  // 11 chunks, the last one short
+  EXPECT_EQ(f.frontier(), 0u);
+  f.MarkDone({1, 2, 5});
+  EXPECT_EQ(f.frontier(), 0u) << "chunk 0 is not done";
+  f.MarkDone({0});
+  EXPECT_EQ(f.frontier(), 3 * kHashBlock);
+  f.MarkDone({3, 4, 6, 7, 8, 9, 10, 99});  // 99: out of range, ignored
+  EXPECT_EQ(f.frontier(), 10 * kHashBlock + 100) << "ends at the size, not at 11 chunks";
+  EXPECT_TRUE(f.WaitFor(10 * kHashBlock + 100));
+  EXPECT_TRUE(f.WaitFor(UINT64_MAX));
+}
+
+TEST(DurableFrontier, StopReleasesAWaiterWithFalse) {
+  DurableFrontier f(8 * kHashBlock, kHashBlock);
+  f.MarkDone({0, 1});
+  EXPECT_TRUE(f.WaitFor(2 * kHashBlock));
+  std::atomic<int> got{-1};
+  std::thread t([&] { got = f.WaitFor(3 * kHashBlock) ? 1 : 0; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(got.load(), -1) << "returned before chunk 2 was done";
+  f.Stop();
+  t.join();
+  EXPECT_EQ(got.load(), 0);
+}
+
+// A source that fails the test if anything at or past the frontier is read
+// or queried.
+class FollowedSource : public Source {
+ public:
+  FollowedSource(MemorySource& inner, DurableFrontier& f) : inner_(inner), f_(f) {}
+  const std::string& name() const override { return inner_.name(); }
+  uint64_t size() const override { return inner_.size(); }
+  Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override {
+    if (offset + length > f_.frontier()) ahead++;
+    return inner_.Extents(offset, length);
+  }
+  Status Read(uint64_t offset, void* buf, size_t length) override {
+    if (offset + length > f_.frontier()) ahead++;
+    return inner_.Read(offset, buf, length);
+  }
+  std::atomic<int> ahead{0};
+
+ private:
+  MemorySource& inner_;
+  DurableFrontier& f_;
+};
+
+TEST(HashSource, FollowingAFrontierNeverReadsAheadOfIt) {
+  const uint64_t size = 24 * kHashBlock + 4096;
+  auto data = MakeData(size, {{0, size, false}});
+  MemorySource mem(data);
+  DurableFrontier f(size, kHashBlock);
+  FollowedSource src(mem, f);
+  HashOptions o;
+  o.threads = 3;
+  o.ready = [&](uint64_t end) { return f.WaitFor(end); };
+  Result<BlockHashes> h = Status::Internal("not run");
+  std::thread hasher([&] { h = HashSource(src, o, nullptr); });
+  // The copy completes chunks out of order, a few at a time.
+  std::vector<uint64_t> order = {1, 0, 3, 2, 4, 6, 5, 7, 9, 8, 10, 11, 13, 12, 14, 15, 16, 18, 17, 19, 20, 22, 21, 24, 23};
+  for (uint64_t c : order) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    f.MarkDone({c});
+  }
+  hasher.join();
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(src.ahead.load(), 0) << "read or queried past the durable frontier";
+  EXPECT_EQ(h->Digest(), HashSource(mem, HashOptions{}, nullptr)->Digest());
+}
+
+TEST(HashSource, AStoppedFrontierEndsItInterrupted) {
+  const uint64_t size = 8 * kHashBlock;
+  MemorySource mem(MakeData(size, {{0, size, false}}));
+  DurableFrontier f(size, kHashBlock);
+  HashOptions o;
+  o.ready = [&](uint64_t end) { return f.WaitFor(end); };
+  f.MarkDone({0, 1});
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    f.Stop();
+  });
+  auto h = HashSource(mem, o, nullptr);
+  stopper.join();
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().kind(), Kind::kInterrupted);
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// Verification that follows a copy: the image is read back through a
+// read-only handle, a range once the copy has flushed it (DurableFrontier),
+// on a thread of its own, while the rest is still being written.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "base/status.h"
+#include "ceph/image.h"
+#include "copy/checksum.h"
+#include "copy/frontier.h"
+#include "copy/hasher.h"
+#include "copy/progress.h"
+
+namespace v2r {
+
+// Usage: construct with the image opened read-only; feed the copy's
+// on_durable into frontier->MarkDone (and MarkDone the chunks a resumed copy
+// had already done); Start(); when the copy returns, Finish(true) for the
+// hashes of the image (compare them with the copy's), or destroy it (stops
+// and waits), or Abandon() it when the copy's writes were abandoned.
+struct Readback {
+  Readback(std::unique_ptr<RbdImage> image, uint64_t size, uint64_t chunk_size)
+      : source(std::move(image)), frontier(std::make_unique<DurableFrontier>(size, chunk_size)) {
+    progress.total = size;
+  }
+  ~Readback() {
+    if (thread.joinable()) {
+      frontier->Stop();
+      thread.join();
+    }
+  }
+
+  void Start(int threads, const std::atomic<bool>* cancel) {
+    HashOptions hopts;
+    hopts.threads = threads;
+    hopts.cancel = cancel;
+    hopts.ready = [this](uint64_t end) { return frontier->WaitFor(end); };
+    thread = std::thread([this, hopts] { result = HashSource(source, hopts, &progress); });
+  }
+  // The copy ended: let the read-back finish (copied) or stop it, and wait.
+  Result<BlockHashes> Finish(bool copied) {
+    if (copied)
+      frontier->MarkAll();
+    else
+      frontier->Stop();
+    if (thread.joinable()) thread.join();
+    return std::move(result);
+  }
+  // The copy's writes were abandoned: the read-back may hang on the same
+  // cluster. Stop it, never wait for it, never free it (its thread may still
+  // use it until the process exits).
+  void Abandon() {
+    frontier->Stop();
+    if (thread.joinable()) thread.detach();
+  }
+
+  RbdSource source;
+  std::unique_ptr<DurableFrontier> frontier;
+  ProgressCounters progress;
+  std::thread thread;
+  Result<BlockHashes> result = Status::Internal("read-back not run");
+};
+
+}  // namespace v2r
