@@ -130,7 +130,18 @@ Status RemoveImage(IoCtx& io, const std::string& name) {
     PoolFullTry full_try(io);  // a full pool must not keep its space
     r = rbd_remove(io.handle(), name.c_str());
   }
-  if (r == 0 || r == -ENOENT) return Status::Ok();
+  if (r == 0 || r == -ENOENT) {
+    // librbd removes through the pool's trash; where that cannot be recorded
+    // (a full pool that never had an image removed: its trash object would
+    // have to be created) it may answer ENOENT and leave the image.
+    auto still = ImageExists(io, name);
+    if (!still.ok()) return still.status();
+    if (!*still) return Status::Ok();
+    return Status::Failed(fmt::format("removing image {}: it is still there", path),
+                          fmt::format("the pool may be full or over quota: give it room (ceph df; ceph osd pool "
+                                      "set-quota {} max_bytes N), then retry; or remove it by hand: rbd rm {}",
+                                      io.pool(), path));
+  }
   std::string hint;
   switch (-r) {
     case EBUSY:

@@ -50,12 +50,14 @@ class DurableFrontier {
     cv_.notify_all();
   }
 
-  // Blocks until every byte below `end` is durable (true), or Stop() (false).
-  bool WaitFor(uint64_t end) {
+  // Blocks until every byte below `need` is durable, or Stop(); returns the
+  // frontier then (below `need` only when stopped).
+  uint64_t WaitPast(uint64_t need) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return stopped_ || FrontierLocked() >= std::min(end, size_); });
-    return FrontierLocked() >= std::min(end, size_);
+    cv_.wait(lock, [&] { return stopped_ || FrontierLocked() >= std::min(need, size_); });
+    return FrontierLocked();
   }
+  bool WaitFor(uint64_t end) { return WaitPast(end) >= std::min(end, size_); }
 
   // End of the durable prefix, in bytes.
   uint64_t frontier() const {

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "copy/buffer.h"
 
@@ -12,58 +15,115 @@ namespace v2r {
 
 Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCounters* progress) {
   BlockHashes hashes(src.size());
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> stop{false};
+  const uint64_t count = hashes.count();
+  const int nthreads = std::max(1, opts.threads);
   std::mutex mu;
+  std::condition_variable work_cv, room_cv;
+  std::deque<uint64_t> queue;  // data blocks to read, in order
+  bool producing = true;
+  std::atomic<bool> stop{false};
   Status first_error;
   auto fail = [&](Status st) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (first_error.ok()) first_error = std::move(st);
-    stop = true;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = std::move(st);
+      stop = true;
+    }
+    work_cv.notify_all();
+    room_cv.notify_all();
   };
+  auto cancelled = [&] { return opts.cancel && opts.cancel->load(); };
 
-  // Blocks are handed out in spans whose extents are asked for once: an
-  // extent query is a round trip for an RBD image, and a thin 1 TiB image
-  // has 262144 blocks. Spans stay small enough to keep every thread busy.
-  const int nthreads = std::max(1, opts.threads);
-  const uint64_t span_blocks = std::clamp<uint64_t>(hashes.count() / (8 * static_cast<uint64_t>(nthreads)), 1, 256);
-  auto worker = [&] {
+  // Readers: data blocks, read and hashed in parallel.
+  auto reader = [&] {
     AlignedBuffer buf = AllocateAligned(kHashBlock);
-    while (!stop.load()) {
-      uint64_t first = next.fetch_add(span_blocks);
-      if (first >= hashes.count()) return;
-      uint64_t last = std::min(hashes.count(), first + span_blocks);  // exclusive
-      uint64_t span_off = first * kHashBlock;
-      uint64_t span_len = (last - 1) * kHashBlock + hashes.BlockLength(last - 1) - span_off;
-      if (opts.ready && !opts.ready(span_off + span_len))
-        return fail(Status::Interrupted(fmt::format("reading {} back stopped: the copy did not complete", src.name())));
-      Result<std::vector<Extent>> ext = src.Extents(span_off, span_len);
-      if (!ext.ok()) return fail(ext.status());
-      for (uint64_t b = first; b < last && !stop.load(); ++b) {
-        if (opts.cancel && opts.cancel->load()) {
-          fail(Status::Interrupted(fmt::format("hashing {} interrupted", src.name())));
-          return;
-        }
-        uint64_t off = b * kHashBlock;
-        uint64_t len = hashes.BlockLength(b);
-        bool hole = std::none_of(ext->begin(), ext->end(), [&](const Extent& e) {
-          return !e.zero && e.offset < off + len && off < e.end();
-        });
-        if (hole) {
-          hashes.Set(b, ZeroHash(len));
-          if (progress) progress->zero += len;
-        } else {
-          Status st = src.Read(off, buf.get(), len);
-          if (!st.ok()) return fail(st);
-          hashes.Set(b, HashBytes(buf.get(), len));
-          if (progress) progress->written += len;
-        }
-        if (progress) progress->done += len;
+    while (true) {
+      uint64_t b;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        work_cv.wait(lock, [&] { return stop.load() || !queue.empty() || !producing; });
+        if (stop.load() || queue.empty()) return;
+        b = queue.front();
+        queue.pop_front();
+      }
+      room_cv.notify_one();
+      if (cancelled()) return fail(Status::Interrupted(fmt::format("hashing {} interrupted", src.name())));
+      uint64_t off = b * kHashBlock;
+      uint64_t len = hashes.BlockLength(b);
+      Status st = src.Read(off, buf.get(), len);
+      if (!st.ok()) return fail(st);
+      hashes.Set(b, HashBytes(buf.get(), len));
+      if (progress) {
+        progress->written += len;
+        progress->done += len;
       }
     }
   };
   std::vector<std::thread> threads;
-  for (int i = 0; i < nthreads; ++i) threads.emplace_back(worker);
+  for (int i = 0; i < nthreads; ++i) threads.emplace_back(reader);
+
+  // This thread: the allocation map, asked once per window of up to
+  // kMaxQueryBlocks (an extent query is a round trip for an RBD image, and
+  // librbd reads the whole object map for each), holes hashed as zeros at
+  // once, data blocks queued. Following a copy, a window reaches only as far
+  // as the copy is durable.
+  constexpr uint64_t kMaxQueryBlocks = 4096;  // 16 GiB
+  constexpr size_t kMaxQueued = 1024;
+  uint64_t pos = 0;
+  while (pos < count && !stop.load()) {
+    if (cancelled()) {
+      fail(Status::Interrupted(fmt::format("hashing {} interrupted", src.name())));
+      break;
+    }
+    uint64_t last = std::min(count, pos + kMaxQueryBlocks);  // exclusive
+    if (opts.durable) {
+      const uint64_t need = pos * kHashBlock + hashes.BlockLength(pos);
+      const uint64_t avail = opts.durable(need);
+      if (avail < need) {
+        fail(Status::Interrupted(fmt::format("reading {} back stopped: the copy did not complete", src.name())));
+        break;
+      }
+      last = std::min(last, avail >= src.size() ? count : avail / kHashBlock);
+    }
+    const uint64_t off = pos * kHashBlock;
+    const uint64_t len = (last - 1) * kHashBlock + hashes.BlockLength(last - 1) - off;
+    Result<std::vector<Extent>> ext = src.Extents(off, len);
+    if (!ext.ok()) {
+      fail(ext.status());
+      break;
+    }
+    // Extents are sorted and cover [off, off+len): walk them with the blocks.
+    size_t e = 0;
+    for (uint64_t b = pos; b < last && !stop.load(); ++b) {
+      uint64_t boff = b * kHashBlock;
+      uint64_t blen = hashes.BlockLength(b);
+      while (e < ext->size() && (*ext)[e].end() <= boff) ++e;
+      bool data = false;
+      for (size_t k = e; k < ext->size() && (*ext)[k].offset < boff + blen; ++k)
+        if (!(*ext)[k].zero) data = true;
+      if (!data) {
+        hashes.Set(b, ZeroHash(blen));
+        if (progress) {
+          progress->zero += blen;
+          progress->done += blen;
+        }
+        continue;
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        room_cv.wait(lock, [&] { return stop.load() || queue.size() < kMaxQueued; });
+        if (stop.load()) break;
+        queue.push_back(b);
+      }
+      work_cv.notify_one();
+    }
+    pos = last;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    producing = false;
+  }
+  work_cv.notify_all();
   for (auto& t : threads) t.join();
   if (!first_error.ok()) return first_error;
   return hashes;

@@ -21,10 +21,12 @@ namespace v2r {
 struct HashOptions {
   int threads = 4;  // parallel reads
   const std::atomic<bool>* cancel = nullptr;
-  // When set, nothing below `end` is read (extents included) before
-  // ready(end) returns true; false stops the hash (kInterrupted). For
-  // following a copy that is still running (DurableFrontier::WaitFor).
-  std::function<bool(uint64_t end)> ready;
+  // When set, nothing is read (extents included) beyond what durable(need)
+  // returned: it blocks until at least the bytes below `need` may be read
+  // and returns how far that is; less than `need` stops the hash
+  // (kInterrupted). For following a copy still running
+  // (DurableFrontier::WaitPast).
+  std::function<uint64_t(uint64_t need)> durable;
 };
 
 // `progress` as for CopyDisk: the caller sets `total`.

@@ -37,7 +37,7 @@ struct Readback {
     HashOptions hopts;
     hopts.threads = threads;
     hopts.cancel = cancel;
-    hopts.ready = [this](uint64_t end) { return frontier->WaitFor(end); };
+    hopts.durable = [this](uint64_t need) { return frontier->WaitPast(need); };
     thread = std::thread([this, hopts] { result = HashSource(source, hopts, &progress); });
   }
   // The copy ended: let the read-back finish (copied) or stop it, and wait.

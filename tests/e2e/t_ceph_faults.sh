@@ -163,6 +163,9 @@ note "lab up in $(since "$t_all") s"
 note "3a. quota below the data: refused at preflight, nothing created"
 ceph osd pool create "$qpool" 8 >/dev/null 2>&1
 rbd pool init "$qpool"
+# A pool in use has had an image removed, so its trash object exists; a full
+# pool cannot create it, and librbd removes images through it (3d).
+rbd create --size 4M "$qpool/${U}-scratch" && rbd rm --no-progress "$qpool/${U}-scratch" >/dev/null 2>&1
 head -c $((128 * 1048576)) /dev/urandom >"$T/q.img"
 qsha=$(file_sha256 "$T/q.img")
 qdom=${U}-q
@@ -329,7 +332,12 @@ v2r rollback3d rollback "$qdom" --remove-images --state-dir "$STATE"
 expect_rc 0
 note "3d: rolled back in $(since "$t0") s with the pool over quota"
 over_quota || fail "3d: the pool is no longer over quota: the case proves nothing"
-rbd ls "$qpool" | grep -qx "$qdom-vda" && fail "3d: the image is still there"
+if rbd ls "$qpool" | grep -qx "$qdom-vda"; then
+    cat "$T/rollback3d.out" "$T/rollback3d.err" >&2
+    rbd info "$qpool/$qdom-vda" >&2
+    rbd snap ls "$qpool/$qdom-vda" >&2
+    fail "3d: the image is still there"
+fi
 [ "$(virsh dumpxml --inactive --security-info "$qdom")" = "$xml0" ] || fail "3d: the definition is not the original"
 ceph auth get "client.$quser" >/dev/null 2>&1 && fail "3d: the cephx user is still there"
 

@@ -106,21 +106,54 @@ TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
   auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(thin.reads.load(), 1);
-  EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 256 + 4));  // spans of up to 256 blocks
+  EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 4096 + 1));  // windows of up to 4096 blocks
   std::vector<unsigned char> data(kHashBlock, 0x5a);
   for (uint64_t b = 0; b < blocks; ++b)
     ASSERT_EQ(h->Get(b), b == 9000 ? HashBytes(data.data(), data.size()) : ZeroHash(kHashBlock)) << b;
 }
 
-TEST(HashSource, ASmallSourceStillSpreadsOverThreads) {
-  // 40 blocks, 4 threads: spans of one block, so every block is its own query.
+TEST(HashSource, ASmallSourceIsQueriedOnce) {
   ThinSource thin(40 * kHashBlock + 100, 39);
   auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(thin.queries.load(), 41);
+  EXPECT_EQ(thin.queries.load(), 1);
   EXPECT_EQ(thin.reads.load(), 1);
   EXPECT_EQ(h->BlockLength(40), 100u);
   EXPECT_EQ(h->Get(40), ZeroHash(100));
+}
+
+// Reads of one query's data blocks run on several threads at once.
+class SlowSource : public Source {
+ public:
+  explicit SlowSource(uint64_t size) : size_(size) {}
+  const std::string& name() const override { return name_; }
+  uint64_t size() const override { return size_; }
+  Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override {
+    return std::vector<Extent>{{offset, length, false}};
+  }
+  Status Read(uint64_t, void* buf, size_t length) override {
+    int now = ++active;
+    int seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::memset(buf, 7, length);
+    --active;
+    return Status::Ok();
+  }
+  std::atomic<int> active{0}, peak{0};
+
+ private:
+  std::string name_ = "slow";
+  uint64_t size_;
+};
+
+TEST(HashSource, DataBlocksAreReadInParallel) {
+  SlowSource slow(16 * kHashBlock);
+  auto h = HashSource(slow, HashOptions{4, nullptr, {}}, nullptr);
+  ASSERT_TRUE(h.ok());
+  EXPECT_GE(slow.peak.load(), 3);
+  EXPECT_LE(slow.peak.load(), 4);
 }
 
 TEST(HashSource, ReadErrorIsReturned) {
@@ -187,7 +220,7 @@ TEST(HashSource, FollowingAFrontierNeverReadsAheadOfIt) {
   FollowedSource src(mem, f);
   HashOptions o;
   o.threads = 3;
-  o.ready = [&](uint64_t end) { return f.WaitFor(end); };
+  o.durable = [&](uint64_t need) { return f.WaitPast(need); };
   Result<BlockHashes> h = Status::Internal("not run");
   std::thread hasher([&] { h = HashSource(src, o, nullptr); });
   // The copy completes chunks out of order, a few at a time.
@@ -207,7 +240,7 @@ TEST(HashSource, AStoppedFrontierEndsItInterrupted) {
   MemorySource mem(MakeData(size, {{0, size, false}}));
   DurableFrontier f(size, kHashBlock);
   HashOptions o;
-  o.ready = [&](uint64_t end) { return f.WaitFor(end); };
+  o.durable = [&](uint64_t need) { return f.WaitPast(need); };
   f.MarkDone({0, 1});
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
