@@ -106,6 +106,19 @@ Result<bool> ImageExists(IoCtx& io, const std::string& name) {
   return true;
 }
 
+Result<bool> ImageNameListed(IoCtx& io, const std::string& name) {
+  std::vector<rbd_image_spec_t> specs(64);
+  size_t n = specs.size();
+  int r;
+  while ((r = rbd_list2(io.handle(), specs.data(), &n)) == -ERANGE) specs.resize(n);
+  if (r < 0) return Status::FromErrno(Kind::kFailed, fmt::format("listing the images of pool '{}'", io.pool()), r);
+  bool found = false;
+  for (size_t i = 0; i < n; ++i)
+    if (specs[i].name != nullptr && name == specs[i].name) found = true;
+  rbd_image_spec_list_cleanup(specs.data(), n);
+  return found;
+}
+
 Status CreateImage(IoCtx& io, const std::string& name, uint64_t size) {
   const std::string path = ImagePath(io, name);
   rbd_image_options_t opts;
@@ -134,7 +147,7 @@ Status RemoveImage(IoCtx& io, const std::string& name) {
     // librbd removes through the pool's trash; where that cannot be recorded
     // (a full pool that never had an image removed: its trash object would
     // have to be created) it may answer ENOENT and leave the image.
-    auto still = ImageExists(io, name);
+    auto still = ImageNameListed(io, name);  // by name: a half-created image does not open
     if (!still.ok()) return still.status();
     if (!*still) return Status::Ok();
     return Status::Failed(fmt::format("removing image {}: it is still there", path),

@@ -32,6 +32,9 @@ Status CreateImage(IoCtx& io, const std::string& name, uint64_t size);
 // Removes an image; one that does not exist is not an error. Failures are
 // kFailed (still open by a client, has snapshots, ...), with a hint.
 Status RemoveImage(IoCtx& io, const std::string& name);
+// Whether the pool's directory lists `name`; unlike ImageExists also true for
+// an image whose creation was interrupted (listed, but it does not open).
+Result<bool> ImageNameListed(IoCtx& io, const std::string& name);
 
 // An open image (rbd_image_t). Move-only; rbd_close on destruction.
 class RbdImage {

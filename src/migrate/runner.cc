@@ -32,10 +32,16 @@ Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::s
 Status RemoveOurImage(IoCtx& io, const std::string& image) {
   auto exists = ImageExists(io, image);
   if (!exists.ok()) return exists.status();
-  if (!*exists) return Status::Ok();
-  {
-    auto img = OpenOurImageForWriting(io, image);
+  if (*exists) {
+    auto img = OpenOurImageForWriting(io, image);  // breaks a dead run's locks
     if (!img.ok()) return img.status();
+  } else {
+    // Not there, or a creation interrupted half way (by a crash while
+    // another disk's thread was creating it): listed, yet it does not open,
+    // and creating it again fails with EEXIST. rbd_remove clears that.
+    auto listed = ImageNameListed(io, image);
+    if (!listed.ok()) return listed.status();
+    if (!*listed) return Status::Ok();
   }
   Status st;
   for (int i = 0; i < 60; ++i) {

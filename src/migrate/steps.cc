@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "base/fault.h"
 #include "ceph/admin.h"
@@ -116,14 +117,25 @@ Status SaveDefinition(Runner& r_, const Plan& plan_) {
 }
 
 Status SnapshotImages(Runner& r_, const Plan& plan_) {
-  for (const DiskPlan* d : plan_.Moving()) {
-    MigrationState ms = r_.State();
-    if (ms.Disk(d->disk.target) && ms.Disk(d->disk.target)->snapshot) continue;
-    auto image = RbdImage::Open(*r_.s.io, d->image, false);
-    if (!image.ok()) return image.status();
-    V2R_RETURN_IF_ERROR(CreateSnapshot(**image, kSwitchSnapshot));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}}));
+  std::vector<const DiskPlan*> todo;
+  MigrationState ms = r_.State();
+  for (const DiskPlan* d : plan_.Moving())
+    if (!(ms.Disk(d->disk.target) && ms.Disk(d->disk.target)->snapshot)) todo.push_back(d);
+  // The images are independent: each an open, its exclusive lock taken, a
+  // snapshot, a close; done one after the other they cost a VM of four
+  // disks about 0.5 s more downtime than one disk of the same bytes.
+  std::vector<Status> done(todo.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    threads.emplace_back([&r_, &done, d = todo[i], i] {
+      auto image = RbdImage::Open(*r_.s.io, d->image, false);
+      Status st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+      if (st.ok()) st = r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}});
+      done[i] = std::move(st);
+    });
   }
+  for (auto& t : threads) t.join();
+  for (Status& st : done) V2R_RETURN_IF_ERROR(std::move(st));
   return Status::Ok();
 }
 
