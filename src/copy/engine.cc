@@ -194,9 +194,13 @@ Status CopyRun::CopyChunk(uint64_t index) {
   auto give_back = [&] {
     if (buf) pool_->Put(std::move(buf));
   };
-  if (runs.empty() || (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_))) {
+  if (runs.empty()) {  // stopped while waiting for the rate limiter
     give_back();
-    if (runs.empty()) Fail(Status::Interrupted("stopped"));
+    Fail(Status::Interrupted("stopped"));
+    return Status::Ok();
+  }
+  if (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_)) {
+    give_back();
     return Status::Ok();
   }
   if (!window_.Acquire(len, stop_)) {

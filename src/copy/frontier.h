@@ -7,7 +7,6 @@
 #pragma once
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -57,7 +56,6 @@ class DurableFrontier {
     cv_.wait(lock, [&] { return stopped_ || FrontierLocked() >= std::min(need, size_); });
     return FrontierLocked();
   }
-  bool WaitFor(uint64_t end) { return WaitPast(end) >= std::min(end, size_); }
 
   // End of the durable prefix, in bytes.
   uint64_t frontier() const {

@@ -189,7 +189,7 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     std::vector<uint64_t> before;
     for (uint64_t i = 0; i < done->done().size(); ++i)
       if (done->done()[i]) before.push_back(i);
-    readback->frontier->MarkDone(before);
+    readback->frontier.MarkDone(before);
     int disks = std::max<int>(1, std::min<int>(opts_.parallel_disks, static_cast<int>(plan_.Moving().size())));
     readback->Start(std::max(1, 4 / disks), r_.cancel());
   }
@@ -207,7 +207,7 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   copts.initial_hashes = &done->hashes();
   copts.durable_interval_s = opts_.durable_interval_s;
   CopyProgressFile* file = done.get();
-  DurableFrontier* frontier = readback ? readback->frontier.get() : nullptr;
+  DurableFrontier* frontier = readback ? &readback->frontier : nullptr;
   copts.on_durable = [file, frontier](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
     // Fault point between the flush and the record: "progress-record-N" is
     // the Nth record of this process (several disks count together).
@@ -262,7 +262,7 @@ Status Migration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
     // What the read-back that followed the copy (through the session's
     // connection, librbd cache off, a read-only handle) still has to read.
     if (!readback) return Status::Internal(fmt::format("disk {}: no read-back", disk.disk.target));
-    auto back = readback->Finish(/*copied=*/true);
+    auto back = readback->Finish();
     progress->done += disk.size;
     if (!back.ok()) return back.status().Wrap(fmt::format("verifying disk {}", disk.disk.target));
     std::vector<Extent> diff = CompareHashes(copied->hashes, *back);

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <thread>
 
 #include "base/units.h"
 #include "base/abandon.h"
@@ -72,12 +71,7 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(target.pool);
   if (!ioctx.ok()) return ioctx.status();
-  return HashImageIn(*ioctx, target.image, threads, cancel, progress);
-}
-
-Result<BlockHashes> HashImageIn(IoCtx& io, const std::string& name, int threads, const std::atomic<bool>* cancel,
-                                ProgressCounters* progress) {
-  auto image = RbdImage::Open(io, name, /*read_only=*/true);
+  auto image = RbdImage::Open(*ioctx, target.image, /*read_only=*/true);
   if (!image.ok()) return image.status();
   RbdSource source(std::move(*image));
   HashOptions hopts;
@@ -135,7 +129,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
     readback = std::make_unique<Readback>(std::move(*rimage), (*source)->size(), copts.chunk_size);
     Readback* rb = readback.get();
     copts.on_durable = [rb](const std::vector<uint64_t>& chunks, const BlockHashes&) {
-      rb->frontier->MarkDone(chunks);
+      rb->frontier.MarkDone(chunks);
       return Status::Ok();
     };
     rb->Start(req.verify_threads, req.cancel);
@@ -190,7 +184,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
 
   auto vstart = std::chrono::steady_clock::now();
   Result<BlockHashes> read = InPhase(observer, "verify", readback->progress, [&] {
-    return readback->Finish(/*copied=*/true);
+    return readback->Finish();
   });
   readback.reset();
   if (!read.ok()) return cleanup(read.status());

@@ -50,11 +50,6 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer);
 // so what is hashed is what the OSDs hold.
 Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
                               const std::atomic<bool>* cancel, ProgressCounters* progress);
-// The same through an open pool of a connection made with kBulkIoConf (no
-// librbd cache): a fresh read-only handle of the image, so what is hashed is
-// what the OSDs hold.
-Result<BlockHashes> HashImageIn(IoCtx& io, const std::string& image, int threads, const std::atomic<bool>* cancel,
-                                ProgressCounters* progress);
 
 struct VerifyRequest {
   std::string source;

@@ -17,18 +17,18 @@
 namespace v2r {
 
 // Usage: construct with the image opened read-only; feed the copy's
-// on_durable into frontier->MarkDone (and MarkDone the chunks a resumed copy
-// had already done); Start(); when the copy returns, Finish(true) for the
-// hashes of the image (compare them with the copy's), or destroy it (stops
-// and waits), or Abandon() it when the copy's writes were abandoned.
+// on_durable into frontier.MarkDone (and MarkDone the chunks a resumed copy
+// had already done); Start(); when the copy has succeeded, Finish() for the
+// hashes of the image (compare them with the copy's); otherwise destroy it
+// (stops and waits), or Abandon() it when the copy's writes were abandoned.
 struct Readback {
   Readback(std::unique_ptr<RbdImage> image, uint64_t size, uint64_t chunk_size)
-      : source(std::move(image)), frontier(std::make_unique<DurableFrontier>(size, chunk_size)) {
+      : source(std::move(image)), frontier(size, chunk_size) {
     progress.total = size;
   }
   ~Readback() {
     if (thread.joinable()) {
-      frontier->Stop();
+      frontier.Stop();
       thread.join();
     }
   }
@@ -37,15 +37,12 @@ struct Readback {
     HashOptions hopts;
     hopts.threads = threads;
     hopts.cancel = cancel;
-    hopts.durable = [this](uint64_t need) { return frontier->WaitPast(need); };
+    hopts.durable = [this](uint64_t need) { return frontier.WaitPast(need); };
     thread = std::thread([this, hopts] { result = HashSource(source, hopts, &progress); });
   }
-  // The copy ended: let the read-back finish (copied) or stop it, and wait.
-  Result<BlockHashes> Finish(bool copied) {
-    if (copied)
-      frontier->MarkAll();
-    else
-      frontier->Stop();
+  // The copy succeeded: everything is durable; let the read-back finish.
+  Result<BlockHashes> Finish() {
+    frontier.MarkAll();
     if (thread.joinable()) thread.join();
     return std::move(result);
   }
@@ -53,12 +50,12 @@ struct Readback {
   // cluster. Stop it, never wait for it, never free it (its thread may still
   // use it until the process exits).
   void Abandon() {
-    frontier->Stop();
+    frontier.Stop();
     if (thread.joinable()) thread.detach();
   }
 
   RbdSource source;
-  std::unique_ptr<DurableFrontier> frontier;
+  DurableFrontier frontier;
   ProgressCounters progress;
   std::thread thread;
   Result<BlockHashes> result = Status::Internal("read-back not run");

@@ -173,16 +173,16 @@ TEST(DurableFrontier, IsTheEndOfTheLongestDurablePrefix) {
   EXPECT_EQ(f.frontier(), 3 * kHashBlock);
   f.MarkDone({3, 4, 6, 7, 8, 9, 10, 99});  // 99: out of range, ignored
   EXPECT_EQ(f.frontier(), 10 * kHashBlock + 100) << "ends at the size, not at 11 chunks";
-  EXPECT_TRUE(f.WaitFor(10 * kHashBlock + 100));
-  EXPECT_TRUE(f.WaitFor(UINT64_MAX));
+  EXPECT_EQ(f.WaitPast(10 * kHashBlock + 100), 10 * kHashBlock + 100);
+  EXPECT_EQ(f.WaitPast(UINT64_MAX), 10 * kHashBlock + 100);
 }
 
 TEST(DurableFrontier, StopReleasesAWaiterWithFalse) {
   DurableFrontier f(8 * kHashBlock, kHashBlock);
   f.MarkDone({0, 1});
-  EXPECT_TRUE(f.WaitFor(2 * kHashBlock));
+  EXPECT_GE(f.WaitPast(2 * kHashBlock), 2 * kHashBlock);
   std::atomic<int> got{-1};
-  std::thread t([&] { got = f.WaitFor(3 * kHashBlock) ? 1 : 0; });
+  std::thread t([&] { got = f.WaitPast(3 * kHashBlock) >= 3 * kHashBlock ? 1 : 0; });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(got.load(), -1) << "returned before chunk 2 was done";
   f.Stop();
