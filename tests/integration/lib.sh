@@ -21,22 +21,14 @@ TEST_NAME=$(basename "$0" .sh)
 
 _images=()
 
-# _own_loops: every loop device over a file of $T, by name. attach_loop runs
-# in $(...), a subshell, so it records what it attached in $T/.loops (a
-# variable would be lost); a device is also found by its backing file. A name
-# counts only while its backing file is still under $T: a device detached
-# earlier may have been reused by another test.
+# _own_loops: every loop device over a file of $T, found by its backing file
+# in sysfs (attach_loop runs in $(...), a subshell: nothing it records in a
+# variable survives, and a name alone could by now be another test's device).
 _own_loops() {
-    local dev back
-    {
-        cat "$T/.loops" 2>/dev/null
-        for back in /sys/block/loop*/loop/backing_file; do
-            back=${back#/sys/block/}
-            echo "/dev/${back%%/*}"
-        done
-    } | sort -u | while read -r dev; do
-        back=$(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) || continue
-        case $back in "$T"/*) echo "$dev" ;; esac
+    local f back
+    for f in /sys/block/loop*/loop/backing_file; do
+        back=$(cat "$f" 2>/dev/null) || continue
+        case $back in "$T"/*) f=${f#/sys/block/}; echo "/dev/${f%%/*}" ;; esac
     done
 }
 
@@ -76,12 +68,7 @@ note() { echo "--- $*"; }
 own_image() { _images+=("$1"); }
 
 # attach_loop FILE: prints the loop device, detached at exit.
-attach_loop() {
-    local dev
-    dev=$(losetup -f --show "$1")
-    echo "$dev" >>"$T/.loops"
-    echo "$dev"
-}
+attach_loop() { losetup -f --show "$1"; }
 
 # run_v2r ARGS...: runs virt2rbd, output in $T/out and $T/err, exit code in $RC.
 run_v2r() {
