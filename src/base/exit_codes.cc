@@ -10,6 +10,7 @@ int ExitCodeFor(const Status& status) {
     case Kind::kFailed: return kExitFailed;
     case Kind::kMismatch: return kExitMismatch;
     case Kind::kInterrupted: return kExitInterrupted;
+    case Kind::kSourceChanged: return kExitSourceChanged;
     case Kind::kInternal: return kExitInternal;
   }
   return kExitInternal;
@@ -24,6 +25,7 @@ const char* ExitCodeName(int code) {
     case kExitFailed: return "failed after changes";
     case kExitMismatch: return "verification mismatch";
     case kExitInterrupted: return "interrupted, rerun to resume";
+    case kExitSourceChanged: return "the VM ran during the copy, nothing switched";
   }
   return "unknown";
 }

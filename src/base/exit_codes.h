@@ -13,6 +13,7 @@ enum ExitCode : int {
   kExitRefused = 3,      // refused before changing anything
   kExitFailed = 4,       // failed after changes; the message says what is left
   kExitMismatch = 5,     // verification found data that differs
+  kExitSourceChanged = 6, // the VM ran during the copy: nothing switched; rerun rechecks and converges
   kExitInterrupted = 75, // interrupted (signal, stall): rerun to resume (EX_TEMPFAIL)
 };
 

@@ -31,6 +31,12 @@ Status Status::WithHint(std::string hint) const {
   return s;
 }
 
+Status Status::WithErr(int err) const {
+  Status s = *this;
+  s.err_ = err < 0 ? -err : err;
+  return s;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "ok";
   if (hint_.empty()) return msg_;

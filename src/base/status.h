@@ -21,7 +21,8 @@ enum class Kind {
   kRefused,      // a check failed before anything was changed
   kFailed,       // failed after changes were made (message says what is left)
   kMismatch,     // verification found different data
-  kInterrupted,  // stopped by a signal or stall: rerun to resume
+  kInterrupted,  // stopped by a signal, a stall or an environment fault: rerun to resume
+  kSourceChanged,  // the VM ran on its source disks during the copy: nothing switched, rerun to converge
   kInternal,     // a bug
 };
 
@@ -44,6 +45,9 @@ class [[nodiscard]] Status {
   static Status Interrupted(std::string msg, std::string hint = {}) {
     return Status(Kind::kInterrupted, std::move(msg), std::move(hint));
   }
+  static Status SourceChanged(std::string msg, std::string hint = {}) {
+    return Status(Kind::kSourceChanged, std::move(msg), std::move(hint));
+  }
   static Status Internal(std::string msg) {
     return Status(Kind::kInternal, std::move(msg), {});
   }
@@ -62,6 +66,9 @@ class [[nodiscard]] Status {
   // Same message, another kind (e.g. an open error becomes kRefused).
   Status As(Kind kind) const;
   Status WithHint(std::string hint) const;
+  // Same status with the errno it came from (e.g. ENOTCONN for a lost
+  // libvirt connection), so callers can tell an environment fault.
+  Status WithErr(int err) const;
 
   std::string ToString() const;
 

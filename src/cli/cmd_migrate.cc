@@ -32,7 +32,7 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
   AddCephOptions(sub, &o.ceph);
   sub->add_option("--client-user", o.client_user, "cephx id the VM uses (default libvirt)");
   sub->add_option("--image-name", o.image_template, "image name template: {domain}, {target}, {uuid} (default {domain}-{target})");
-  sub->add_option("--disks", a->disks, "only these disks, by target: vda,vdb");
+  sub->add_option("--disks", a->disks, "only these disks, by target: vda,vdb (default: every disk that can move)");
   sub->add_option("--cache", o.cache, "disk cache mode of the RBD disks (default writeback)")
       ->check(CLI::IsMember({"writeback", "none", "writethrough", "directsync", "unsafe", "default"}));
   sub->add_option("--mon-hosts", o.mon_hosts,
@@ -66,6 +66,10 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
     sub->add_option("--stall-timeout", o.stall_timeout_s,
                     "stop, resumable (exit 75), after this many seconds without a completed write; 0: never (default 900)")
         ->check(CLI::NonNegativeNumber);
+    sub->add_option("--libvirt-timeout", o.libvirt_timeout_s,
+                    "after a lost libvirt connection, wait this many seconds for it to answer again before "
+                    "stopping, resumable (exit 75) (default 120)")
+        ->check(CLI::PositiveNumber);
     sub->add_option("--journal-interval", o.durable_interval_s,
                     "seconds between flushes that record copy progress (default 1)")
         ->check(CLI::PositiveNumber);

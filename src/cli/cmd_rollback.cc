@@ -50,6 +50,10 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
   sub->add_flag("--copy-back", o.copy_back, "write what the VM changed on RBD back to the original disks first");
   sub->add_flag("--discard-changes", o.discard_changes, "roll back even though the images changed");
   sub->add_flag("--remove-images", o.remove_images, "remove the RBD images afterwards");
+  sub->add_option("--libvirt-timeout", o.libvirt_timeout_s,
+                  "after a lost libvirt connection, wait this many seconds for it to answer again before "
+                  "stopping, resumable (exit 75) (default 120)")
+      ->check(CLI::PositiveNumber);
   sub->add_flag("--live", o.live,
                 "copy a running VM back onto its original disks without stopping it (block copies, then a pivot)");
   return [a, env](nlohmann::json* out) -> Status {

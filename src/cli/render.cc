@@ -151,6 +151,10 @@ std::string StateText(const MigrationState& st) {
   if (st.Phase() == "unfinished") s += fmt::format(" (began {}; rerun migrate to resume, or rollback)", st.began_at);
   s += fmt::format("\n  pool {}, user {}, secret {}\n", st.pool, st.user_entity,
                    st.secret_uuid.empty() ? "-" : st.secret_uuid);
+  if (st.untrusted && !st.Finished())
+    s += fmt::format("  the copy is not trusted: {}\n  (a rerun of migrate checks every disk against its source "
+                     "and copies again only what changed)\n", st.untrusted_reason);
+  if (st.autostart_off && !st.Finished()) s += "  autostart is off until the migration ends (virt2rbd turned it off)\n";
   for (const DiskRecord& d : st.disks) {
     s += fmt::format("  {:<5} {} -> {}/{}  {} bytes", d.target, d.source, st.pool, d.image, d.size);
     if (d.copied)
@@ -158,6 +162,9 @@ std::string StateText(const MigrationState& st) {
                        d.digest, d.verified ? "verified" : "NOT verified");
     else if (d.removed) s += ", image removed";
     else s += ", not copied";
+    if (d.copied && d.chunks_rechecked > 0)
+      s += fmt::format(", {} chunk{} checked against the source again, {} rewritten", d.chunks_rechecked,
+                       d.chunks_rechecked == 1 ? "" : "s", d.chunks_rewritten);
     if (d.snapshot) s += ", rollback point kept";
     if (d.live.pivoted) s += fmt::format(", pivoted live in {:.0f} ms", d.live.pivot_ms);
     if (d.live.sparsified)
@@ -174,7 +181,8 @@ nlohmann::json StateJson(const MigrationState& st) {
     disks.push_back({{"target", d.target}, {"source", d.source}, {"image", st.pool + "/" + d.image},
                      {"size", d.size}, {"copied", d.copied}, {"bytes_copied", d.bytes_copied},
                      {"bytes_zero", d.bytes_zero}, {"seconds", d.seconds}, {"digest", d.digest},
-                     {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed}});
+                     {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed},
+                     {"chunks_rechecked", d.chunks_rechecked}, {"chunks_rewritten", d.chunks_rewritten}});
   if (st.live) {
     for (size_t i = 0; i < st.disks.size(); ++i) {
       const LiveDiskRecord& l = st.disks[i].live;
@@ -192,6 +200,9 @@ nlohmann::json StateJson(const MigrationState& st) {
           {"secret_uuid", st.secret_uuid}, {"user_created", st.user_created},
           {"secret_created", st.secret_created}, {"disks", disks}};
   out["mode"] = st.live ? "live" : "offline";
+  out["untrusted"] = st.untrusted;
+  out["untrusted_reason"] = st.untrusted_reason;
+  out["autostart_off"] = st.autostart_off;
   if (st.live)
     out["live"] = {{"pivot_begin_ms", st.pivot_begin_ms}, {"pivot_end_ms", st.pivot_end_ms},
                    {"pause_begin_ms", st.pause_begin_ms}, {"pause_end_ms", st.pause_end_ms},

@@ -35,7 +35,7 @@ class CopyRun {
                   ? opts.buffer_pool
                   : &own_pool_),
         chunks_((src.size() + opts.chunk_size - 1) / opts.chunk_size),
-        result_{src.size(), 0, 0, 0, 0, BlockHashes(src.size())} {}
+        result_{src.size(), 0, 0, 0, 0, 0, 0, BlockHashes(src.size())} {}
 
   Result<CopyResult> Run();
   bool abandoned() const { return abandoned_.load(); }
@@ -50,8 +50,22 @@ class CopyRun {
     std::atomic<int> pending{0};
   };
 
+  // A chunk read from the source: its zero/data runs, its data (none when
+  // the source map says it is a hole) and the hashes of its blocks.
+  struct ReadChunkData {
+    uint64_t index = 0, offset = 0, length = 0;
+    std::vector<Extent> runs;
+    AlignedBuffer buf;
+    std::vector<Hash128> hashes;  // of blocks first_block.. in order
+  };
+
   void ReaderLoop();
+  Status ReadChunk(uint64_t index, ReadChunkData* c);
   Status CopyChunk(uint64_t index);
+  Status RecheckChunk(uint64_t index);
+  // Writes a chunk read by ReadChunk (its hashes recorded already).
+  void WriteChunk(ReadChunkData c);
+  void SetHashes(const ReadChunkData& c);
   void Issue(const std::shared_ptr<Chunk>& chunk, const Extent& run, bool zero);
   void OpDone(const std::shared_ptr<Chunk>& chunk, uint64_t length, bool zero, Status st);
   void ChunkDone(const std::shared_ptr<Chunk>& chunk);
@@ -80,6 +94,7 @@ class CopyRun {
   Status first_error_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> zero_{0};
+  std::atomic<uint64_t> rechecked_{0}, rewritten_{0}, unchanged_bytes_{0};
   CopyResult result_;
 
   // Chunks whose writes all completed, not yet flushed and reported.
@@ -94,7 +109,7 @@ class CopyRun {
 };
 
 bool CopyRun::Stopping() const {
-  return stop_.load() || (opts_.cancel && opts_.cancel->load());
+  return stop_.load() || (opts_.cancel && opts_.cancel->load()) || (opts_.halt && opts_.halt->load());
 }
 
 void CopyRun::Fail(Status st) {
@@ -146,45 +161,84 @@ void CopyRun::Issue(const std::shared_ptr<Chunk>& chunk, const Extent& run, bool
   }
 }
 
-Status CopyRun::CopyChunk(uint64_t index) {
-  const uint64_t off = index * opts_.chunk_size;
-  const uint64_t len = std::min<uint64_t>(opts_.chunk_size, src_.size() - off);
-  const ZeroAction zero_action = ZeroPolicy(opts_.target_fresh);
+Status CopyRun::ReadChunk(uint64_t index, ReadChunkData* c) {
+  c->index = index;
+  c->offset = index * opts_.chunk_size;
+  c->length = std::min<uint64_t>(opts_.chunk_size, src_.size() - c->offset);
+  const uint64_t off = c->offset, len = c->length;
   const uint64_t first_block = off / kHashBlock;
   const uint64_t last_block = (off + len + kHashBlock - 1) / kHashBlock;
 
   Result<std::vector<Extent>> extents = src_.Extents(off, len);
   if (!extents.ok()) return extents.status();
   bool all_hole = std::all_of(extents->begin(), extents->end(), [](const Extent& e) { return e.zero; });
-
-  // Read (and scan and hash) before taking a place in the in-flight window:
-  // the read of the next chunk then overlaps the writes in flight instead of
-  // holding a place idle while the disk answers. Buffers alive stay bounded:
-  // the window's chunks plus one per reader.
-  std::vector<Extent> runs;
-  AlignedBuffer buf;
   if (all_hole) {
-    result_.hashes.SetZero(first_block, last_block);
-    runs.push_back({off, len, true});
-  } else {
-    buf = pool_->Get();
-    Status st = src_.Read(off, buf.get(), len);
-    if (!st.ok()) {
-      pool_->Put(std::move(buf));
-      return st;
-    }
-    runs = SplitZeroRuns(buf.get(), off, len, opts_.zero_granularity);
-    // Hash each 4 MiB block; blocks inside one zero run need no hashing.
-    for (uint64_t b = first_block; b < last_block; ++b) {
-      uint64_t bstart = b * kHashBlock;
-      uint64_t blen = result_.hashes.BlockLength(b);
-      bool zero_block = std::any_of(runs.begin(), runs.end(), [&](const Extent& r) {
-        return r.zero && r.offset <= bstart && r.end() >= bstart + blen;
-      });
-      result_.hashes.Set(b, zero_block ? ZeroHash(blen) : HashBytes(buf.get() + (bstart - off), blen));
-    }
+    for (uint64_t b = first_block; b < last_block; ++b) c->hashes.push_back(ZeroHash(result_.hashes.BlockLength(b)));
+    c->runs.push_back({off, len, true});
+    return Status::Ok();
   }
+  c->buf = pool_->Get();
+  Status st = src_.Read(off, c->buf.get(), len);
+  if (!st.ok()) {
+    pool_->Put(std::move(c->buf));
+    return st;
+  }
+  c->runs = SplitZeroRuns(c->buf.get(), off, len, opts_.zero_granularity);
+  // Hash each 4 MiB block; blocks inside one zero run need no hashing.
+  for (uint64_t b = first_block; b < last_block; ++b) {
+    uint64_t bstart = b * kHashBlock;
+    uint64_t blen = result_.hashes.BlockLength(b);
+    bool zero_block = std::any_of(c->runs.begin(), c->runs.end(), [&](const Extent& r) {
+      return r.zero && r.offset <= bstart && r.end() >= bstart + blen;
+    });
+    c->hashes.push_back(zero_block ? ZeroHash(blen) : HashBytes(c->buf.get() + (bstart - off), blen));
+  }
+  return Status::Ok();
+}
 
+void CopyRun::SetHashes(const ReadChunkData& c) {
+  uint64_t b = c.offset / kHashBlock;
+  for (const Hash128& h : c.hashes) result_.hashes.Set(b++, h);
+}
+
+// Read (and scan and hash) before taking a place in the in-flight window:
+// the read of the next chunk then overlaps the writes in flight instead of
+// holding a place idle while the disk answers. Buffers alive stay bounded:
+// the window's chunks plus one per reader.
+Status CopyRun::CopyChunk(uint64_t index) {
+  ReadChunkData c;
+  V2R_RETURN_IF_ERROR(ReadChunk(index, &c));
+  SetHashes(c);
+  WriteChunk(std::move(c));
+  return Status::Ok();
+}
+
+Status CopyRun::RecheckChunk(uint64_t index) {
+  ReadChunkData c;
+  V2R_RETURN_IF_ERROR(ReadChunk(index, &c));
+  rechecked_ += 1;
+  bool same = true;
+  uint64_t b = c.offset / kHashBlock;
+  for (const Hash128& h : c.hashes) same = same && opts_.initial_hashes->Get(b++) == h;
+  if (!same) {
+    rewritten_ += 1;
+    SetHashes(c);
+    WriteChunk(std::move(c));
+    return Status::Ok();
+  }
+  if (c.buf) pool_->Put(std::move(c.buf));
+  unchanged_bytes_ += c.length;
+  if (progress_) progress_->done += c.length;
+  Progressed();
+  if (opts_.on_unchanged) opts_.on_unchanged(index);
+  return Status::Ok();
+}
+
+void CopyRun::WriteChunk(ReadChunkData c) {
+  const uint64_t len = c.length;
+  const ZeroAction zero_action = ZeroPolicy(opts_.target_fresh);
+  std::vector<Extent>& runs = c.runs;
+  AlignedBuffer& buf = c.buf;
   if (opts_.rate) {
     uint64_t data = 0;
     for (const Extent& r : runs)
@@ -197,20 +251,20 @@ Status CopyRun::CopyChunk(uint64_t index) {
   if (runs.empty()) {  // stopped while waiting for the rate limiter
     give_back();
     Fail(Status::Interrupted("stopped"));
-    return Status::Ok();
+    return;
   }
   if (opts_.shared_window && !opts_.shared_window->Acquire(len, stop_)) {
     give_back();
-    return Status::Ok();
+    return;
   }
   if (!window_.Acquire(len, stop_)) {
     if (opts_.shared_window) opts_.shared_window->Release(len);
     give_back();
-    return Status::Ok();
+    return;
   }
   auto chunk = std::make_shared<Chunk>();
-  chunk->index = index;
-  chunk->offset = off;
+  chunk->index = c.index;
+  chunk->offset = c.offset;
   chunk->length = len;
   chunk->buf = std::move(buf);
   chunk->pending = 1;  // held by this function until every op is issued
@@ -244,22 +298,22 @@ Status CopyRun::CopyChunk(uint64_t index) {
       window_.Release(len);
       if (opts_.shared_window) opts_.shared_window->Release(len);
     }
-    return Status::Ok();
+    return;
   }
   // Only a chunk that needed no write is progress now; one that issued
   // writes progresses when they complete (issuing them while the writes
   // before hang would hide the stall for a whole in-flight window).
   if (!wrote) Progressed();
   if (chunk->pending.fetch_sub(1) == 1) ChunkDone(chunk);
-  return Status::Ok();
 }
 
 void CopyRun::ReaderLoop() {
   while (!Stopping()) {
     uint64_t index = next_chunk_.fetch_add(1);
     if (index >= chunks_) return;
-    if (opts_.done_chunks && index < opts_.done_chunks->size() && (*opts_.done_chunks)[index]) continue;
-    Status st = CopyChunk(index);
+    bool done = opts_.done_chunks && index < opts_.done_chunks->size() && (*opts_.done_chunks)[index];
+    if (done && !opts_.recheck_done) continue;
+    Status st = done ? RecheckChunk(index) : CopyChunk(index);
     if (!st.ok()) {
       Fail(st);
       return;
@@ -351,6 +405,7 @@ Result<CopyResult> CopyRun::Run() {
       uint64_t len = std::min<uint64_t>(opts_.chunk_size, src_.size() - off);
       for (uint64_t b = off / kHashBlock; b < (off + len + kHashBlock - 1) / kHashBlock; ++b)
         if (opts_.initial_hashes) result_.hashes.Set(b, opts_.initial_hashes->Get(b));
+      if (opts_.recheck_done) continue;  // counted once read again (RecheckChunk)
       result_.bytes_resumed += len;
       if (progress_) progress_->done += len;
     }
@@ -376,13 +431,16 @@ Result<CopyResult> CopyRun::Run() {
   // Whatever completed is flushed and reported, also after an error or an
   // interruption: the journal keeps every range that is really done.
   Status final_flush = FlushAndReport();
-  if (first_error_.ok() && opts_.cancel && opts_.cancel->load())
+  if (first_error_.ok() && ((opts_.cancel && opts_.cancel->load()) || (opts_.halt && opts_.halt->load())))
     first_error_ = Status::Interrupted(fmt::format("copy to {} interrupted", dst_.name()));
   if (first_error_.ok() && !final_flush.ok()) first_error_ = final_flush;
   if (!first_error_.ok()) return first_error_;
 
   result_.bytes_written = written_.load();
   result_.bytes_zero = zero_.load();
+  result_.bytes_resumed += unchanged_bytes_.load();
+  result_.chunks_rechecked = rechecked_.load();
+  result_.chunks_rewritten = rewritten_.load();
   result_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return std::move(result_);
 }
@@ -404,6 +462,8 @@ Status ResolveCopyOptions(const Source& src, const Sink& dst, CopyOptions* opts)
   if (opts->readers < 1) return Status::Usage("reader thread count must be at least 1");
   if (opts->initial_hashes && opts->initial_hashes->disk_size() != src.size())
     return Status::Internal("resume hashes are for another disk size");
+  if (opts->recheck_done && (!opts->initial_hashes || !opts->done_chunks || opts->target_fresh))
+    return Status::Internal("a recheck needs the done chunks, their hashes and a target that is not fresh");
   return Status::Ok();
 }
 

@@ -44,6 +44,7 @@ struct CopyOptions {
   int readers = 2;                  // threads reading the source
   bool target_fresh = true;         // see ZeroPolicy()
   const std::atomic<bool>* cancel = nullptr;  // set by a signal handler
+  const std::atomic<bool>* halt = nullptr;    // a second reason to stop (the source guard): the same as cancel
   // Several disks copied at once share one budget: when set, a chunk needs
   // room in this window too (it outlives the call; thread-safe).
   InflightWindow* shared_window = nullptr;
@@ -57,6 +58,15 @@ struct CopyOptions {
   // hashes come from `initial_hashes` (same disk size).
   const std::vector<bool>* done_chunks = nullptr;
   const BlockHashes* initial_hashes = nullptr;
+  // Resume of a copy whose source may have changed since its chunks were
+  // recorded (the VM ran, or nobody watched it between two runs): every done
+  // chunk is read again and its block hashes compared with initial_hashes;
+  // only chunks that differ are written again (a resumed target is not
+  // fresh: zeros are written as zeroes). Reading is far cheaper than writing.
+  bool recheck_done = false;
+  // With recheck_done: called (from reader threads) with each done chunk
+  // found unchanged (it is durable on the target already).
+  std::function<void(uint64_t chunk)> on_unchanged;
 
   // Called (never concurrently) after a flush, with the chunks that had
   // completed before it and the hashes so far. An error stops the copy.
@@ -72,7 +82,9 @@ struct CopyResult {
   uint64_t size = 0;
   uint64_t bytes_written = 0;   // data bytes written to the sink by this call
   uint64_t bytes_zero = 0;      // bytes skipped (or zeroed) as zero by this call
-  uint64_t bytes_resumed = 0;   // bytes of chunks already done before this call
+  uint64_t bytes_resumed = 0;   // bytes of chunks already done before this call (and, rechecked, unchanged)
+  uint64_t chunks_rechecked = 0;  // recheck_done: done chunks read again
+  uint64_t chunks_rewritten = 0;  // ... of which differed from their record and were written again
   double seconds = 0;
   BlockHashes hashes{0};        // of what was read from the source
 };

@@ -9,6 +9,9 @@
 
 #include <fmt/format.h>
 
+#include <string>
+#include <vector>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -129,6 +132,21 @@ Status FileSource::Read(uint64_t offset, void* buf, size_t length) {
   }
   if (!direct_) ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
   return Status::Ok();
+}
+
+std::string FingerprintIdentity(const std::string& fingerprint) {
+  std::vector<std::string> parts;
+  for (size_t pos = 0;;) {
+    size_t colon = fingerprint.find(':', pos);
+    parts.push_back(fingerprint.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  std::string id;
+  for (size_t i = 0; i < parts.size() && i < 3; ++i) id += (i ? ":" : "") + parts[i];
+  for (const std::string& p : parts)
+    if (p.rfind("size=", 0) == 0) id += ":" + p;
+  return id;
 }
 
 }  // namespace v2r

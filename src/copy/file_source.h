@@ -52,4 +52,9 @@ class FileSource : public Source {
   std::string id_;  // device numbers or inode, and mtime
 };
 
+// Which disk a Fingerprint() names, without what may change while it is the
+// same disk (a file's mtime, the content samples): "blk:MAJ:MIN:size=N" or
+// "file:DEV:INO:size=N". A resume that rechecks every chunk needs no more.
+std::string FingerprintIdentity(const std::string& fingerprint);
+
 }  // namespace v2r

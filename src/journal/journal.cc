@@ -23,13 +23,24 @@ Status WriteAll(int fd, const std::string& data, const std::string& path) {
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(Kind::kFailed, fmt::format("writing journal {}", path), errno);
+    if (n < 0) return StateWriteError("writing", path, errno);
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+Status StateWriteError(const std::string& what, const std::string& path, int err) {
+  if (err < 0) err = -err;
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (err == ENOSPC || err == EDQUOT || err == EIO || err == EROFS)
+    return Status::FromErrno(Kind::kInterrupted, fmt::format("{} {}", what, path), err,
+                             fmt::format("the filesystem of {} is full or failing (df -h {}): make room or fix it, "
+                                         "then rerun the same command to resume; nothing was undone",
+                                         dir, dir));
+  return Status::FromErrno(Kind::kFailed, fmt::format("{} {}", what, path), err);
+}
 
 std::string UtcNow() {
   std::time_t t = std::time(nullptr);
@@ -118,6 +129,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   j->repaired_tail_ = parsed->torn_tail;
   if (j->repaired_tail_ && ::ftruncate(j->fd_, static_cast<off_t>(parsed->good_end)) != 0)
     return Status::FromErrno(Kind::kRefused, fmt::format("repairing journal {}", path), errno);
+  j->good_end_ = static_cast<off_t>(parsed->good_end);
   return j;
 }
 
@@ -140,9 +152,18 @@ Status Journal::Append(nlohmann::json record) {
   record["seq"] = records_.size() + 1;
   record["time"] = UtcNow();
   std::string line = EncodeLine(record);
-  V2R_RETURN_IF_ERROR(WriteAll(fd_, line, path_));
-  if (::fdatasync(fd_) != 0)
-    return Status::FromErrno(Kind::kFailed, fmt::format("syncing journal {}", path_), errno);
+  if (broken_)
+    return Status::Failed(fmt::format("journal {} could not be repaired after a failed write", path_),
+                          "rerun the same command: the torn record is dropped when the journal is opened");
+  Status st = WriteAll(fd_, line, path_);
+  if (st.ok() && ::fdatasync(fd_) != 0) st = StateWriteError("syncing", path_, errno);
+  if (!st.ok()) {
+    // Never leave a torn record before the next one (that would read as a
+    // corrupted journal): cut the file back to its acknowledged records.
+    if (::ftruncate(fd_, good_end_) != 0) broken_ = true;
+    return st;
+  }
+  good_end_ += static_cast<off_t>(line.size());
   records_.push_back(std::move(record));
   return Status::Ok();
 }

@@ -14,6 +14,8 @@
 // dir lock).
 #pragma once
 
+#include <sys/types.h>
+
 #include <nlohmann/json.hpp>
 
 #include <memory>
@@ -23,6 +25,12 @@
 #include "base/status.h"
 
 namespace v2r {
+
+// A write to the state dir (journal, progress file, saved definition) that
+// failed. Full or failing local storage (ENOSPC, EDQUOT, EIO, EROFS) is an
+// environment fault: kInterrupted, resumable once there is room, with a hint
+// that names the directory. Anything else is kFailed.
+Status StateWriteError(const std::string& what, const std::string& path, int err);
 
 class Journal {
  public:
@@ -53,6 +61,8 @@ class Journal {
   int fd_ = -1;
   std::vector<nlohmann::json> records_;
   bool repaired_tail_ = false;
+  off_t good_end_ = 0;   // bytes of the file that hold acknowledged records
+  bool broken_ = false;  // a failed append could not be cut off again
 };
 
 // Current UTC time as "2026-11-25T21:43:11Z".

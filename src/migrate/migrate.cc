@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/fault.h"
+#include "base/parallel.h"
 #include "ceph/admin.h"
 #include "ceph/image.h"
 #include "ceph/snapshots.h"
@@ -19,6 +20,7 @@
 #include "copy/hasher.h"
 #include "base/abandon.h"
 #include "journal/copy_progress.h"
+#include "migrate/guard.h"
 #include "migrate/live.h"
 #include "migrate/runner.h"
 #include "migrate/steps.h"
@@ -40,9 +42,26 @@ class Migration {
 
  private:
   Status StepCopy();
+  // StepCopy, then again (rechecking every disk) while the source guard lost
+  // sight of the domain during it: until the copy can be trusted.
+  Status CopyUntilTrusted();
   Status CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress);
+  // Resumes a disk whose image this migration created: its progress file, if
+  // it may be used, else the image removed. `resumed` says which.
+  Result<std::unique_ptr<CopyProgressFile>> ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
+                                                       const std::string& fingerprint, bool* resumed);
+  Status StartGuard();
+  Status GuardCheck() { return guard_ ? guard_->Check() : Status::Ok(); }
+  // The last look before the definition is switched: the guard watches now
+  // and has not lost sight of the domain since the copy was trusted.
+  Status GuardBeforeSwitch();
+  // A rerun finds the VM running (started since the migration stopped it)
+  // and may not stop it: refused, nothing undone.
+  Status RefuseRunningOnResume();
   Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
   Status StepStart();
+  Status Steps(bool resuming);
+  Result<bool> FinishSwitched(const MigrationState& ms, MigrateReport* report);
   // Turns a failure into the documented outcome: interrupted stays
   // resumable; anything else aborts (undoes) the migration.
   Status Fail(Status st);
@@ -50,6 +69,11 @@ class Migration {
   const MigrateOptions& opts_;
   Runner r_;
   Plan plan_;
+  std::unique_ptr<DomainGuard> guard_;  // from the VM shut off until the switch
+  std::atomic<bool> halt_{false};       // set by the guard when the VM runs: the copy stops
+  // Every chunk recorded by an earlier run (or before libvirt went away) is
+  // read again and compared with its record: the VM may have run unseen.
+  bool recheck_ = false;
   std::mutex results_mu_;
   std::map<std::string, CopyResult> copied_;  // this run's copies, by target
   std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
@@ -73,9 +97,23 @@ void Migration::DropReadbacks() {
 }
 
 Status Migration::Fail(Status st) {
-  // The cluster out of reach (monitors down, network cut) after the copy
-  // began: undoing needs it too, and a rerun once it is back resumes.
+  // The copy stopped because the VM ran: the guard's finding is the reason.
+  if (guard_ && guard_->Tripped()) st = guard_->Check();
+  if (st.kind() == Kind::kSourceChanged) {
+    // Nothing is undone: the copy is kept so that a rerun converges on the
+    // disks' new content, rewriting only what changed.
+    Status logged = r_.Log({{"event", "copy-untrusted"}, {"reason", st.message()}});
+    if (!logged.ok()) return st.WithHint(st.hint() + "; recording this in the journal failed: " + logged.message());
+    return st;
+  }
+  // Environment faults stop resumable, never undo: the cluster out of reach
+  // (monitors down, network cut) after the copy began, libvirt gone
+  // (libvirtd restarted and not back), the state dir full or failing.
   bool unreachable = st.err() == ETIMEDOUT;
+  bool libvirt_lost = r_.LibvirtLost();
+  if (libvirt_lost && st.kind() != Kind::kInterrupted)
+    st = Status::Interrupted(st.message() + " (the connection to libvirt is lost)",
+                             "start libvirtd (or wait for it), then rerun the same command to resume");
   if (st.kind() == Kind::kInterrupted || r_.Cancelled() || unreachable) {
     MigrationState ms = r_.State();
     std::string vm = ms.vm_stopped ? fmt::format("; the VM is shut off (it was {})", RunStateText(ms.original_state))
@@ -99,6 +137,37 @@ Status Migration::Fail(Status st) {
       .WithHint(fmt::format("undone: {}", *undone));
 }
 
+Result<std::unique_ptr<CopyProgressFile>> Migration::ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
+                                                                const std::string& fingerprint, bool* resumed) {
+  IoCtx& io = *r_.s.io;
+  const std::string& target = disk.disk.target;
+  auto loaded = CopyProgressFile::Load(progress_path);
+  auto image = RbdImage::Open(io, disk.image, true);
+  std::string why;
+  if (!loaded.ok()) why = "no copy progress recorded";
+  else if (!image.ok()) why = "the image is gone";
+  else if (FingerprintIdentity((*loaded)->header().fingerprint) != FingerprintIdentity(fingerprint) ||
+           (*loaded)->header().size != disk.size || (*loaded)->header().image != disk.image)
+    why = "the source is another disk than the one the copy began from";
+  else if ((*image)->size() != disk.size) why = "the image has another size";
+  else {
+    auto state = GetMeta(**image, "virt2rbd.state");
+    if (!state.ok() || !state->has_value() || (**state != "copying" && **state != "complete"))
+      why = "the image is not marked as one being copied by virt2rbd";
+  }
+  if (why.empty()) {
+    *resumed = true;
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "copy-resume"}, {"target", target}, {"done_bytes", (*loaded)->done_bytes()},
+                                {"recheck", recheck_}}));
+    return std::move(*loaded);
+  }
+  if (r_.observer()) r_.observer()->Warn(fmt::format("disk {}: copying again from the start: {}", target, why));
+  if (image.ok()) image->reset();
+  V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image}, {"why", why}}));
+  return std::unique_ptr<CopyProgressFile>();
+}
+
 // Copies one disk, resuming from its progress file when this migration
 // created the image before and the source is unchanged: only chunks not
 // recorded as durable are written again (zeros included: a resumed image is
@@ -107,7 +176,7 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   const std::string& target = disk.disk.target;
   MigrationState ms = r_.State();
   const DiskRecord* rec = ms.Disk(target);
-  if (rec && rec->copied) {
+  if (rec && rec->copied && !recheck_) {
     progress->done += disk.size;
     return Status::Ok();
   }
@@ -125,30 +194,9 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   std::unique_ptr<CopyProgressFile> done;
   bool resumed = false;
   if (rec && rec->created) {
-    auto loaded = CopyProgressFile::Load(progress_path);
-    auto image = RbdImage::Open(io, disk.image, true);
-    std::string why;
-    if (!loaded.ok()) why = "no copy progress recorded";
-    else if (!image.ok()) why = "the image is gone";
-    else if ((*loaded)->header().fingerprint != *fingerprint || (*loaded)->header().size != disk.size ||
-             (*loaded)->header().image != disk.image)
-      why = "the source changed since the copy began";
-    else if ((*image)->size() != disk.size) why = "the image has another size";
-    else {
-      auto state = GetMeta(**image, "virt2rbd.state");
-      if (!state.ok() || !state->has_value() || (**state != "copying" && **state != "complete"))
-        why = "the image is not marked as one being copied by virt2rbd";
-    }
-    if (why.empty()) {
-      done = std::move(*loaded);
-      resumed = true;
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "copy-resume"}, {"target", target}, {"done_bytes", done->done_bytes()}}));
-    } else {
-      if (r_.observer()) r_.observer()->Warn(fmt::format("disk {}: copying again from the start: {}", target, why));
-      if (image.ok()) image->reset();
-      V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image}, {"why", why}}));
-    }
+    auto loaded = ResumeDisk(disk, progress_path, *fingerprint, &resumed);
+    if (!loaded.ok()) return loaded.status();
+    done = std::move(*loaded);
   } else if (rec && rec->create_intent) {
     // Created or not before a crash: start clean.
     V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
@@ -186,8 +234,10 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     auto rimage = RbdImage::Open(io, disk.image, /*read_only=*/true);
     if (!rimage.ok()) return rimage.status();
     readback = std::make_unique<Readback>(std::move(*rimage), disk.size, done->header().chunk_size);
+    // Chunks done before are read back at once, unless they are rechecked:
+    // then each once found unchanged (or rewritten and flushed).
     std::vector<uint64_t> before;
-    for (uint64_t i = 0; i < done->done().size(); ++i)
+    for (uint64_t i = 0; i < done->done().size() && !(resumed && recheck_); ++i)
       if (done->done()[i]) before.push_back(i);
     readback->frontier.MarkDone(before);
     int disks = std::max<int>(1, std::min<int>(opts_.parallel_disks, static_cast<int>(plan_.Moving().size())));
@@ -199,15 +249,18 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
   copts.max_requests = opts_.in_flight;
   copts.max_bytes = opts_.in_flight_bytes;
   copts.cancel = r_.cancel();
+  copts.halt = &halt_;
   copts.shared_window = window;
   copts.buffer_pool = buffers_.get();
   copts.rate = rate_.get();
   copts.target_fresh = !resumed;
   copts.done_chunks = &done->done();
   copts.initial_hashes = &done->hashes();
+  copts.recheck_done = resumed && recheck_;
   copts.durable_interval_s = opts_.durable_interval_s;
   CopyProgressFile* file = done.get();
   DurableFrontier* frontier = readback ? &readback->frontier : nullptr;
+  if (frontier) copts.on_unchanged = [frontier](uint64_t chunk) { frontier->MarkDone({chunk}); };
   copts.on_durable = [file, frontier](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
     // Fault point between the flush and the record: "progress-record-N" is
     // the Nth record of this process (several disks count together).
@@ -240,6 +293,18 @@ Status Migration::CopyOne(const DiskPlan& disk, InflightWindow* window, Progress
     return copied.status().Wrap(fmt::format("disk {}", target));
   }
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
+  if (copied->chunks_rewritten > 0 && rec && rec->snapshot) {
+    // The rollback point was taken of what is now rewritten: take it again.
+    auto img = OpenOurImageForWriting(io, disk.image);
+    if (!img.ok()) return img.status();
+    V2R_RETURN_IF_ERROR(RemoveSnapshot(**img, kSwitchSnapshot));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-removed"}, {"target", target}, {"why", "chunks rewritten"}}));
+  }
+  if (copied->chunks_rechecked > 0 && r_.observer())
+    r_.observer()->Warn(fmt::format("disk {}: {} chunk{} checked against the source again, {} had changed and "
+                                    "{} rewritten", target, copied->chunks_rechecked,
+                                    copied->chunks_rechecked == 1 ? "" : "s", copied->chunks_rewritten,
+                                    copied->chunks_rewritten == 1 ? "was" : "were"));
   std::lock_guard<std::mutex> lock(results_mu_);
   copied_[target] = std::move(*copied);
   if (readback) readbacks_[target] = std::move(readback);
@@ -281,34 +346,8 @@ Status Migration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
   return r_.Log({{"event", "disk-copied"},     {"target", disk.disk.target},
                  {"image", disk.image},        {"digest", digest},
                  {"bytes_copied", copied->bytes_written}, {"bytes_zero", copied->bytes_zero},
-                 {"seconds", copied->seconds}, {"verified", verified}});
-}
-
-// Runs `fn` for every moving disk, up to opts_.parallel_disks at once; the
-// first error wins (the others finish: they drain their own writes).
-template <typename F>
-Status ForEachDisk(const std::vector<const DiskPlan*>& disks, int parallel, F fn) {
-  std::mutex mu;
-  Status first;
-  size_t next = 0;
-  auto worker = [&] {
-    while (true) {
-      const DiskPlan* d;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (next >= disks.size() || !first.ok()) return;
-        d = disks[next++];
-      }
-      Status st = fn(*d);
-      std::lock_guard<std::mutex> lock(mu);
-      if (!st.ok() && first.ok()) first = st;
-    }
-  };
-  std::vector<std::thread> threads;
-  int n = std::max(1, std::min<int>(parallel, static_cast<int>(disks.size())));
-  for (int i = 0; i < n; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  return first;
+                 {"seconds", copied->seconds}, {"verified", verified},
+                 {"chunks_rechecked", copied->chunks_rechecked}, {"chunks_rewritten", copied->chunks_rewritten}});
 }
 
 Status Migration::StepCopy() {
@@ -321,22 +360,19 @@ Status Migration::StepCopy() {
   verify_progress.total = copy_progress.total.load();
   PhaseObserver* obs = r_.observer();
   if (obs) obs->PhaseStarted("copy", copy_progress);
-  Status st = ForEachDisk(disks, opts_.parallel_disks,
-                          [&](const DiskPlan& d) { return CopyOne(d, &window, &copy_progress); });
+  Status st = ParallelFor(disks.size(), opts_.parallel_disks,
+                          [&](size_t i) { return CopyOne(*disks[i], &window, &copy_progress); });
   if (obs) obs->PhaseEnded();
   if (!st.ok()) {
     DropReadbacks();
     return st;
   }
   if (obs) obs->PhaseStarted(opts_.verify ? "verify" : "record", verify_progress);
-  st = ForEachDisk(disks, opts_.parallel_disks, [&](const DiskPlan& d) { return VerifyOne(d, &verify_progress); });
+  st = ParallelFor(disks.size(), opts_.parallel_disks, [&](size_t i) { return VerifyOne(*disks[i], &verify_progress); });
   if (obs) obs->PhaseEnded();
   DropReadbacks();
   return st;
 }
-
-
-
 
 Status Migration::StepStart() {
   MigrationState ms = r_.State();
@@ -348,6 +384,89 @@ Status Migration::StepStart() {
   V2R_RETURN_IF_ERROR(ConfirmOnRbd(r_, plan_));
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-started"}}));
   return FaultPoint("after-start");
+}
+
+Status Migration::StartGuard() {
+  DomainGuard::Text text{
+      "on its original disks while they were being copied: what it wrote may be missing from the copy, so nothing "
+      "was switched and the VM was left as it is",
+      fmt::format("once {0} is shut off again, rerun the same command: every disk is checked against its source and "
+                  "only the chunks that changed are copied again (or undo with virt2rbd rollback {0})",
+                  plan_.domain)};
+  auto g = DomainGuard::Start(r_.s.virt->uri(), plan_.uuid, plan_.domain, &halt_, r_.observer(), std::move(text));
+  if (!g.ok()) return g.status();
+  guard_ = std::move(*g);
+  return guard_->Check();
+}
+
+Status Migration::GuardBeforeSwitch() {
+  V2R_RETURN_IF_ERROR(guard_->WaitConnected(opts_.libvirt_timeout_s, r_.cancel()));
+  V2R_RETURN_IF_ERROR(guard_->Check());
+  if (guard_->TakeOutage())
+    return Status::Interrupted(
+        fmt::format("libvirt went away after the copy of {}: a start of the VM meanwhile would have gone unseen, so "
+                    "nothing was switched", plan_.domain),
+        "rerun the same command: every disk is checked against its source again before the switch");
+  return Status::Ok();
+}
+
+Status Migration::RefuseRunningOnResume() {
+  auto now = r_.s.domain->State();
+  if (!now.ok()) return now.status();
+  RunState rs = ToRunState(*now);
+  if (rs == RunState::kShutoff || opts_.shutdown || opts_.force_off) return Status::Ok();
+  return Status::Refused(
+      fmt::format("domain {} is {}: it was started after this migration began, on its original disks", plan_.domain,
+                  RunStateName(rs)),
+      fmt::format("shut it down (virsh shutdown {}) and rerun, or rerun with --shutdown (and --force-off): every "
+                  "disk is then checked against its source and only what changed is copied again",
+                  plan_.domain));
+}
+
+Status Migration::CopyUntilTrusted() {
+  bool rechecked = recheck_;
+  for (int pass = 0;; ++pass) {
+    V2R_RETURN_IF_ERROR(StepCopy());
+    V2R_RETURN_IF_ERROR(GuardCheck());
+    if (!guard_->TakeOutage()) break;
+    if (pass == 3)
+      return Status::Interrupted("libvirt kept going away while the disks were copied",
+                                 "rerun the same command once libvirtd is stable: the copy resumes");
+    V2R_RETURN_IF_ERROR(guard_->WaitConnected(opts_.libvirt_timeout_s, r_.cancel()));
+    if (r_.observer())
+      r_.observer()->Warn("libvirt was away during the copy, so a start of the VM may have gone unseen: checking "
+                          "every disk against its source again");
+    recheck_ = rechecked = true;
+  }
+  if (!rechecked) return Status::Ok();
+  return r_.Log({{"event", "rechecked"}});
+}
+
+// The steps of an offline migration once the VM is shut off; every failure
+// goes through Fail.
+Status Migration::Steps(bool resuming) {
+  // From here until the switch, any start of the domain is noticed.
+  V2R_RETURN_IF_ERROR(StartGuard());
+  V2R_RETURN_IF_ERROR(r_.DisableAutostart());
+  V2R_RETURN_IF_ERROR(EnsureUser(r_, plan_));
+  V2R_RETURN_IF_ERROR(EnsureSecret(r_, plan_));
+  V2R_RETURN_IF_ERROR(SaveDefinition(r_, plan_));
+  V2R_RETURN_IF_ERROR(GuardCheck());
+  recheck_ = resuming;
+  V2R_RETURN_IF_ERROR(CopyUntilTrusted());
+  if (r_.Cancelled()) return Status::Interrupted("interrupted");
+  V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
+  // Offline, before the switch, only our own runs wrote the images: a lock
+  // still held is a killed run's, and would make the snapshot wait ~30 s.
+  for (const DiskPlan* d : plan_.Moving()) {
+    auto img = OpenOurImageForWriting(*r_.s.io, d->image);
+    if (!img.ok()) return img.status();
+  }
+  V2R_RETURN_IF_ERROR(SnapshotImages(r_, plan_));
+  V2R_RETURN_IF_ERROR(SwitchDefinition(r_, plan_, [this] { return GuardBeforeSwitch(); }));
+  guard_.reset();  // switched: the VM may start now (we start it ourselves)
+  V2R_RETURN_IF_ERROR(StepStart());
+  return r_.RestoreAutostart();
 }
 
 Result<MigrateReport> Migration::Run() {
@@ -368,43 +487,9 @@ Result<MigrateReport> Migration::Run() {
   bool resuming = ms.begun;
   V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
   if (resuming && (ms.switched || ms.switch_intent)) {
-    // The definition may be switched already: finish from there.
-    auto now = r_.s.domain->InactiveSecureXml();
-    if (!now.ok()) return now.status();
-    auto info = ParseDomainXml(*now);
-    if (!info.ok()) return info.status();
-    bool on_rbd = !info->disks.empty();
-    for (const DiskRecord& d : ms.disks) {
-      bool found = false;
-      for (const DiskInfo& di : info->disks)
-        if (di.target == d.target && di.protocol == "rbd") found = true;
-      on_rbd = on_rbd && found;
-    }
-    if (on_rbd && !ms.switched)
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}, {"recovered", true}}));
-    if (!on_rbd) ms.switch_intent = false;  // the define never happened: go through the steps again
-    else {
-      plan_.domain = ms.domain;
-      plan_.uuid = ms.uuid;
-      plan_.pool = ms.pool;
-      plan_.start_after = ms.start_after;
-      for (const DiskRecord& d : ms.disks) {
-        DiskPlan dp;
-        dp.disk.target = d.target;
-        dp.disk.source = d.source;
-        dp.image = d.image;
-        dp.size = d.size;
-        dp.decision = DiskDecision::kMove;
-        plan_.disks.push_back(dp);
-      }
-      Status st = StepStart();
-      if (!st.ok()) return Fail(st);
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
-      report.plan = plan_;
-      report.state = r_.State();
-      report.message = fmt::format("domain {} resumed and finished: it runs on RBD", ms.domain);
-      return report;
-    }
+    auto finished = FinishSwitched(ms, &report);
+    if (!finished.ok() || *finished) return finished.ok() ? Result<MigrateReport>(report) : finished.status();
+    ms.switch_intent = false;  // the define never happened: go through the steps again
   }
 
   auto plan = PlanWith(r_.s, opts_, resuming ? &ms : nullptr);
@@ -414,6 +499,7 @@ Result<MigrateReport> Migration::Run() {
     if (!resuming) return RefusePlan(plan_);
     return Fail(RefusePlan(plan_));
   }
+  if (resuming) V2R_RETURN_IF_ERROR(RefuseRunningOnResume());
   if (!resuming) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
   Status st = FaultPoint("after-preflight");
   if (st.ok()) {
@@ -425,23 +511,7 @@ Result<MigrateReport> Migration::Run() {
     }
     st = stop;
   }
-  if (st.ok()) st = EnsureUser(r_, plan_);
-  if (st.ok()) st = EnsureSecret(r_, plan_);
-  if (st.ok()) st = SaveDefinition(r_, plan_);
-  if (st.ok()) st = StepCopy();
-  if (st.ok() && r_.Cancelled()) st = Status::Interrupted("interrupted");
-  if (st.ok()) {
-    // Offline, before the switch, only our own runs wrote the images: a lock
-    // still held is a killed run's, and would make the snapshot wait ~30 s.
-    for (const DiskPlan* d : plan_.Moving()) {
-      if (!st.ok()) break;
-      auto img = OpenOurImageForWriting(*r_.s.io, d->image);
-      if (!img.ok()) st = img.status();
-    }
-  }
-  if (st.ok()) st = SnapshotImages(r_, plan_);
-  if (st.ok()) st = SwitchDefinition(r_, plan_);
-  if (st.ok()) st = StepStart();
+  if (st.ok()) st = Steps(resuming);
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
   report.plan = plan_;
@@ -449,6 +519,47 @@ Result<MigrateReport> Migration::Run() {
   report.message = fmt::format("domain {} migrated to RBD ({} disk{})", plan_.domain, plan_.Moving().size(),
                                plan_.Moving().size() == 1 ? "" : "s");
   return report;
+}
+
+// A rerun after a crash around the switch: when the definition is on RBD,
+// finish from there (start, confirm) and return true.
+Result<bool> Migration::FinishSwitched(const MigrationState& ms, MigrateReport* report) {
+  V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
+  auto now = r_.s.domain->InactiveSecureXml();
+  if (!now.ok()) return now.status();
+  auto info = ParseDomainXml(*now);
+  if (!info.ok()) return info.status();
+  bool on_rbd = !info->disks.empty();
+  for (const DiskRecord& d : ms.disks) {
+    bool found = false;
+    for (const DiskInfo& di : info->disks)
+      if (di.target == d.target && di.protocol == "rbd") found = true;
+    on_rbd = on_rbd && found;
+  }
+  if (!on_rbd) return false;
+  if (!ms.switched)
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}, {"recovered", true}}));
+  plan_.domain = ms.domain;
+  plan_.uuid = ms.uuid;
+  plan_.pool = ms.pool;
+  plan_.start_after = ms.start_after;
+  for (const DiskRecord& d : ms.disks) {
+    DiskPlan dp;
+    dp.disk.target = d.target;
+    dp.disk.source = d.source;
+    dp.image = d.image;
+    dp.size = d.size;
+    dp.decision = DiskDecision::kMove;
+    plan_.disks.push_back(dp);
+  }
+  Status st = StepStart();
+  if (st.ok()) st = r_.RestoreAutostart();
+  if (!st.ok()) return Fail(st);
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
+  report->plan = plan_;
+  report->state = r_.State();
+  report->message = fmt::format("domain {} resumed and finished: it runs on RBD", ms.domain);
+  return true;
 }
 
 }  // namespace

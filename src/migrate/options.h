@@ -37,6 +37,9 @@ struct MigrateOptions {
   double durable_interval_s = 1.0;      // how often copy progress is flushed and recorded
   double stall_warn_s = 30;             // warn after this long without a completed write
   double stall_timeout_s = 900;         // then stop, resumable (exit 75); 0: wait for ever
+  // How long a step that needs libvirt waits for it to answer again after the
+  // connection broke (libvirtd restarted): then stop, resumable (exit 75).
+  int libvirt_timeout_s = 120;
   // Live mode (docs/live-migration.md): the running VM's disks are copied by
   // libvirt block copies and pivoted; it never stops. Excludes --shutdown,
   // --force-off and --no-start.
@@ -55,6 +58,7 @@ struct RollbackOptions {
   bool copy_back = false;
   bool discard_changes = false;
   bool remove_images = false;
+  int libvirt_timeout_s = 120;          // as MigrateOptions
   // Live rollback: block copies back onto the original disks of the running
   // VM, then pivot (no downtime). Excludes --shutdown, --force-off,
   // --discard-changes and --no-start.

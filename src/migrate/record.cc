@@ -31,6 +31,19 @@ std::string MigrationState::Phase() const {
   return "unfinished";
 }
 
+void FoldGuardRecord(const nlohmann::json& r, const std::string& ev, MigrationState* s) {
+  if (ev == "copy-untrusted") {
+    s->untrusted = true;
+    s->untrusted_reason = JsonField<std::string>(r, "reason", "");
+  } else if (ev == "rechecked") {
+    s->untrusted = false;
+  } else if (ev == "autostart-disable") {  // before the change: a crash after it is covered
+    s->autostart_off = true;
+  } else if (ev == "autostart-restored") {
+    s->autostart_off = false;
+  }
+}
+
 MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
   MigrationState s;
   for (const nlohmann::json& r : records) {
@@ -101,6 +114,8 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       d->bytes_zero = JsonField<uint64_t>(r, "bytes_zero", 0);
       d->seconds = JsonField<double>(r, "seconds", 0);
       d->verified = JsonField<bool>(r, "verified", false);
+      d->chunks_rechecked = JsonField<uint64_t>(r, "chunks_rechecked", 0);
+      d->chunks_rewritten = JsonField<uint64_t>(r, "chunks_rewritten", 0);
     } else if (ev == "snapshot-created" && d) {
       d->snapshot = true;
     } else if (ev == "snapshot-removed" && d) {
@@ -141,7 +156,8 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records) {
       s.committed = true;
       s.committed_at = time;
     }
-    FoldLiveRecord(r, ev, &s);  // live mode's events (record_live.cc)
+    FoldLiveRecord(r, ev, &s);   // live mode's events (record_live.cc)
+    FoldGuardRecord(r, ev, &s);  // the source guard's
   }
   return s;
 }

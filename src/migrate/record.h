@@ -45,6 +45,7 @@ struct DiskRecord {
   uint64_t bytes_copied = 0, bytes_zero = 0;
   double seconds = 0;
   bool verified = false;
+  uint64_t chunks_rechecked = 0, chunks_rewritten = 0;  // of the last copy that rechecked a resumed disk
   bool snapshot = false;
   bool removed = false;
   uint64_t copied_back = 0;
@@ -76,6 +77,12 @@ struct MigrationState {
   bool secret_value_set = false;
   bool secret_removed = false;
   bool definition_saved = false;
+  // The source guard (docs/journal.md): the VM ran on its original disks
+  // while they were copied (or copied back); the copy is not trusted until a
+  // rerun rechecked every disk against its source ("rechecked").
+  bool untrusted = false;
+  std::string untrusted_reason;
+  bool autostart_off = false;  // virt2rbd switched the domain's autostart off and has not restored it
   bool switch_intent = false;
   bool switched = false;
   std::string switched_at;
@@ -101,5 +108,7 @@ MigrationState FoldJournal(const std::vector<nlohmann::json>& records);
 // Folds one record of live mode into `s` (called by FoldJournal for every
 // record, after its own handling; a no-op for other events).
 void FoldLiveRecord(const nlohmann::json& record, const std::string& event, MigrationState* s);
+// The same for the source guard's records (copy-untrusted, rechecked, autostart-*).
+void FoldGuardRecord(const nlohmann::json& record, const std::string& event, MigrationState* s);
 
 }  // namespace v2r

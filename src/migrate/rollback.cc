@@ -14,6 +14,7 @@
 #include "copy/checksum.h"
 #include "copy/file_source.h"
 #include "copy/hasher.h"
+#include "migrate/guard.h"
 #include "migrate/live.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
@@ -53,7 +54,7 @@ namespace {
 // Writes the extents of `image` that changed since the switch snapshot back
 // to the original source, then syncs it. Returns the bytes written.
 Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, const std::string& source,
-                          const std::atomic<bool>* cancel, ProgressCounters* progress) {
+                          const std::atomic<bool>* cancel, const std::atomic<bool>* halt, ProgressCounters* progress) {
   int fd = ::open(source.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return Status::FromErrno(Kind::kFailed, fmt::format("opening original disk {} for copy-back", source), errno);
@@ -64,7 +65,7 @@ Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, c
   // Reads through a Source view of the image (zero extents need no read).
   for (const Extent& e : changed) {
     for (uint64_t off = e.offset; off < e.end() && err.ok(); off += kPiece) {
-      if (cancel && cancel->load()) {
+      if ((cancel && cancel->load()) || halt->load()) {
         err = Status::Interrupted(fmt::format("copy-back to {} interrupted", source));
         break;
       }
@@ -101,6 +102,94 @@ Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, c
 }
 
 }  // namespace
+
+// Writes every changed extent back to the original disks, then verifies
+// that each equals its image. The guard stops it when the VM starts.
+Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, const std::vector<std::pair<std::string, uint64_t>>& changed,
+                         DomainGuard* guard,
+                         const std::atomic<bool>* halt, PhaseObserver* observer, const std::atomic<bool>* cancel) {
+  MigrationState ms = r.State();
+  ProgressCounters progress;
+  for (const auto& c : changed) progress.total += c.second;
+  if (observer) observer->PhaseStarted("copy-back", progress);
+  Status st;
+  for (const DiskRecord& d : ms.disks) {
+    auto image = RbdImage::Open(*r.s.io, d.image, true);
+    if (!image.ok()) { st = image.status(); break; }
+    auto extents = ChangedSince(**image, kSwitchSnapshot);
+    if (!extents.ok()) { st = extents.status(); break; }
+    if (extents->empty()) continue;
+    st = r.Log({{"event", "copy-back"}, {"target", d.target}});
+    if (!st.ok()) break;
+    auto bytes = CopyBack(**image, *extents, d.source, cancel, halt, &progress);
+    if (!bytes.ok()) { st = bytes.status(); break; }
+    st = r.Log({{"event", "copied-back"}, {"target", d.target}, {"bytes", *bytes}});
+    if (!st.ok()) break;
+  }
+  if (observer) observer->PhaseEnded();
+  if (st.ok()) st = guard->Check();
+  if (!st.ok())
+    return st.As(st.kind() == Kind::kFailed || st.kind() == Kind::kRefused ? Kind::kFailed : st.kind())
+        .WithHint(st.hint().empty() ? "the VM is shut off and still defined on RBD; rerun the rollback to copy back again"
+                                    : st.hint());
+  // Verify: every original disk now equals its image.
+  ProgressCounters vp;
+  for (const DiskRecord& d : ms.disks) vp.total += 2 * d.size;
+  if (observer) observer->PhaseStarted("verify", vp);
+  for (const DiskRecord& d : ms.disks) {
+    auto src = FileSource::Open(d.source);
+    if (!src.ok()) { st = src.status(); break; }
+    auto a = HashSource(**src, HashOptions{4, cancel, {}}, &vp);
+    if (!a.ok()) { st = a.status(); break; }
+    auto b = HashImage(ceph, ImageSpec{ms.pool, d.image}, 4, cancel, &vp);
+    if (!b.ok()) { st = b.status(); break; }
+    auto diff = CompareHashes(*a, *b);
+    if (!diff.empty()) {
+      st = Status::Mismatch(fmt::format("after copy-back, {} differs from {}: {}", d.source,
+                                        ImagePath(ms.pool, d.image), DescribeMismatch(diff)));
+      break;
+    }
+  }
+  if (observer) observer->PhaseEnded();
+  if (st.ok()) st = guard->Check();
+  if (!st.ok()) return st.WithHint(st.hint().empty() ? "the VM is shut off and still defined on RBD; nothing was lost" : st.hint());
+  return Status::Ok();
+}
+
+// A rollback stopped by the guard (the VM was started on RBD) leaves the VM
+// as it is, on RBD, with its autostart as before; anything else is returned.
+Status GuardedFailure(Runner& r, DomainGuard* guard, Status st) {
+  if (guard && guard->Tripped()) st = guard->Check();
+  if (st.kind() != Kind::kSourceChanged) return st;
+  (void)r.Log({{"event", "copy-back-stopped"}, {"reason", st.message()}});
+  Status autostart = r.RestoreAutostart();
+  if (!autostart.ok()) return st.WithHint(st.hint() + "; turning its autostart on again failed: " + autostart.message());
+  return st;
+}
+
+// Puts the saved definition back; when the VM started between the guard's
+// last look and the define, the RBD definition is put back instead.
+Status RestoreDefinitionGuarded(Runner& r, DomainGuard* guard, const RollbackOptions& opts) {
+  MigrationState ms = r.State();
+  auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
+  if (!saved.ok()) return saved.status();
+  V2R_RETURN_IF_ERROR(guard->WaitConnected(opts.libvirt_timeout_s, nullptr));
+  V2R_RETURN_IF_ERROR(GuardedFailure(r, guard, guard->Check()));
+  if (guard->TakeOutage())
+    return Status::Interrupted("libvirt went away during the rollback: a start of the VM meanwhile would have gone "
+                               "unseen, so the definition was not restored",
+                               "rerun the rollback: the changes are copied back again");
+  auto on_rbd = r.s.domain->InactiveSecureXml();
+  if (!on_rbd.ok()) return on_rbd.status();
+  auto def = r.s.virt->DefineXml(*saved);
+  if (!def.ok()) return def.status();
+  if (Status late = guard->Check(); !late.ok()) {
+    auto back = r.s.virt->DefineXml(*on_rbd);
+    if (!back.ok()) return back.status().Wrap(late.message() + "; putting the RBD definition back failed");
+    return GuardedFailure(r, guard, late);
+  }
+  return r.Log({{"event", "definition-restored"}});
+}
 
 Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* observer,
                                    const std::atomic<bool>* cancel) {
@@ -177,6 +266,16 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
   V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"copy_back", opts.copy_back},
                              {"discard_changes", opts.discard_changes}}));
   V2R_RETURN_IF_ERROR(r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s));
+  // From here until the definition names the original disks again, a start
+  // of the VM (on RBD, writing what the copy-back would miss) is noticed.
+  std::atomic<bool> halt{false};
+  DomainGuard::Text text{
+      "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
+      "VM as it is, on RBD",
+      "once it is shut off again, rerun the same rollback: the changes are copied back again"};
+  auto started = DomainGuard::Start(r.s.virt->uri(), ms.uuid, opts.domain, &halt, observer, std::move(text));
+  if (!started.ok()) return started.status();
+  std::unique_ptr<DomainGuard> guard = std::move(*started);
   V2R_RETURN_IF_ERROR(measure());  // the guest may have written while shutting down
   if (any_changed() && !keep_going) {
     if (was_running) (void)r.s.domain->Start();
@@ -186,56 +285,17 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
                     changed_text()),
         "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
   }
+  V2R_RETURN_IF_ERROR(r.DisableAutostart());
 
   if (opts.copy_back && any_changed()) {
-    ProgressCounters progress;
-    for (const auto& c : report.changed) progress.total += c.second;
-    if (observer) observer->PhaseStarted("copy-back", progress);
-    Status st;
-    for (const DiskRecord& d : r.State().disks) {
-      auto image = RbdImage::Open(*r.s.io, d.image, true);
-      if (!image.ok()) { st = image.status(); break; }
-      auto extents = ChangedSince(**image, kSwitchSnapshot);
-      if (!extents.ok()) { st = extents.status(); break; }
-      if (extents->empty()) continue;
-      V2R_RETURN_IF_ERROR(r.Log({{"event", "copy-back"}, {"target", d.target}}));
-      auto bytes = CopyBack(**image, *extents, d.source, cancel, &progress);
-      if (!bytes.ok()) { st = bytes.status(); break; }
-      V2R_RETURN_IF_ERROR(r.Log({{"event", "copied-back"}, {"target", d.target}, {"bytes", *bytes}}));
-    }
-    if (observer) observer->PhaseEnded();
-    if (!st.ok())
-      return st.As(st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed)
-          .WithHint("the VM is shut off and still defined on RBD; rerun the rollback to copy back again");
-    // Verify: every original disk now equals its image.
-    ProgressCounters vp;
-    for (const DiskRecord& d : r.State().disks) vp.total += 2 * d.size;
-    if (observer) observer->PhaseStarted("verify", vp);
-    for (const DiskRecord& d : r.State().disks) {
-      auto src = FileSource::Open(d.source);
-      if (!src.ok()) { st = src.status(); break; }
-      auto a = HashSource(**src, HashOptions{4, cancel, {}}, &vp);
-      if (!a.ok()) { st = a.status(); break; }
-      auto b = HashImage(opts.ceph, ImageSpec{ms.pool, d.image}, 4, cancel, &vp);
-      if (!b.ok()) { st = b.status(); break; }
-      auto diff = CompareHashes(*a, *b);
-      if (!diff.empty()) {
-        st = Status::Mismatch(fmt::format("after copy-back, {} differs from {}: {}", d.source,
-                                          ImagePath(ms.pool, d.image), DescribeMismatch(diff)));
-        break;
-      }
-    }
-    if (observer) observer->PhaseEnded();
-    if (!st.ok()) return st.WithHint("the VM is shut off and still defined on RBD; nothing was lost");
+    Status st = CopyBackAndVerify(r, opts.ceph, report.changed, guard.get(), &halt, observer, cancel);
+    if (!st.ok()) return GuardedFailure(r, guard.get(), st);
   }
 
   std::vector<std::string> done;
   V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
-  auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
-  if (!saved.ok()) return saved.status();
-  auto def = r.s.virt->DefineXml(*saved);
-  if (!def.ok()) return def.status();
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+  V2R_RETURN_IF_ERROR(RestoreDefinitionGuarded(r, guard.get(), opts));
+  guard.reset();  // the definition names the original disks: the VM may start
   done.push_back("restored the saved definition");
   if (opts.copy_back && any_changed()) done.push_back("copied back " + changed_text());
   if (opts.discard_changes && any_changed()) done.push_back("discarded " + changed_text());
@@ -244,6 +304,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
     V2R_RETURN_IF_ERROR(r.Log({{"event", "vm-started"}, {"on", "original disks"}}));
     done.push_back("started the VM on its original disks");
   }
+  V2R_RETURN_IF_ERROR(r.RestoreAutostart());
   V2R_RETURN_IF_ERROR(r.RemoveCreated(opts.remove_images, &done));
   if (!opts.remove_images) {
     std::vector<std::string> kept;

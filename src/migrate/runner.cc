@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -131,6 +132,57 @@ Status Runner::StopDomain(bool shutdown, bool force_off, int timeout_s) {
   return Log({{"event", "vm-stopped"}, {"how", "force-off"}});
 }
 
+Status Runner::ReconnectLibvirt(int timeout_s) {
+  if (s.virt && s.virt->IsAlive()) return Status::Ok();
+  const std::string uri = s.virt ? s.virt->uri() : std::string();
+  const std::string uuid = s.domain ? s.domain->uuid() : std::string();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  auto backoff = std::chrono::milliseconds(250);
+  Status last;
+  while (true) {
+    auto conn = VirtConnection::Open(uri);
+    if (conn.ok()) {
+      auto dom = (*conn)->LookupDomain(uuid);
+      if (dom.ok()) {
+        s.domain = std::move(*dom);  // the old handle first: it refers to the old connection
+        s.virt = std::move(*conn);
+        if (observer_) observer_->Warn(fmt::format("reconnected to libvirt at {}", uri));
+        return Status::Ok();
+      }
+      last = dom.status();
+    } else {
+      last = conn.status();
+    }
+    if (Cancelled()) return Status::Interrupted("interrupted while reconnecting to libvirt");
+    if (std::chrono::steady_clock::now() + backoff > deadline)
+      return Status::Interrupted(
+          fmt::format("lost the connection to libvirt at {} and it did not answer again within {} s: {}", uri,
+                      timeout_s, last.message()),
+          "start libvirtd (or wait for it), then rerun the same command to resume; nothing was undone");
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+Status Runner::DisableAutostart() {
+  if (State().autostart_off) return Status::Ok();
+  auto on = s.domain->Autostart();
+  if (!on.ok()) return on.status();
+  if (!*on) return Status::Ok();
+  V2R_RETURN_IF_ERROR(Log({{"event", "autostart-disable"}}));
+  V2R_RETURN_IF_ERROR(s.domain->SetAutostart(false));
+  if (observer_)
+    observer_->Warn(fmt::format("autostart of {} is off while its disks are copied; it is turned on again after",
+                                s.domain->name()));
+  return Status::Ok();
+}
+
+Status Runner::RestoreAutostart() {
+  if (!State().autostart_off) return Status::Ok();
+  V2R_RETURN_IF_ERROR(s.domain->SetAutostart(true));
+  return Log({{"event", "autostart-restored"}});
+}
+
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
   if (images && s.io) {
@@ -209,6 +261,10 @@ Result<std::string> Runner::Abort(const std::string& reason) {
     done.push_back("restored the saved definition");
   }
   V2R_RETURN_IF_ERROR(RemoveCreated(/*images=*/true, &done));
+  if (State().autostart_off) {
+    V2R_RETURN_IF_ERROR(RestoreAutostart());
+    done.push_back("turned autostart on again");
+  }
   st = State();
   if (st.original_state == RunState::kRunning && st.vm_stopped) {
     auto now = s.domain->State();

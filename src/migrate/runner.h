@@ -53,6 +53,20 @@ class Runner {
   // Stops the domain: shutdown, force-off or both (shutdown first).
   Status StopDomain(bool shutdown, bool force_off, int timeout_s);
 
+  // libvirt's connection broke (libvirtd restarted or gone): a failure now
+  // is an environment fault, resumable, never a reason to undo.
+  bool LibvirtLost() const { return s.virt && !s.virt->IsAlive(); }
+  // Makes sure the session's libvirt connection works: when it broke, opens
+  // it again (and the domain), retrying with backoff for up to timeout_s;
+  // then kInterrupted naming the URI.
+  Status ReconnectLibvirt(int timeout_s);
+
+  // Switches the domain's autostart off for the duration of a copy (so that
+  // a libvirtd restart does not start the VM on the disks being copied),
+  // journalled first; RestoreAutostart turns it on again if we turned it off.
+  Status DisableAutostart();
+  Status RestoreAutostart();
+
   bool Cancelled() const { return cancel_ && cancel_->load(); }
   PhaseObserver* observer() { return observer_; }
   const std::atomic<bool>* cancel() const { return cancel_; }

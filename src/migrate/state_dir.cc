@@ -1,5 +1,7 @@
 #include "migrate/state_dir.h"
 
+#include "journal/journal.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -100,27 +102,24 @@ Result<std::vector<std::string>> StateDir::DomainUuids() const {
 Status WriteFileDurably(const std::string& path, const std::string& content, unsigned mode) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::FromErrno(Kind::kFailed, fmt::format("creating {}", tmp), errno);
+  if (fd < 0) return StateWriteError("creating", tmp, errno);
   ::fchmod(fd, mode);
+  auto fail = [&](const char* what) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return StateWriteError(what, tmp, err);
+  };
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::FromErrno(Kind::kFailed, fmt::format("writing {}", tmp), err);
-    }
+    if (n < 0) return fail("writing");
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno(Kind::kFailed, fmt::format("syncing {}", tmp), err);
-  }
+  if (::fsync(fd) != 0) return fail("syncing");
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::FromErrno(Kind::kFailed, fmt::format("renaming {} to {}", tmp, path), errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return StateWriteError("renaming " + tmp + " to", path, errno);
   std::string dir = path.substr(0, path.rfind('/'));
   int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -150,15 +150,25 @@ Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secr
   return RewriteDisksToRbd(plan.old_xml, rewrites, ro);
 }
 
-Status SwitchDefinition(Runner& r_, const Plan& plan_) {
+Status SwitchDefinition(Runner& r_, const Plan& plan_, const std::function<Status()>& guard) {
   MigrationState ms = r_.State();
   if (ms.switched) return Status::Ok();
   auto rw = RewriteForSwitch(plan_, ms.secret_uuid);
   if (!rw.ok()) return rw.status();
   V2R_RETURN_IF_ERROR(FaultPoint("before-switch"));
+  if (guard) V2R_RETURN_IF_ERROR(guard());
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "switch"}, {"xml_digest", XmlDigest(rw->xml)}}));
   auto defined = r_.s.virt->DefineXml(rw->xml);
   if (!defined.ok()) return defined.status().Wrap("defining the switched domain");
+  if (Status late = guard ? guard() : Status::Ok(); !late.ok()) {
+    // Started between the last check and the define: it runs on its
+    // original disks, so its definition must name them again.
+    auto back = r_.s.virt->DefineXml(plan_.old_xml);
+    if (!back.ok())
+      return back.status().Wrap(late.message() + "; putting the saved definition back failed").As(Kind::kFailed);
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "definition-restored"}}));
+    return late;
+  }
   auto now = r_.s.domain->InactiveSecureXml();
   if (!now.ok()) return now.status();
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}}));

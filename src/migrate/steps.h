@@ -3,6 +3,7 @@
 // done, so a rerun converges.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,10 @@ Status EnsureSecret(Runner& r, const Plan& plan);
 Status SaveDefinition(Runner& r, const Plan& plan);
 Status SnapshotImages(Runner& r, const Plan& plan);
 // Rewrites the saved definition's disks to RBD (with the secret's real uuid)
-// and defines it.
-Status SwitchDefinition(Runner& r, const Plan& plan);
+// and defines it. `guard` (offline mode: the source guard) is asked right
+// before the define and right after it: when the VM started in between, the
+// saved definition is put back and the guard's status returned.
+Status SwitchDefinition(Runner& r, const Plan& plan, const std::function<Status()>& guard = {});
 // The plan's old XML with every moving disk an RBD network disk using the
 // secret `secret_uuid`: what the switch defines (and the live copies target).
 Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secret_uuid);

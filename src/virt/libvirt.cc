@@ -29,11 +29,21 @@ void NoopErrorHandler(void* /*user_data*/, virErrorPtr /*error*/) {}
 
 // virInitialize (needed before libvirt is used from several threads) and the
 // no-op error handler, once per process.
+// libvirt's default event loop runs in a thread of its own for the rest of
+// the process: it delivers domain events (LifecycleWatch), answers the
+// daemon's keepalive probes and notices a connection that broke. It must be
+// registered before the first connection opens.
 void InitLibvirt() {
   static std::once_flag once;
   std::call_once(once, [] {
     virInitialize();
     virSetErrorFunc(nullptr, NoopErrorHandler);
+    if (virEventRegisterDefaultImpl() == 0) {
+      std::thread([] {
+        for (;;)
+          if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }).detach();
+    }
   });
 }
 
@@ -377,6 +387,8 @@ Result<std::unique_ptr<VirtConnection>> VirtConnection::Open(const std::string& 
   return std::unique_ptr<VirtConnection>(new VirtConnection(conn, std::move(final_uri)));
 }
 
+bool VirtConnection::IsAlive() const { return conn_ != nullptr && virConnectIsAlive(conn_) == 1; }
+
 VirtConnection::~VirtConnection() {
   if (conn_ != nullptr) virConnectClose(conn_);
 }
@@ -717,10 +729,17 @@ Status VirtDomain::Resume() {
   return Status::Ok();
 }
 
-Status VirtDomain::Undefine() {
-  if (virDomainUndefine(dom_) < 0) {
-    return Status::Failed(fmt::format("undefining domain '{}' at {}: {}", name_, uri_, LastError()));
-  }
+Result<bool> VirtDomain::Autostart() {
+  int on = 0;
+  if (virDomainGetAutostart(dom_, &on) < 0)
+    return Status::Refused(fmt::format("reading the autostart flag of domain '{}' at {}: {}", name_, uri_, LastError()));
+  return on != 0;
+}
+
+Status VirtDomain::SetAutostart(bool on) {
+  if (virDomainSetAutostart(dom_, on ? 1 : 0) < 0)
+    return Status::Failed(fmt::format("turning autostart {} for domain '{}' at {}: {}", on ? "on" : "off", name_, uri_,
+                                      LastError()));
   return Status::Ok();
 }
 

@@ -98,6 +98,9 @@ class VirtConnection {
   const std::string& uri() const { return uri_; }
   // UriIsLocal(uri()).
   bool IsLocal() const { return UriIsLocal(uri_); }
+  // The connection still works (virConnectIsAlive): false once libvirtd went
+  // away (restarted, killed) or, with keepalive, stopped answering.
+  bool IsAlive() const;
 
   // By name, then (if it looks like one) by UUID. Not found is kRefused
   // "domain 'X' not found at URI" with a hint (virsh list --all).
@@ -134,6 +137,7 @@ class VirtConnection {
   Result<std::vector<std::string>> DomainsUsingSecret(const std::string& uuid);
 
  private:
+  friend class LifecycleWatch;
   VirtConnection(virConnect* conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
 
   virConnect* conn_ = nullptr;
@@ -183,9 +187,10 @@ class VirtDomain {
   // disks' requests in flight first. Resume() continues it.
   Status Suspend();
   Status Resume();
-  // Removes the persistent definition (virDomainUndefine); a running domain
-  // keeps running, transient, until it stops.
-  Status Undefine();
+  // Whether libvirt starts the domain when libvirtd starts (virDomainGetAutostart),
+  // and changing that (virDomainSetAutostart).
+  Result<bool> Autostart();
+  Status SetAutostart(bool on);
 
   // Polls State() every 200 ms until it is `want`. Returns:
   //  - Ok once it is;
@@ -238,8 +243,18 @@ class VirtDomain {
   // Changes the bandwidth of a running job (bytes/s; 0: unlimited).
   Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth);
 
+  // (src/virt/block_jobs.cc) Asks the copy job of `disk` to pivot and returns
+  // at once (virDomainBlockJobAbort with PIVOT | ASYNC): qemu completes the
+  // mirror and libvirt switches the disk in the background; the live XML
+  // shows the disk on the copy's destination, without <mirror>, once done
+  // (or back on its source without <mirror> if the job failed). kRefused,
+  // nothing changed, when libvirt finds the request invalid: no job, a job
+  // still ending, or a copy not ready yet; kFailed otherwise.
+  Status BlockJobPivotAsync(const std::string& disk);
+
  private:
   friend class VirtConnection;
+  friend class LifecycleWatch;
   // Takes ownership of dom; takes a reference on conn.
   VirtDomain(virConnect* conn, virDomain* dom, std::string uri, std::string name, std::string uuid);
 

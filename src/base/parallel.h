@@ -1,0 +1,42 @@
+// Running work items on a few threads, the first error winning.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+
+namespace v2r {
+
+// Calls fn(i) for every i in [0, n), on up to `parallel` threads at once.
+// The first error wins: no new item starts after it, the items running
+// finish (they drain their own work), and it is returned.
+template <typename F>
+Status ParallelFor(size_t n, int parallel, F fn) {
+  std::mutex mu;
+  Status first;
+  size_t next = 0;
+  auto worker = [&] {
+    while (true) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (next >= n || !first.ok()) return;
+        i = next++;
+      }
+      Status st = fn(i);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!st.ok() && first.ok()) first = st;
+    }
+  };
+  std::vector<std::thread> threads;
+  int count = std::max(1, std::min<int>(parallel, static_cast<int>(n)));
+  for (int t = 0; t < count; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  return first;
+}
+
+}  // namespace v2r
