@@ -1,8 +1,10 @@
 #include "base/fault.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 namespace v2r {
 
@@ -23,6 +25,8 @@ Status FaultPoint(const std::string& name) {
       std::raise(SIGKILL);
     } else if (item == name + "=fail") {
       return Status::Failed("injected failure at " + name);
+    } else if (item.rfind(name + "=sleep:", 0) == 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::stod(item.substr(name.size() + 7))));
     }
   }
   return Status::Ok();

@@ -4,6 +4,7 @@
 //
 //   NAME=fail          the point returns a Failed status ("injected failure at NAME")
 //   NAME=crash         the process kills itself with SIGKILL at the point
+//   NAME=sleep:S       the point waits S seconds (a window for a test to act in)
 //   read-error:TARGET@OFFSET   reading disk TARGET's source fails at byte OFFSET (EIO)
 //
 // Unset (the normal case) every point is a no-op. Points are listed in

@@ -57,7 +57,7 @@ class Migration {
   Status GuardBeforeSwitch();
   // A rerun finds the VM running (started since the migration stopped it)
   // and may not stop it: refused, nothing undone.
-  Status RefuseRunningOnResume();
+  Status RefuseRunningOnResume(const std::string& domain);
   Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
   Status StepStart();
   Status Steps(bool resuming);
@@ -410,17 +410,17 @@ Status Migration::GuardBeforeSwitch() {
   return Status::Ok();
 }
 
-Status Migration::RefuseRunningOnResume() {
+Status Migration::RefuseRunningOnResume(const std::string& domain) {
   auto now = r_.s.domain->State();
   if (!now.ok()) return now.status();
   RunState rs = ToRunState(*now);
   if (rs == RunState::kShutoff || opts_.shutdown || opts_.force_off) return Status::Ok();
   return Status::Refused(
-      fmt::format("domain {} is {}: it was started after this migration began, on its original disks", plan_.domain,
+      fmt::format("domain {} is {}: it was started after this migration began, on its original disks", domain,
                   RunStateName(rs)),
       fmt::format("shut it down (virsh shutdown {}) and rerun, or rerun with --shutdown (and --force-off): every "
-                  "disk is then checked against its source and only what changed is copied again",
-                  plan_.domain));
+                  "disk is then checked against its source and only what changed is copied again; nothing was "
+                  "undone", domain));
 }
 
 Status Migration::CopyUntilTrusted() {
@@ -492,14 +492,18 @@ Result<MigrateReport> Migration::Run() {
     ms.switch_intent = false;  // the define never happened: go through the steps again
   }
 
+  if (resuming) V2R_RETURN_IF_ERROR(RefuseRunningOnResume(ms.domain));
   auto plan = PlanWith(r_.s, opts_, resuming ? &ms : nullptr);
   if (!plan.ok()) return plan.status();
   plan_ = std::move(*plan);
   if (!plan_.ok()) {
-    if (!resuming) return RefusePlan(plan_);
-    return Fail(RefusePlan(plan_));
+    // A resumed migration keeps what it did: the operator fixes the cause
+    // and reruns, or rolls back.
+    Status refused = RefusePlan(plan_);
+    if (!resuming) return refused;
+    return refused.WithHint(fmt::format("nothing was undone: fix it and rerun the same command, or undo with "
+                                        "virt2rbd rollback {} --state-dir {}", ms.domain, opts_.state_dir));
   }
-  if (resuming) V2R_RETURN_IF_ERROR(RefuseRunningOnResume());
   if (!resuming) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
   Status st = FaultPoint("after-preflight");
   if (st.ok()) {

@@ -120,6 +120,7 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, const std::vector<s
     if (!extents.ok()) { st = extents.status(); break; }
     if (extents->empty()) continue;
     st = r.Log({{"event", "copy-back"}, {"target", d.target}});
+    if (st.ok()) st = FaultPoint("before-copy-back");
     if (!st.ok()) break;
     auto bytes = CopyBack(**image, *extents, d.source, cancel, halt, &progress);
     if (!bytes.ok()) { st = bytes.status(); break; }

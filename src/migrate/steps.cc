@@ -38,13 +38,14 @@ Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationSta
   auto cluster = GatherClusterFacts(s, opts.pool, "client." + opts.client_user, CandidateImageNames(opts, *info));
   if (!cluster.ok()) return cluster.status();
   if (resumed && resumed->begun) {
-    if (resumed->vm_stopped) domain->state = resumed->original_state;
+    // The state the migration began from: a VM started since (behind our
+    // back) was refused before, or is stopped again by this run.
+    domain->state = resumed->original_state;
     for (const DiskRecord& d : resumed->disks)
       if (d.created || d.create_intent) cluster->existing_images.erase(d.image);
   }
   MigrateOptions o = opts;
-  if (resumed && resumed->begun && resumed->vm_stopped && !o.start.has_value())
-    o.start = resumed->start_after;
+  if (resumed && resumed->begun && !o.start.has_value()) o.start = resumed->start_after;
   return MakePlan(o, *domain, sources, *cluster);
 }
 
