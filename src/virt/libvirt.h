@@ -243,14 +243,6 @@ class VirtDomain {
   // Changes the bandwidth of a running job (bytes/s; 0: unlimited).
   Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth);
 
-  // (src/virt/block_jobs.cc) Asks the copy job of `disk` to pivot and returns
-  // at once (virDomainBlockJobAbort with PIVOT | ASYNC): qemu completes the
-  // mirror and libvirt switches the disk in the background; the live XML
-  // shows the disk on the copy's destination, without <mirror>, once done
-  // (or back on its source without <mirror> if the job failed). kRefused,
-  // nothing changed, when libvirt finds the request invalid: no job, a job
-  // still ending, or a copy not ready yet; kFailed otherwise.
-  Status BlockJobPivotAsync(const std::string& disk);
 
  private:
   friend class VirtConnection;
