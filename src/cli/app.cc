@@ -2,7 +2,10 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "base/exit_codes.h"
 #include "cli/commands.h"
@@ -29,6 +32,65 @@ void PrinterObserver::Warn(const std::string& message) {
 
 namespace {
 
+// Help without CLI11's type labels ("UINT:INT in [1 - 1024]"): each option
+// that takes a value shows a placeholder, from this table, else its choices
+// (CLI::IsMember), else N for a number and VALUE otherwise. Defaults are in
+// the descriptions ("(default 16)"): tests/cli/t_help.sh checks that every
+// option taking a value states one or is required, and that the help of
+// every command matches tests/data/help/.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    if (!opt->get_option_text().empty()) return " " + opt->get_option_text();
+    // Positionals are named in the usage line; flags take no value.
+    if (opt->get_positional() || opt->get_expected_max() == 0 || opt->get_type_name().empty()) return "";
+    std::string out = " " + Placeholder(opt);
+    if (opt->get_required()) out += " (required)";
+    return out;
+  }
+
+ private:
+  static std::string Placeholder(const CLI::Option* opt) {
+    static const std::map<std::string, std::string> kByName = {
+        {"bandwidth", "MIB_S"},          {"chunk-size", "SIZE"},          {"client-user", "ID"},
+        {"cluster", "NAME"},             {"conf", "FILE"},                {"connect", "URI"},
+        {"connect-timeout", "SECONDS"},  {"disks", "TARGET,..."},         {"id", "ID"},
+        {"image-name", "TEMPLATE"},      {"in-flight", "N"},              {"in-flight-bytes", "SIZE"},
+        {"journal-interval", "SECONDS"}, {"keyring", "FILE"},             {"libvirt-timeout", "SECONDS"},
+        {"mon-hosts", "HOST:PORT,...|none"}, {"name", "client.ID"},       {"parallel-disks", "N"},
+        {"pool", "POOL"},                {"progress-interval", "SECONDS"}, {"readers", "N"},
+        {"shutdown-timeout", "SECONDS"}, {"stall-timeout", "SECONDS"},    {"stall-warn", "SECONDS"},
+        {"state-dir", "DIR"},            {"threads", "N"},                {"zero-block", "SIZE"},
+    };
+    for (const std::string& n : opt->get_lnames())
+      if (auto it = kByName.find(n); it != kByName.end()) return it->second;
+    std::string type = opt->get_type_name();
+    // A CLI::IsMember check: its choices ("TEXT:{full,none}" shows as full|none).
+    if (size_t open = type.find(":{"); open != std::string::npos && type.back() == '}') {
+      std::string choices = type.substr(open + 2, type.size() - open - 3);
+      for (char& c : choices)
+        if (c == ',') c = '|';
+      return choices;
+    }
+    type = type.substr(0, type.find(':'));
+    return type == "INT" || type == "UINT" || type == "FLOAT" ? "N" : "VALUE";
+  }
+};
+
+// CLI11 checks required options before it reports arguments it does not
+// know: `migrate --bogus x` would answer "--pool is required". The first
+// unknown option (else the first surplus argument) is what the operator must
+// fix first; the wording is CLI11's own for one such argument (scripts and
+// tests match it).
+std::string UsageMessage(const CLI::App& app, const CLI::ParseError& e) {
+  std::vector<std::string> extra = app.remaining(true);
+  for (const std::string& arg : extra)
+    if (arg.size() > 1 && arg[0] == '-')
+      return fmt::format("The following argument was not expected: {}", arg.substr(0, arg.find('=')));
+  if (!extra.empty()) return fmt::format("The following argument was not expected: {}", extra.front());
+  return e.what();
+}
+
 // The message on stderr; with --format json also one document on stdout:
 // the command's partial summary (if any) with an "error" member.
 void PrintError(const Status& st, const OutputOptions& out, int code, nlohmann::json summary) {
@@ -45,7 +107,11 @@ void PrintError(const Status& st, const OutputOptions& out, int code, nlohmann::
 }  // namespace
 
 int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
-  CLI::App app{"virt2rbd: move libvirt VM disks from block storage onto Ceph RBD, safely and fast"};
+  // Named: CLI11 would otherwise show argv[0] (the binary's path) in the help.
+  CLI::App app{"virt2rbd: move libvirt VM disks from block storage onto Ceph RBD, safely and fast", "virt2rbd"};
+  auto formatter = std::make_shared<HelpFormatter>();
+  formatter->column_width(32);
+  app.formatter(formatter);  // before the subcommands: they inherit it
   app.set_version_flag("--version", std::string("virt2rbd ") + V2R_VERSION);
   app.require_subcommand(1);
   OutputOptions output;
@@ -76,10 +142,15 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     int code = kExitUsage;
-    std::fprintf(stderr, "virt2rbd: usage error: %s\n", e.what());
-    std::fprintf(stderr, "virt2rbd: hint: run 'virt2rbd --help' or 'virt2rbd COMMAND --help'\n");
+    std::string message = UsageMessage(app, e);
+    std::fprintf(stderr, "virt2rbd: usage error: %s\n", message.c_str());
+    std::vector<CLI::App*> parsed = app.get_subcommands();
+    if (parsed.empty())
+      std::fprintf(stderr, "virt2rbd: hint: run 'virt2rbd --help' or 'virt2rbd COMMAND --help'\n");
+    else
+      std::fprintf(stderr, "virt2rbd: hint: run 'virt2rbd %s --help'\n", parsed.front()->get_name().c_str());
     if (output.json())
-      std::cout << nlohmann::json{{"error", {{"message", e.what()}, {"exit_code", code},
+      std::cout << nlohmann::json{{"error", {{"message", message}, {"exit_code", code},
                                              {"meaning", ExitCodeName(code)}}}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                 << std::endl;
     return code;

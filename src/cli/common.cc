@@ -7,11 +7,11 @@
 namespace v2r {
 
 void AddOutputOptions(CLI::App* app, OutputOptions* out) {
-  app->add_option("--format", out->format, "output format: text or json (one summary document on stdout)")
+  app->add_option("--format", out->format, "output format: text, or json: one summary document on stdout (default text)")
       ->check(CLI::IsMember({"text", "json"}));
   app->add_flag("-q,--quiet", out->quiet, "no progress output");
   app->add_option("--progress-interval", out->progress_interval,
-                  "seconds between progress lines when stderr is not a terminal")
+                  "seconds between progress lines when stderr is not a terminal (default 5)")
       ->check(CLI::PositiveNumber);
 }
 
@@ -27,10 +27,10 @@ void AddCephOptions(CLI::App* app, CephOptions* ceph) {
   app->add_option("-c,--conf", ceph->conf, "Ceph configuration file (default: $CEPH_CONF, /etc/ceph/$cluster.conf)");
   app->add_option("--cluster", ceph->cluster, "cluster name (default: ceph)");
   app->add_option("--id,-i", ceph->id, "client id without the 'client.' prefix (default: admin)");
-  app->add_option("--name,-n", ceph->name, "client name, client.ID");
-  app->add_option("-k,--keyring", ceph->keyring, "keyring file");
+  app->add_option("--name,-n", ceph->name, "client name, client.ID: the same as --id ID (default client.admin)");
+  app->add_option("-k,--keyring", ceph->keyring, "keyring file (default: the conf file's 'keyring', then /etc/ceph/$cluster.$name.keyring and /etc/ceph/$cluster.keyring)");
   app->add_option("--connect-timeout", ceph->connect_timeout_s,
-                  "seconds to wait for the monitors before giving up")
+                  "seconds to wait for the monitors before giving up (default 30)")
       ->check(CLI::PositiveNumber);
 }
 
