@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "copy/hasher.h"
 #include "memory_endpoints.h"
 
@@ -200,6 +203,78 @@ TEST(CopyEngine, ResumeSkipsDoneChunksAndOverwritesTheRest) {
   EXPECT_EQ(src.read_bytes.load(), size - 8 * MiB) << "done chunks were read again";
   EXPECT_EQ(r->bytes_resumed, 8 * MiB);
   EXPECT_EQ(p.done.load(), size);
+}
+
+// The VM ran while the copy was stopped: chunk 1 changed on the source after
+// it was recorded. A recheck reads every done chunk again, writes only chunk 1
+// (and the chunks never done), and says so.
+TEST(CopyEngine, RecheckRewritesOnlyDoneChunksThatChanged) {
+  uint64_t size = 20 * MiB;
+  auto before = MakeData(size, {{0, size, false}});
+  MemorySource old_src(before);
+  BlockHashes recorded = *HashSource(old_src, HashOptions{}, nullptr);
+  auto now = before;
+  for (uint64_t i = 5 * MiB; i < 5 * MiB + 8192; ++i) now[i] ^= 0x5a;  // the guest wrote in chunk 1
+  MemorySink sink(size, 4 * MiB);
+  std::atomic<int> pending{3};
+  for (uint64_t c : {0, 1, 2}) sink.Write(c * 4 * MiB, before.data() + c * 4 * MiB, 4 * MiB, [&](Status) { pending--; });
+  while (pending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  size_t ops_before = sink.ops().size();
+  std::vector<bool> done = {true, true, true, false, false};
+  CopyOptions o = SmallOptions();
+  o.target_fresh = false;
+  o.done_chunks = &done;
+  o.initial_hashes = &recorded;
+  o.recheck_done = true;
+  std::mutex mu;
+  std::vector<uint64_t> unchanged, durable;
+  o.on_unchanged = [&](uint64_t c) { std::lock_guard<std::mutex> l(mu); unchanged.push_back(c); };
+  o.on_durable = [&](const std::vector<uint64_t>& chunks, const BlockHashes&) {
+    std::lock_guard<std::mutex> l(mu);
+    durable.insert(durable.end(), chunks.begin(), chunks.end());
+    return Status::Ok();
+  };
+  MemorySource src(now);
+  ProgressCounters p;
+  auto r = CopyDisk(src, sink, o, &p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(sink.data(), now);
+  EXPECT_EQ(r->chunks_rechecked, 3u);
+  EXPECT_EQ(r->chunks_rewritten, 1u);
+  EXPECT_EQ(r->bytes_resumed, 8 * MiB);  // chunks 0 and 2, read and found unchanged
+  EXPECT_EQ(r->hashes.Digest(), HashOf(src).Digest());
+  std::sort(unchanged.begin(), unchanged.end());
+  std::sort(durable.begin(), durable.end());
+  EXPECT_EQ(unchanged, (std::vector<uint64_t>{0, 2}));
+  EXPECT_EQ(durable, (std::vector<uint64_t>{1, 3, 4}));
+  // Nothing was written inside chunks 0 and 2.
+  auto ops = sink.ops();
+  for (size_t i = ops_before; i < ops.size(); ++i) {
+    if (ops[i].kind == 'f') continue;
+    bool in_0 = ops[i].offset < 4 * MiB, in_2 = ops[i].offset >= 8 * MiB && ops[i].offset < 12 * MiB;
+    EXPECT_FALSE(in_0 || in_2) << ops[i].kind << " at " << ops[i].offset;
+  }
+  EXPECT_EQ(p.done.load(), size);
+}
+
+TEST(CopyEngine, RecheckNeedsRecordsAndATargetThatIsNotFresh) {
+  uint64_t size = 8 * MiB;
+  MemorySource src(MakeData(size, {{0, size, false}}));
+  MemorySink sink(size, 4 * MiB);
+  CopyOptions o = SmallOptions();
+  o.recheck_done = true;
+  EXPECT_EQ(CopyDisk(src, sink, o, nullptr).status().kind(), Kind::kInternal);
+}
+
+TEST(CopyEngine, HaltStopsWithInterrupted) {
+  uint64_t size = 64 * MiB;
+  MemorySource src(MakeData(size, {{0, size, false}}));
+  MemorySink sink(size, 4 * MiB);
+  std::atomic<bool> halt{true};
+  CopyOptions o = SmallOptions();
+  o.halt = &halt;
+  auto r = CopyDisk(src, sink, o, nullptr);
+  EXPECT_EQ(r.status().kind(), Kind::kInterrupted);
 }
 
 TEST(CopyEngine, StallTimeoutReturnsWithoutWaitingForWritesInFlight) {
