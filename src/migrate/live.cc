@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
-#include <thread>
 
 #include "base/fault.h"
 #include "base/units.h"
@@ -16,6 +15,7 @@
 #include "copy/file_source.h"
 #include "copy/hasher.h"
 #include "migrate/live_mirror.h"
+#include "migrate/live_pivot.h"
 #include "migrate/steps.h"
 
 namespace v2r {
@@ -193,7 +193,7 @@ Status LiveMigration::StepCopies() {
 // each image gets its rollback snapshot: so the snapshot holds exactly what
 // the original disk holds, for every disk at the same instant. That makes
 // the rollback point exact and the copy verifiable (StepVerify). The pause
-// lasts the pivots and snapshots, a few hundred ms (docs/live-migration.md).
+// itself is PauseAndPivot (live_pivot.h); docs/live-migration.md measures it.
 Status LiveMigration::StepPivot() {
   if (copying_.empty()) return Status::Ok();
   // Everything is journalled outside the pause, which then only holds
@@ -203,64 +203,43 @@ Status LiveMigration::StepPivot() {
   MigrationState ms = r_.State();
   // Opened now: opening an image costs round trips the paused VM need not wait for.
   std::vector<std::unique_ptr<RbdImage>> images;
+  std::vector<RbdImage*> handles;
   for (const MirrorDisk* m : copying_) {
     auto image = RbdImage::Open(*r_.s.io, ms.Disk(m->target)->image, false);
     if (!image.ok()) return image.status();
     images.push_back(std::move(*image));
+    handles.push_back(images.back().get());
   }
   for (const MirrorDisk* m : copying_)
     V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivot"}, {"target", m->target}, {"dest", m->dest}, {"at_ms", EpochMs()}}));
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-pause"}, {"at_ms", EpochMs()}}));
-  using Clock = std::chrono::steady_clock;
-  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count() * 1000; };
-  const auto t0 = Clock::now();
-  V2R_RETURN_IF_ERROR(r_.s.domain->Suspend());
-  const double suspend_ms = ms_since(t0);
-  Status st;
-  std::vector<PivotTiming> pivots;
-  // Each image's snapshot starts as soon as its disk pivoted, in parallel
-  // with the next pivot: each is a round trip to qemu (the images' lock
-  // owner), and the VM waits for all of them.
-  std::vector<Status> snapped(copying_.size(), Status::Failed("not taken"));
-  std::vector<std::thread> snappers;
-  for (size_t i = 0; i < copying_.size(); ++i) {
-    st = FaultPoint("pivot:" + copying_[i]->target);
-    if (!st.ok()) break;
-    // The copies were in sync and the paused guest writes nothing: a copy
-    // still "not ready" after a few seconds will not be, and the VM waits.
-    auto t = PivotOne(*r_.s.domain, copying_[i]->target, 5);
-    if (!t.ok()) {
-      st = t.status();
-      break;
-    }
-    pivots.push_back(*t);
-    snappers.emplace_back([i, &images, &snapped] { snapped[i] = CreateSnapshotSkipQuiesce(*images[i], kSwitchSnapshot); });
-  }
-  const auto t_snap = Clock::now();
-  for (auto& t : snappers) t.join();
-  const double snapshot_ms = ms_since(t_snap);
-  // Whatever happened, the VM runs again.
-  const auto t_resume = Clock::now();
-  Status resumed = r_.s.domain->Resume();
-  const double resume_ms = ms_since(t_resume);
-  const double paused_ms = ms_since(t0);
+  // The copies were in sync and the paused guest writes nothing: a copy
+  // still "not ready" after a few seconds will not be, and the VM waits.
+  auto p = PauseAndPivot(*r_.s.domain, copying_, handles, kSwitchSnapshot, 5);
+  if (!p.ok()) return p.status();
   int64_t resumed_at = EpochMs();
-  for (size_t i = 0; i < pivots.size(); ++i)
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", copying_[i]->target}, {"dest", copying_[i]->dest},
-                                {"ms", pivots[i].ms}, {"at_ms", pivots[i].at_ms}}));
+  nlohmann::json pivot_ms = nlohmann::json::object(), snapshot_ms = nlohmann::json::object();
   for (size_t i = 0; i < copying_.size(); ++i) {
-    if (!snapped[i].ok()) {
-      if (st.ok()) st = snapped[i];
-      continue;
-    }
+    const PausedPivot::Disk& d = p->disks[i];
+    if (!d.pivoted) continue;
+    pivot_ms[copying_[i]->target] = d.ms;
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", copying_[i]->target}, {"dest", copying_[i]->dest},
+                                {"ms", d.ms}, {"at_ms", d.at_ms}}));
+  }
+  for (size_t i = 0; i < copying_.size(); ++i) {
+    const PausedPivot::Disk& d = p->disks[i];
+    if (!d.pivoted || !d.snap.ok()) continue;
+    snapshot_ms[copying_[i]->target] = d.snap_ms;
     V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-created"}, {"target", copying_[i]->target},
                                 {"snap", kSwitchSnapshot}, {"at_pivot", true}}));
   }
-  if (!resumed.ok())
-    return resumed.WithHint(fmt::format("the VM is paused: resume it with virsh resume {}", plan_.domain));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", paused_ms}, {"at_ms", resumed_at},
-                              {"suspend_ms", suspend_ms}, {"snapshots_wait_ms", snapshot_ms}, {"resume_ms", resume_ms}}));
-  return st;
+  if (!p->resumed.ok())
+    return Status(p->resumed).WithHint(fmt::format("the VM is paused: resume it with virsh resume {}", plan_.domain));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", p->paused_ms}, {"at_ms", resumed_at},
+                              {"suspend_ms", p->suspend_ms}, {"pivots_ms", p->pivots_ms},
+                              {"snapshots_wait_ms", p->snapshots_ms}, {"resume_ms", p->resume_ms},
+                              {"pivot_ms", pivot_ms}, {"snapshot_ms", snapshot_ms}}));
+  return p->st;
 }
 
 // The original disks have not changed since the pivot and the snapshots hold

@@ -153,7 +153,7 @@ Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double 
     st = dom.BlockJobAbort(target, /*pivot=*/true);
     // Refused: libvirt says not ready (the copy fell behind for a moment).
     if (st.ok() || st.kind() != Kind::kRefused || Since(t0) > timeout_s) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (!st.ok()) return st.As(Kind::kFailed);
   return PivotTiming{Since(t0) * 1000, EpochMs()};
