@@ -50,6 +50,9 @@ std::string PlanText(const Plan& p, bool show_diff) {
     s += "; keeps running: live block copies, then a pivot (paused well under a second)\n";
   else
     s += p.start_after ? "; started again on RBD afterwards\n" : "; left shut off afterwards\n";
+  if (!p.live)
+    s += "  Watched from shut off until switched: if anyone starts it meanwhile, nothing is switched (exit 6)\n";
+  if (p.autostart_paused) s += "  Autostart: on; switched off while the disks are copied, on again afterwards\n";
   s += "Disks:\n";
   for (const DiskPlan& d : p.disks) {
     if (d.decision == DiskDecision::kMove) {
@@ -123,6 +126,7 @@ nlohmann::json PlanJson(const Plan& p) {
           {"state", RunStateName(p.state)},
           {"stop", StopName(p.stop)},
           {"start_after", p.start_after},
+          {"autostart_paused", p.autostart_paused},
           {"live", p.live},
           {"disks", disks},
           {"user", {{"entity", p.user_entity}, {"action", user_action}, {"caps_before", p.user_caps_before},

@@ -143,6 +143,7 @@ void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
                                            opts.domain, RunStateName(d.state)));
   }
   plan->start_after = opts.start.value_or(d.state == RunState::kRunning);
+  plan->autostart_paused = d.autostart;
 }
 
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,

@@ -40,6 +40,7 @@ struct DomainFacts {
   RunState state = RunState::kShutoff;
   bool persistent = true;
   bool managed_save = false;
+  bool autostart = false;
   std::vector<std::string> snapshots;
   std::vector<std::string> checkpoints;
   std::optional<std::string> secret_uuid;  // the ceph secret "client.ID secret", if defined
@@ -79,6 +80,7 @@ struct Plan {
   RunState state = RunState::kShutoff;
   StopAction stop = StopAction::kNone;
   bool start_after = false;
+  bool autostart_paused = false;  // offline: autostart is on and is switched off while the disks are copied
   bool live = false;                  // --live: block copies and a pivot, the VM keeps running
   std::string user_entity;            // client.ID
   std::string user_id;                // ID

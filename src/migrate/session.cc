@@ -73,6 +73,9 @@ Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usag
   auto ms = d.HasManagedSave();
   if (!ms.ok()) return ms.status();
   f.managed_save = *ms;
+  auto autostart = d.Autostart();
+  if (!autostart.ok()) return autostart.status();
+  f.autostart = *autostart;
   auto snaps = d.SnapshotNames();
   if (!snaps.ok()) return snaps.status();
   f.snapshots = *snaps;
