@@ -10,12 +10,11 @@
 // pivoted images at once, one thread each (skip-quiesce); virDomainResume,
 // whatever happened. Each snapshot is exact: its disk's copy has ended (the
 // pivot returned) and the paused guest writes nothing, so the image holds
-// what the original holds. Taken together, not each after its own pivot:
-// every snapshot needs a new snapshot id from the monitor leader, which
-// batches the requests it has into one proposal about paxos_min_wait (50 ms)
-// after the first, and makes the next one no sooner than about 100 ms later;
-// snapshots started one pivot apart missed the first proposal and waited for
-// the next (bench/live-pause, docs/benchmarks.md).
+// what the original holds. Taken together after the last pivot, their
+// snapshot-id requests reach the monitor leader together and share one
+// proposal (it batches what it holds about paxos_min_wait, 50 ms, after the
+// first); started each after its own pivot, overlapping the next pivots,
+// they measured the same (docs/benchmarks.md, "Live pause").
 //
 // Threads: the snapshots run on threads of their own, joined before it
 // returns; everything else on the calling thread.
