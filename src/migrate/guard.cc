@@ -1,6 +1,7 @@
 #include "migrate/guard.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 
@@ -53,7 +54,7 @@ bool DomainGuard::Look() {
     state = watch_->State();
     alive = watch_->Alive();
   }
-  if (!events.empty()) Trip(fmt::format("libvirt reported it {}", events.front()));
+  if (!events.empty()) Trip(fmt::format("libvirt reported it {}", fmt::join(events, ", then ")));
   if (state.ok() && *state != DomainState::kShutoff) Trip(fmt::format("it is {}", DomainStateName(*state)));
   // A failed state query on a live connection (the domain vanished) is no
   // proof of anything: the next look asks again.

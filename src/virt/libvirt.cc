@@ -382,6 +382,10 @@ Result<std::unique_ptr<VirtConnection>> VirtConnection::Open(const std::string& 
             : "check that the host is reachable and runs libvirtd, or name another URI with --connect";
     return Status::Refused(fmt::format("cannot connect to libvirt at {}: {}", target, LastError()), hint);
   }
+  // Probe the daemon every 5 s and give up after 6 missed answers: a hung
+  // libvirtd then fails our calls (a lost connection, resumable) instead of
+  // blocking them for ever. Drivers without keepalive (test://) refuse: fine.
+  (void)virConnectSetKeepAlive(conn, 5, 6);
   CString resolved(virConnectGetURI(conn));
   std::string final_uri = resolved ? std::string(resolved.get()) : target;
   return std::unique_ptr<VirtConnection>(new VirtConnection(conn, std::move(final_uri)));

@@ -7,9 +7,13 @@
 source "$(dirname "$0")/e2e-lib.sh"
 source "$(dirname "$0")/private-libvirt.sh"
 
+pid=
 _tf_cleanup() {
     local rc=$?
     set +e
+    # A migrate still running (the test failed while it ran) would go on
+    # changing what the cleanup removes.
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     umount -l "$T/statefs" 2>/dev/null
     plv_down
     (exit $rc)

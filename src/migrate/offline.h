@@ -1,0 +1,86 @@
+// An offline migration (migrate without --live): the VM shut off, its
+// disks copied and verified, the definition switched, the VM started.
+// migrate.cc drives the steps; offline_copy.cc copies and verifies the disks.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/status.h"
+#include "ceph/image.h"
+#include "copy/buffer.h"
+#include "copy/engine.h"
+#include "journal/copy_progress.h"
+#include "migrate/guard.h"
+#include "migrate/migrate.h"
+#include "migrate/runner.h"
+#include "ops/readback.h"
+
+namespace v2r {
+
+class OfflineMigration {
+ public:
+  OfflineMigration(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel)
+      : opts_(opts), r_(observer, cancel) {}
+  Result<MigrateReport> Run();
+
+ private:
+  Status StepCopy();
+  // StepCopy, then again (rechecking every disk) while the source guard lost
+  // sight of the domain during it: until the copy can be trusted.
+  Status CopyUntilTrusted();
+  Status CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress);
+  // One disk's copy as PrepareDisk sets it up: the source, the image (created
+  // or resumed) and its progress file.
+  struct DiskCopy {
+    std::unique_ptr<Source> source;
+    std::unique_ptr<RbdSink> sink;
+    std::unique_ptr<CopyProgressFile> done;
+    bool resumed = false;
+  };
+  Result<DiskCopy> PrepareDisk(const DiskPlan& disk, const DiskRecord* rec);
+  Result<std::unique_ptr<Readback>> StartReadback(const DiskPlan& disk, const DiskCopy& c);
+  CopyOptions CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback,
+                             InflightWindow* window);
+  // Resumes a disk whose image this migration created: its progress file, if
+  // it may be used, else the image removed. `resumed` says which.
+  Result<std::unique_ptr<CopyProgressFile>> ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
+                                                       const std::string& fingerprint, bool* resumed);
+  Status StartGuard();
+  Status GuardCheck() { return guard_ ? guard_->Check() : Status::Ok(); }
+  // The last look before the definition is switched: the guard watches now
+  // and has not lost sight of the domain since the copy was trusted.
+  Status GuardBeforeSwitch();
+  // A rerun finds the VM running (started since the migration stopped it)
+  // and may not stop it: refused, nothing undone.
+  Status RefuseRunningOnResume(const std::string& domain);
+  Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
+  Status StepStart();
+  Status Steps(bool resuming);
+  Result<bool> FinishSwitched(const MigrationState& ms, MigrateReport* report);
+  // Turns a failure into the documented outcome: interrupted stays
+  // resumable; anything else aborts (undoes) the migration.
+  Status Fail(Status st);
+
+  const MigrateOptions& opts_;
+  Runner r_;
+  Plan plan_;
+  std::unique_ptr<DomainGuard> guard_;  // from the VM shut off until the switch
+  std::atomic<bool> halt_{false};       // set by the guard when the VM runs: the copy stops
+  // Every chunk recorded by an earlier run (or before libvirt went away) is
+  // read again and compared with its record: the VM may have run unseen.
+  bool recheck_ = false;
+  std::mutex results_mu_;
+  std::map<std::string, CopyResult> copied_;  // this run's copies, by target
+  std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
+  std::unique_ptr<BufferPool> buffers_;       // chunk buffers, shared by every disk
+  // Read-backs that follow each disk's copy (--verify full), by target; under
+  // results_mu_. Dropped (stopped, handles closed) when StepCopy returns.
+  std::map<std::string, std::unique_ptr<Readback>> readbacks_;
+  void DropReadbacks();
+};
+
+}  // namespace v2r

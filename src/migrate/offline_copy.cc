@@ -1,0 +1,281 @@
+// The copy and verification of an offline migration's disks.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "base/abandon.h"
+#include "base/fault.h"
+#include "base/parallel.h"
+#include "ceph/admin.h"
+#include "ceph/snapshots.h"
+#include "copy/checksum.h"
+#include "copy/faulty_source.h"
+#include "copy/file_source.h"
+#include "migrate/offline.h"
+#include "migrate/steps.h"
+#include "ops/copy_to_rbd.h"
+
+namespace v2r {
+
+void OfflineMigration::DropReadbacks() {
+  std::map<std::string, std::unique_ptr<Readback>> rbs;
+  {
+    std::lock_guard<std::mutex> lock(results_mu_);
+    rbs.swap(readbacks_);
+  }
+  // After abandoned writes a read-back may hang on the same cluster: never
+  // wait for one then (the process ends with _Exit).
+  if (Abandoned())
+    for (auto& [t, rb] : rbs) rb.release()->Abandon();
+}
+
+Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
+                                                                const std::string& fingerprint, bool* resumed) {
+  IoCtx& io = *r_.s.io;
+  const std::string& target = disk.disk.target;
+  auto loaded = CopyProgressFile::Load(progress_path);
+  auto image = RbdImage::Open(io, disk.image, true);
+  std::string why;
+  if (!loaded.ok()) why = "no copy progress recorded";
+  else if (!image.ok()) why = "the image is gone";
+  else if (FingerprintIdentity((*loaded)->header().fingerprint) != FingerprintIdentity(fingerprint) ||
+           (*loaded)->header().size != disk.size || (*loaded)->header().image != disk.image)
+    why = "the source is another disk than the one the copy began from";
+  else if ((*image)->size() != disk.size) why = "the image has another size";
+  else {
+    auto state = GetMeta(**image, "virt2rbd.state");
+    if (!state.ok() || !state->has_value() || (**state != "copying" && **state != "complete"))
+      why = "the image is not marked as one being copied by virt2rbd";
+  }
+  if (why.empty()) {
+    *resumed = true;
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "copy-resume"}, {"target", target}, {"done_bytes", (*loaded)->done_bytes()},
+                                {"recheck", recheck_}}));
+    return std::move(*loaded);
+  }
+  if (r_.observer()) r_.observer()->Warn(fmt::format("disk {}: copying again from the start: {}", target, why));
+  if (image.ok()) image->reset();
+  V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
+  V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image}, {"why", why}}));
+  return std::unique_ptr<CopyProgressFile>();
+}
+
+Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan& disk, const DiskRecord* rec) {
+  const std::string& target = disk.disk.target;
+  IoCtx& io = *r_.s.io;
+  auto src = FileSource::Open(disk.disk.source);
+  if (!src.ok()) return src.status();
+  if ((*src)->size() != disk.size)
+    return Status::Failed(fmt::format("source {} changed size since planning ({} -> {} bytes)", disk.disk.source,
+                                      disk.size, (*src)->size()));
+  auto fingerprint = (*src)->Fingerprint();
+  if (!fingerprint.ok()) return fingerprint.status();
+  std::string progress_path = r_.dir->DomainDir(plan_.uuid) + "/copy-" + target + ".progress";
+  DiskCopy c;
+  // Resume what an earlier run left, when it is safe to.
+  if (rec && rec->created) {
+    auto loaded = ResumeDisk(disk, progress_path, *fingerprint, &c.resumed);
+    if (!loaded.ok()) return loaded.status();
+    c.done = std::move(*loaded);
+  } else if (rec && rec->create_intent) {
+    // Created or not before a crash: start clean.
+    V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image},
+                                {"why", "creation was interrupted"}}));
+  }
+  c.source = std::move(*src);
+  if (auto off = InjectedReadError(target)) c.source = std::make_unique<FaultySource>(std::move(c.source), *off);
+  if (!c.resumed) {
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(CreateImage(io, disk.image, disk.size));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
+  }
+  auto image = c.resumed ? OpenOurImageForWriting(io, disk.image) : RbdImage::Open(io, disk.image, false);
+  if (!image.ok()) return image.status();
+  c.sink = std::make_unique<RbdSink>(std::move(*image));
+  if (c.resumed && recheck_ && rec->snapshot) {
+    // The rollback point may be taken again of chunks the recheck rewrites.
+    V2R_RETURN_IF_ERROR(RemoveSnapshot(c.sink->image(), kSwitchSnapshot));
+    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-removed"}, {"target", target}, {"why", "rechecked"}}));
+  }
+  if (!c.resumed) {
+    V2R_RETURN_IF_ERROR(SetMeta(c.sink->image(), "virt2rbd.state", "copying"));
+    V2R_RETURN_IF_ERROR(SetMeta(c.sink->image(), "virt2rbd.source", disk.disk.source));
+    CopyProgressHeader h{disk.image, disk.disk.source, *fingerprint, disk.size,
+                         std::max<uint64_t>(c.sink->object_size(), kHashBlock)};
+    auto created = CopyProgressFile::Create(progress_path, h);
+    if (!created.ok()) return created.status();
+    c.done = std::move(*created);
+  }
+  return c;
+}
+
+// --verify full: the image is read back while it is copied, a range once
+// flushed (and the chunks a resumed copy had done, at once, unless they are
+// rechecked: then each once found unchanged or rewritten and flushed). The
+// disks share four reader threads.
+Result<std::unique_ptr<Readback>> OfflineMigration::StartReadback(const DiskPlan& disk, const DiskCopy& c) {
+  auto rimage = RbdImage::Open(*r_.s.io, disk.image, /*read_only=*/true);
+  if (!rimage.ok()) return rimage.status();
+  auto readback = std::make_unique<Readback>(std::move(*rimage), disk.size, c.done->header().chunk_size);
+  std::vector<uint64_t> before;
+  for (uint64_t i = 0; i < c.done->done().size() && !(c.resumed && recheck_); ++i)
+    if (c.done->done()[i]) before.push_back(i);
+  readback->frontier.MarkDone(before);
+  int disks = std::max<int>(1, std::min<int>(opts_.parallel_disks, static_cast<int>(plan_.Moving().size())));
+  readback->Start(std::max(1, 4 / disks), r_.cancel());
+  return readback;
+}
+
+CopyOptions OfflineMigration::CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback,
+                                      InflightWindow* window) {
+  CopyOptions copts;
+  copts.chunk_size = c.done->header().chunk_size;
+  copts.max_requests = opts_.in_flight;
+  copts.max_bytes = opts_.in_flight_bytes;
+  copts.cancel = r_.cancel();
+  copts.halt = &halt_;
+  copts.shared_window = window;
+  copts.buffer_pool = buffers_.get();
+  copts.rate = rate_.get();
+  copts.target_fresh = !c.resumed;
+  copts.done_chunks = &c.done->done();
+  copts.initial_hashes = &c.done->hashes();
+  copts.recheck_done = c.resumed && recheck_;
+  copts.durable_interval_s = opts_.durable_interval_s;
+  CopyProgressFile* file = c.done.get();
+  DurableFrontier* frontier = readback ? &readback->frontier : nullptr;
+  if (frontier) copts.on_unchanged = [frontier](uint64_t chunk) { frontier->MarkDone({chunk}); };
+  copts.on_durable = [file, frontier](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
+    // Fault point between the flush and the record: "progress-record-N" is
+    // the Nth record of this process (several disks count together).
+    static std::atomic<int> records{0};
+    V2R_RETURN_IF_ERROR(FaultPoint(fmt::format("progress-record-{}", ++records)));
+    if (frontier) frontier->MarkDone(chunks);  // flushed: the read-back may follow
+    return file->Record(chunks, hashes);
+  };
+  copts.stall_warn_s = opts_.stall_warn_s;
+  copts.stall_timeout_s = opts_.stall_timeout_s;
+  copts.on_stall_warning = [this, target](double s) {
+    if (r_.observer())
+      r_.observer()->Warn(fmt::format("disk {}: no write completed for {:.0f} s: is the pool full or over quota, or "
+                                      "the cluster unreachable? (ceph -s; ceph df)", target, s));
+  };
+  return copts;
+}
+
+// Copies one disk, resuming from its progress file when this migration
+// created the image before and the source is the same disk: chunks recorded
+// as durable are read again and rewritten only if they changed, every other
+// chunk is written (zeros included: a resumed image is not fresh).
+Status OfflineMigration::CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress) {
+  const std::string& target = disk.disk.target;
+  MigrationState ms = r_.State();
+  const DiskRecord* rec = ms.Disk(target);
+  if (rec && rec->copied && !recheck_) {
+    progress->done += disk.size;
+    return Status::Ok();
+  }
+  auto prepared = PrepareDisk(disk, rec);
+  if (!prepared.ok()) return prepared.status();
+  DiskCopy& c = *prepared;
+  std::unique_ptr<Readback> readback;
+  if (opts_.verify) {
+    auto started = StartReadback(disk, c);
+    if (!started.ok()) return started.status();
+    readback = std::move(*started);
+  }
+  bool abandoned = false;
+  auto copied = CopyDisk(*c.source, *c.sink, CopyOptionsFor(target, c, readback.get(), window), progress, &abandoned);
+  if (abandoned) {
+    // librbd still owns writes in flight: never close these handles.
+    MarkAbandoned();
+    (void)c.sink.release();
+    (void)c.done.release();
+    (void)buffers_.release();  // (their completions would put buffers back)
+    if (readback) readback.release()->Abandon();
+    r_.s.Abandon();
+  }
+  if (!copied.ok()) {
+    // Another disk's writes abandoned: this read-back may hang on the same cluster.
+    if (readback && Abandoned()) readback.release()->Abandon();
+    return copied.status().Wrap(fmt::format("disk {}", target));
+  }
+  V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
+  if (copied->chunks_rechecked > 0 && r_.observer())
+    r_.observer()->Warn(fmt::format("disk {}: {} chunk{} checked against the source again, {} had changed and "
+                                    "{} rewritten", target, copied->chunks_rechecked,
+                                    copied->chunks_rechecked == 1 ? "" : "s", copied->chunks_rewritten,
+                                    copied->chunks_rewritten == 1 ? "was" : "were"));
+  std::lock_guard<std::mutex> lock(results_mu_);
+  copied_[target] = std::move(*copied);
+  if (readback) readbacks_[target] = std::move(readback);
+  return Status::Ok();
+}
+
+Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progress) {
+  CopyResult* copied = nullptr;
+  Readback* readback = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(results_mu_);
+    auto it = copied_.find(disk.disk.target);
+    if (it == copied_.end()) return Status::Ok();  // copied and journalled by an earlier run
+    copied = &it->second;
+    auto rb = readbacks_.find(disk.disk.target);
+    if (rb != readbacks_.end()) readback = rb->second.get();
+  }
+  bool verified = false;
+  if (opts_.verify) {
+    // What the read-back that followed the copy (through the session's
+    // connection, librbd cache off, a read-only handle) still has to read.
+    if (!readback) return Status::Internal(fmt::format("disk {}: no read-back", disk.disk.target));
+    auto back = readback->Finish();
+    progress->done += disk.size;
+    if (!back.ok()) return back.status().Wrap(fmt::format("verifying disk {}", disk.disk.target));
+    std::vector<Extent> diff = CompareHashes(copied->hashes, *back);
+    if (!diff.empty())
+      return Status::Mismatch(fmt::format("disk {}: image {} differs from {} after the copy: {}", disk.disk.target,
+                                          ImagePath(opts_.pool, disk.image), disk.disk.source, DescribeMismatch(diff)));
+    verified = true;
+  } else {
+    progress->done += disk.size;
+  }
+  auto image = OpenOurImageForWriting(*r_.s.io, disk.image);
+  if (!image.ok()) return image.status();
+  std::string digest = copied->hashes.Digest();
+  V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.digest", digest));
+  V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "complete"));
+  return r_.Log({{"event", "disk-copied"},     {"target", disk.disk.target},
+                 {"image", disk.image},        {"digest", digest},
+                 {"bytes_copied", copied->bytes_written}, {"bytes_zero", copied->bytes_zero},
+                 {"seconds", copied->seconds}, {"verified", verified},
+                 {"chunks_rechecked", copied->chunks_rechecked}, {"chunks_rewritten", copied->chunks_rewritten}});
+}
+
+Status OfflineMigration::StepCopy() {
+  std::vector<const DiskPlan*> disks = plan_.Moving();
+  InflightWindow window(opts_.in_flight, opts_.in_flight_bytes);  // shared by every disk
+  buffers_ = std::make_unique<BufferPool>(kDefaultChunkSize);     // and so are the buffers
+  if (opts_.bandwidth) rate_ = std::make_unique<RateLimiter>(opts_.bandwidth);
+  ProgressCounters copy_progress, verify_progress;
+  for (const DiskPlan* d : disks) copy_progress.total += d->size;
+  verify_progress.total = copy_progress.total.load();
+  PhaseObserver* obs = r_.observer();
+  if (obs) obs->PhaseStarted("copy", copy_progress);
+  Status st = ParallelFor(disks.size(), opts_.parallel_disks,
+                          [&](size_t i) { return CopyOne(*disks[i], &window, &copy_progress); });
+  if (obs) obs->PhaseEnded();
+  if (!st.ok()) {
+    DropReadbacks();
+    return st;
+  }
+  if (obs) obs->PhaseStarted(opts_.verify ? "verify" : "record", verify_progress);
+  st = ParallelFor(disks.size(), opts_.parallel_disks, [&](size_t i) { return VerifyOne(*disks[i], &verify_progress); });
+  if (obs) obs->PhaseEnded();
+  DropReadbacks();
+  return st;
+}
+
+}  // namespace v2r
