@@ -284,7 +284,16 @@ _guest_lines() {
         tail -c +$((from + 1)) "$log" | head -c $((to - from))
     else
         tail -c +$((from + 1)) "$log"
-    fi | tr -d '\r' | awk '{ i = index($0, "V2R-"); if (i) print substr($0, i) }'
+    fi | tr -d '\r' | awk '{
+        # One V2R line each: a VM destroyed mid-line leaves a torn line that the next boot
+        # continues ("V2R-ACK 3V2R-GUEST BOOT"); split it, or that boot goes uncounted.
+        s = $0
+        while ((i = index(s, "V2R-")) > 0) {
+            s = substr(s, i); j = index(substr(s, 5), "V2R-")
+            if (j == 0) { print s; break }
+            print substr(s, 1, j + 3); s = substr(s, j + 4)
+        }
+    }'
 }
 
 guest_boots() {
