@@ -1,5 +1,7 @@
 #include "ceph/cluster.h"
 
+#include <rados/librados.h>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,10 +10,13 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 namespace v2r {
+
+static_assert(std::is_same_v<RadosHandle, rados_t> && std::is_same_v<IoCtxHandle, rados_ioctx_t>);
 namespace {
 
 // Extra time given to rados_connect beyond client_mount_timeout before the

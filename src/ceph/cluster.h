@@ -7,8 +7,6 @@
 // objects themselves are not reassigned concurrently.
 #pragma once
 
-#include <rados/librados.h>
-
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,6 +17,11 @@
 
 namespace v2r {
 
+// librados' handles (rados_t, rados_ioctx_t) are typedefs of void*: kept
+// opaque here so that only ceph/*.cc include librados (static_asserts there).
+using RadosHandle = void*;
+using IoCtxHandle = void*;
+
 // Configuration values applied with rados_conf_set after everything else,
 // e.g. {{"rbd_cache", "false"}} for a verifying reader.
 using CephConfOverrides = std::vector<std::pair<std::string, std::string>>;
@@ -26,19 +29,19 @@ using CephConfOverrides = std::vector<std::pair<std::string, std::string>>;
 // A pool handle (rados_ioctx_t). Move-only; destroy before its cluster.
 class IoCtx {
  public:
-  IoCtx(rados_ioctx_t io, std::string pool) : io_(io), pool_(std::move(pool)) {}
+  IoCtx(IoCtxHandle io, std::string pool) : io_(io), pool_(std::move(pool)) {}
   ~IoCtx();
   IoCtx(IoCtx&& other) noexcept;
   IoCtx& operator=(IoCtx&& other) noexcept;
   IoCtx(const IoCtx&) = delete;
   IoCtx& operator=(const IoCtx&) = delete;
 
-  rados_ioctx_t handle() const { return io_; }
+  IoCtxHandle handle() const { return io_; }
   const std::string& pool() const { return pool_; }
 
  private:
   friend class PoolFullTry;
-  rados_ioctx_t io_ = nullptr;
+  IoCtxHandle io_ = nullptr;
   std::string pool_;
   int full_try_ = 0;  // PoolFullTry scopes alive
 };
@@ -99,7 +102,7 @@ class RadosCluster {
   RadosCluster(const RadosCluster&) = delete;
   RadosCluster& operator=(const RadosCluster&) = delete;
 
-  rados_t handle() const { return cluster_; }
+  RadosHandle handle() const { return cluster_; }
   // The monitors as configured ("v2:10.0.0.1:3300/0,..."), for messages.
   std::string mon_host() const { return mon_host_; }
   // "client.ID"
@@ -116,10 +119,10 @@ class RadosCluster {
   Result<IoCtx> OpenPool(const std::string& pool);
 
  private:
-  RadosCluster(rados_t cluster, std::string entity, std::string mon_host)
+  RadosCluster(RadosHandle cluster, std::string entity, std::string mon_host)
       : cluster_(cluster), entity_(std::move(entity)), mon_host_(std::move(mon_host)) {}
 
-  rados_t cluster_ = nullptr;
+  RadosHandle cluster_ = nullptr;
   std::string entity_;
   std::string mon_host_;
   int mon_timeout_s_ = 0;  // rados_mon_op_timeout set at connect, for messages

@@ -1,16 +1,20 @@
 #include "ceph/image.h"
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 namespace v2r {
+
+static_assert(std::is_same_v<RbdImageHandle, rbd_image_t>);
 namespace {
 
 std::string ImagePath(const IoCtx& io, const std::string& name) { return io.pool() + "/" + name; }

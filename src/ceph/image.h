@@ -10,8 +10,6 @@
 // at once. Completions run on librbd threads.
 #pragma once
 
-#include <rbd/librbd.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +19,9 @@
 #include "copy/endpoint.h"
 
 namespace v2r {
+
+// librbd's rbd_image_t is a typedef of void*: opaque here (see cluster.h).
+using RbdImageHandle = void*;
 
 // Whether image `name` exists in the pool (opens it read-only to find out).
 Result<bool> ImageExists(IoCtx& io, const std::string& name);
@@ -48,7 +49,7 @@ class RbdImage {
   RbdImage(const RbdImage&) = delete;
   RbdImage& operator=(const RbdImage&) = delete;
 
-  rbd_image_t handle() const { return image_; }
+  RbdImageHandle handle() const { return image_; }
   // "pool/image", for messages.
   const std::string& name() const { return name_; }
   // Size when opened (the image is not resized behind our back).
@@ -57,10 +58,10 @@ class RbdImage {
   bool read_only() const { return read_only_; }
 
  private:
-  RbdImage(rbd_image_t image, std::string name, uint64_t size, uint64_t object_size, bool read_only)
+  RbdImage(RbdImageHandle image, std::string name, uint64_t size, uint64_t object_size, bool read_only)
       : image_(image), name_(std::move(name)), size_(size), object_size_(object_size), read_only_(read_only) {}
 
-  rbd_image_t image_ = nullptr;
+  RbdImageHandle image_ = nullptr;
   std::string name_;
   uint64_t size_ = 0;
   uint64_t object_size_ = 0;

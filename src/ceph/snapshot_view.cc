@@ -1,5 +1,7 @@
 #include "ceph/snapshot_view.h"
 
+#include <rbd/librbd.h>
+
 #include <fmt/format.h>
 
 namespace v2r {

@@ -62,13 +62,6 @@ Status RemoveSnapshot(RbdImage& image, const std::string& snap) {
   return RbdError(image, what, r);
 }
 
-Result<bool> SnapshotExists(RbdImage& image, const std::string& snap) {
-  bool exists = false;
-  int r = rbd_snap_exists(image.handle(), snap.c_str(), &exists);
-  if (r < 0) return RbdError(image, fmt::format("looking up snapshot '{}'", snap), r);
-  return exists;
-}
-
 Result<std::vector<std::string>> SnapshotNames(RbdImage& image) {
   std::vector<rbd_snap_info_t> snaps(16);
   int max = static_cast<int>(snaps.size());
@@ -164,12 +157,6 @@ Result<std::optional<std::string>> GetMeta(RbdImage& image, const std::string& k
   // On success librbd leaves `len` as it was: the value ends at its NUL.
   buf.resize(std::strlen(buf.c_str()));
   return std::optional<std::string>(std::move(buf));
-}
-
-Status RemoveMeta(RbdImage& image, const std::string& key) {
-  int r = rbd_metadata_remove(image.handle(), key.c_str());
-  if (r == 0 || r == -ENOENT) return Status::Ok();
-  return RbdError(image, fmt::format("removing metadata '{}'", key), r);
 }
 
 // ---------------------------------------------------------------- sparsify

@@ -31,8 +31,6 @@ Status CreateSnapshot(RbdImage& image, const std::string& snap);
 // fine. A protected snapshot with clones cannot be removed (kFailed, hint).
 Status RemoveSnapshot(RbdImage& image, const std::string& snap);
 
-Result<bool> SnapshotExists(RbdImage& image, const std::string& snap);
-
 // Names of the image's snapshots, in creation order.
 Result<std::vector<std::string>> SnapshotNames(RbdImage& image);
 
@@ -62,8 +60,6 @@ Result<std::vector<std::string>> Watchers(RbdImage& image);
 Status SetMeta(RbdImage& image, const std::string& key, const std::string& value);
 // nullopt if the key is not set.
 Result<std::optional<std::string>> GetMeta(RbdImage& image, const std::string& key);
-// A key that is not set is fine.
-Status RemoveMeta(RbdImage& image, const std::string& key);
 
 // ---------------------------------------------------------------- sparsify
 

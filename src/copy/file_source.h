@@ -31,7 +31,6 @@ class FileSource : public Source {
   Status Read(uint64_t offset, void* buf, size_t length) override;
 
   bool is_block_device() const { return block_; }
-  bool direct() const { return direct_; }
   // Bytes allocated on disk (st_blocks) for files; the size for devices.
   uint64_t allocated_bytes() const { return allocated_; }
   // Identifies the source and its content cheaply, to tell on resume that

@@ -10,7 +10,8 @@
 #include "base/units.h"
 #include "ceph/image.h"
 #include "ceph/snapshots.h"
-#include "copy/buffer.h"
+#include "copy/engine.h"
+#include "copy/file_sink.h"
 #include "copy/checksum.h"
 #include "copy/file_source.h"
 #include "copy/hasher.h"
@@ -52,79 +53,75 @@ Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackRep
 namespace {
 
 // Writes the extents of `image` that changed since the switch snapshot back
-// to the original source, then syncs it. Returns the bytes written.
-Result<uint64_t> CopyBack(RbdImage& image, const std::vector<Extent>& changed, const std::string& source,
+// to the original source through the copy engine (one engine for every byte
+// that moves): chunks with no changed extent count as done, the rest are
+// copied whole (unchanged bytes in them equal the source already), zero runs
+// become zeroes on the source (FileSink keeps a file thin). Flushed before
+// it returns. Returns the data bytes written.
+Result<uint64_t> CopyBack(std::unique_ptr<RbdImage> image, const std::vector<Extent>& changed, const std::string& source,
                           const std::atomic<bool>* cancel, const std::atomic<bool>* halt, ProgressCounters* progress) {
-  int fd = ::open(source.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Status::FromErrno(Kind::kFailed, fmt::format("opening original disk {} for copy-back", source), errno);
-  constexpr size_t kPiece = 4 << 20;
-  AlignedBuffer buf = AllocateAligned(kPiece);
-  uint64_t written = 0;
-  Status err;
-  // Reads through a Source view of the image (zero extents need no read).
-  for (const Extent& e : changed) {
-    for (uint64_t off = e.offset; off < e.end() && err.ok(); off += kPiece) {
-      if ((cancel && cancel->load()) || halt->load()) {
-        err = Status::Interrupted(fmt::format("copy-back to {} interrupted", source));
-        break;
-      }
-      size_t len = static_cast<size_t>(std::min<uint64_t>(kPiece, e.end() - off));
-      if (e.zero) {
-        std::fill(buf.get(), buf.get() + len, 0);
-      } else {
-        ssize_t n = rbd_read(image.handle(), off, len, reinterpret_cast<char*>(buf.get()));
-        if (n < 0 || static_cast<size_t>(n) != len) {
-          err = Status::FromErrno(Kind::kFailed, fmt::format("reading {} at offset {}", image.name(), off),
-                                  n < 0 ? static_cast<int>(-n) : EIO);
-          break;
-        }
-      }
-      size_t done = 0;
-      while (done < len) {
-        ssize_t n = ::pwrite(fd, buf.get() + done, len - done, static_cast<off_t>(off + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          err = Status::FromErrno(Kind::kFailed, fmt::format("writing {} at offset {}", source, off + done), errno);
-          break;
-        }
-        done += static_cast<size_t>(n);
-      }
-      written += done;
-      if (progress) progress->done += done;
-    }
-    if (!err.ok()) break;
+  uint64_t object_size = image->object_size();
+  RbdSource src(std::move(image));
+  auto sink = FileSink::Open(source, object_size);
+  if (!sink.ok()) return sink.status();
+  if ((*sink)->size() < src.size())
+    return Status::Failed(fmt::format("original disk {} ({}) is smaller than its image {} ({})", source,
+                                      FormatBytes((*sink)->size()), src.name(), FormatBytes(src.size())));
+  CopyOptions opts;
+  opts.target_fresh = false;
+  opts.readers = 4;
+  opts.cancel = cancel;
+  opts.halt = halt;
+  V2R_RETURN_IF_ERROR(ResolveCopyOptions(src, **sink, &opts));
+  std::vector<bool> unchanged((src.size() + opts.chunk_size - 1) / opts.chunk_size, true);
+  for (const Extent& e : changed)
+    for (uint64_t c = e.offset / opts.chunk_size; c * opts.chunk_size < e.end() && c < unchanged.size(); ++c)
+      unchanged[c] = false;
+  opts.done_chunks = &unchanged;
+  auto copied = CopyDisk(src, **sink, opts, progress);
+  if (!copied.ok()) return copied.status();
+  return copied->bytes_written;
+}
+
+struct ChangedDisk {
+  const DiskRecord* disk;
+  std::unique_ptr<RbdImage> image;
+  std::vector<Extent> extents;  // changed since the switch snapshot
+};
+
+// The disks whose images changed since the switch, each with its changes.
+Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& ms) {
+  std::vector<ChangedDisk> out;
+  for (const DiskRecord& d : ms.disks) {
+    auto image = RbdImage::Open(*r.s.io, d.image, true);
+    if (!image.ok()) return image.status();
+    auto extents = ChangedSince(**image, kSwitchSnapshot);
+    if (!extents.ok()) return extents.status();
+    if (!extents->empty()) out.push_back({&d, std::move(*image), std::move(*extents)});
   }
-  if (err.ok() && ::fsync(fd) != 0) err = Status::FromErrno(Kind::kFailed, fmt::format("syncing {}", source), errno);
-  ::close(fd);
-  if (!err.ok()) return err;
-  return written;
+  return out;
 }
 
 }  // namespace
 
 // Writes every changed extent back to the original disks, then verifies
 // that each equals its image. The guard stops it when the VM starts.
-Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, const std::vector<std::pair<std::string, uint64_t>>& changed,
-                         DomainGuard* guard,
+Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
                          const std::atomic<bool>* halt, PhaseObserver* observer, const std::atomic<bool>* cancel) {
   MigrationState ms = r.State();
-  ProgressCounters progress;
-  for (const auto& c : changed) progress.total += c.second;
+  auto disks = ChangedDisks(r, ms);
+  if (!disks.ok()) return disks.status();
+  ProgressCounters progress;  // whole disks: chunks without a change count as done at once
+  for (const ChangedDisk& c : *disks) progress.total += c.image->size();
   if (observer) observer->PhaseStarted("copy-back", progress);
   Status st;
-  for (const DiskRecord& d : ms.disks) {
-    auto image = RbdImage::Open(*r.s.io, d.image, true);
-    if (!image.ok()) { st = image.status(); break; }
-    auto extents = ChangedSince(**image, kSwitchSnapshot);
-    if (!extents.ok()) { st = extents.status(); break; }
-    if (extents->empty()) continue;
-    st = r.Log({{"event", "copy-back"}, {"target", d.target}});
+  for (ChangedDisk& c : *disks) {
+    st = r.Log({{"event", "copy-back"}, {"target", c.disk->target}});
     if (st.ok()) st = FaultPoint("before-copy-back");
     if (!st.ok()) break;
-    auto bytes = CopyBack(**image, *extents, d.source, cancel, halt, &progress);
+    auto bytes = CopyBack(std::move(c.image), c.extents, c.disk->source, cancel, halt, &progress);
     if (!bytes.ok()) { st = bytes.status(); break; }
-    st = r.Log({{"event", "copied-back"}, {"target", d.target}, {"bytes", *bytes}});
+    st = r.Log({{"event", "copied-back"}, {"target", c.disk->target}, {"bytes", *bytes}});
     if (!st.ok()) break;
   }
   if (observer) observer->PhaseEnded();
@@ -289,7 +286,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
   V2R_RETURN_IF_ERROR(r.DisableAutostart());
 
   if (opts.copy_back && any_changed()) {
-    Status st = CopyBackAndVerify(r, opts.ceph, report.changed, guard.get(), &halt, observer, cancel);
+    Status st = CopyBackAndVerify(r, opts.ceph, guard.get(), &halt, observer, cancel);
     if (!st.ok()) return GuardedFailure(r, guard.get(), st);
   }
 

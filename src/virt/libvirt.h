@@ -74,9 +74,6 @@ bool UriIsLocal(const std::string& uri);
 // "used": XML it cannot scan falls back to a plain search for the uuid.
 bool DomainXmlUsesSecret(std::string_view xml, std::string_view uuid, std::string_view usage_id);
 
-// The root element's private attribute of a secret XML is 'yes'.
-bool SecretXmlIsPrivate(std::string_view xml);
-
 class VirtDomain;
 
 // An open libvirt connection (virConnectPtr). Move-only; closed on destruction.
@@ -125,12 +122,6 @@ class VirtConnection {
   Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes);
   // A secret that does not exist is kRefused (nothing changed).
   Status UndefineSecret(const std::string& uuid);
-  // Whether the secret's XML says private='yes'.
-  Result<bool> SecretIsPrivate(const std::string& uuid);
-  // Whether virSecretGetValue hands the value out: false when libvirt refuses
-  // because the secret is private. Any bytes returned are wiped and freed at
-  // once, never kept. A secret without a value is kRefused.
-  Result<bool> SecretValueReadable(const std::string& uuid);
   // Names of the domains whose definition (inactive XML) or, when running,
   // live XML refers to the secret (DomainXmlUsesSecret, by uuid or usage).
   // Domains that vanish during the scan are skipped.
