@@ -39,4 +39,20 @@ Status ParallelFor(size_t n, int parallel, F fn) {
   return first;
 }
 
+// Calls fn(i) for every i in [0, n) all at once, one thread each, and waits
+// for every one: for a few independent round trips whose latencies would
+// add up in turn (a snapshot per disk in the live pause). Every item runs
+// whatever the others return; the error of the lowest index is returned.
+template <typename F>
+Status AllAtOnce(size_t n, F fn) {
+  std::vector<Status> results(n);
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (size_t i = 0; i < n; ++i) threads.emplace_back([&results, &fn, i] { results[i] = fn(i); });
+  for (auto& t : threads) t.join();
+  for (Status& st : results)
+    if (!st.ok()) return st;
+  return Status::Ok();
+}
+
 }  // namespace v2r

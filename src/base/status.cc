@@ -8,6 +8,7 @@ Status Status::FromErrno(Kind kind, const std::string& what, int err, std::strin
   if (err < 0) err = -err;
   Status s(kind, what + ": " + std::strerror(err), std::move(hint));
   s.err_ = err;
+  s.cause_ = CauseOfErrno(err);
   return s;
 }
 
@@ -34,7 +35,43 @@ Status Status::WithHint(std::string hint) const {
 Status Status::WithErr(int err) const {
   Status s = *this;
   s.err_ = err < 0 ? -err : err;
+  if (s.cause_ == Cause::kNone) s.cause_ = CauseOfErrno(s.err_);
   return s;
+}
+
+Status Status::WithCause(Cause cause) const {
+  Status s = *this;
+  s.cause_ = cause;
+  return s;
+}
+
+Cause CauseOfErrno(int err) {
+  switch (err < 0 ? -err : err) {
+    case ENOENT: case ENODEV: case ENXIO: return Cause::kNotFound;
+    case EEXIST: return Cause::kExists;
+    case EACCES: case EPERM: return Cause::kPermission;
+    case ETIMEDOUT: return Cause::kTimeout;
+    case ENOSPC: case EDQUOT: return Cause::kNoSpace;
+    case EBUSY: return Cause::kBusy;
+    case ENOTCONN: case ECONNRESET: case EPIPE: case ESHUTDOWN: return Cause::kConnectionLost;
+    case EINVAL: return Cause::kInvalid;
+    default: return Cause::kNone;
+  }
+}
+
+const char* CauseName(Cause c) {
+  switch (c) {
+    case Cause::kNone: return "none";
+    case Cause::kNotFound: return "not-found";
+    case Cause::kExists: return "exists";
+    case Cause::kPermission: return "permission";
+    case Cause::kTimeout: return "timeout";
+    case Cause::kNoSpace: return "no-space";
+    case Cause::kBusy: return "busy";
+    case Cause::kConnectionLost: return "connection-lost";
+    case Cause::kInvalid: return "invalid";
+  }
+  return "none";
 }
 
 std::string Status::ToString() const {

@@ -26,6 +26,23 @@ enum class Kind {
   kInternal,     // a bug
 };
 
+// Why it failed, apart from what the caller should conclude (Kind): so that
+// callers branch on a cause, never on a message's text. Set from the errno
+// a status came from (FromErrno, WithErr) or explicitly (WithCause).
+enum class Cause {
+  kNone,
+  kNotFound,        // ENOENT, ENODEV, ENXIO: a domain, pool, image, user or file that is not there
+  kExists,          // EEXIST
+  kPermission,      // EACCES, EPERM: caps, file modes
+  kTimeout,         // ETIMEDOUT
+  kNoSpace,         // ENOSPC, EDQUOT: a full pool or disk, a quota
+  kBusy,            // EBUSY: in use (watchers, an open image)
+  kConnectionLost,  // ENOTCONN, ECONNRESET, EPIPE, ESHUTDOWN: libvirt or Ceph went away
+  kInvalid,         // EINVAL
+};
+Cause CauseOfErrno(int err);
+const char* CauseName(Cause c);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -60,6 +77,7 @@ class [[nodiscard]] Status {
   const std::string& message() const { return msg_; }
   const std::string& hint() const { return hint_; }
   int err() const { return err_; }  // errno if the failure came from one, else 0
+  Cause cause() const { return cause_; }
 
   // Same status with more context in front: "context: message".
   Status Wrap(const std::string& context) const;
@@ -69,6 +87,7 @@ class [[nodiscard]] Status {
   // Same status with the errno it came from (e.g. ENOTCONN for a lost
   // libvirt connection), so callers can tell an environment fault.
   Status WithErr(int err) const;
+  Status WithCause(Cause cause) const;
 
   std::string ToString() const;
 
@@ -79,6 +98,7 @@ class [[nodiscard]] Status {
   std::string msg_;
   std::string hint_;
   int err_ = 0;
+  Cause cause_ = Cause::kNone;
 };
 
 // A value or a Status. Deliberately tiny (std::expected is C++23).

@@ -144,7 +144,7 @@ void RedactKeyMembers(char* p, size_t n) {
 
 // "client.X may not manage cephx users (auth get: Permission denied)".
 Status AuthError(const Status& st, RadosCluster& cluster, const std::string& prefix, const std::string& hint) {
-  if (st.err() == EACCES || st.err() == EPERM) {
+  if (st.cause() == Cause::kPermission) {
     return Status::Refused(
         fmt::format("{} may not manage cephx users ({}: {})", cluster.entity(), prefix, std::strerror(st.err())),
         hint.empty() ? fmt::format("run as a user with mon 'allow *' (e.g. --id admin); see 'ceph auth get {}'",
@@ -367,7 +367,7 @@ Result<std::optional<CephUser>> GetUser(RadosCluster& cluster, const std::string
   json cmd = {{"prefix", "auth get"}, {"entity", entity}, {"format", "json"}};
   Result<SecretBytes> answer = SensitiveMonCommand(cluster, cmd);
   if (!answer.ok()) {
-    if (answer.status().err() == ENOENT) return std::optional<CephUser>();
+    if (answer.status().cause() == Cause::kNotFound) return std::optional<CephUser>();
     return AuthError(answer.status(), cluster, "auth get", "");
   }
   SecretBytes& text = answer.value();
@@ -457,7 +457,7 @@ Result<SecretBytes> GetKeyBytes(RadosCluster& cluster, const std::string& entity
   json cmd = {{"prefix", "auth get-key"}, {"entity", entity}};
   Result<SecretBytes> answer = SensitiveMonCommand(cluster, cmd);
   if (!answer.ok()) {
-    if (answer.status().err() == ENOENT) {
+    if (answer.status().cause() == Cause::kNotFound) {
       return Status::Refused(fmt::format("cephx user {} does not exist", entity),
                              fmt::format("create it: ceph auth get-or-create {} mon 'profile rbd' osd 'profile rbd "
                                          "pool=POOL'",
@@ -492,12 +492,12 @@ Status CreateUser(RadosCluster& cluster, const std::string& entity,
   Result<SecretBytes> answer = SensitiveMonCommand(cluster, cmd);  // holds the key: dropped (wiped) here
   if (answer.ok()) return Status::Ok();
   const Status& st = answer.status();
-  if (st.err() == EINVAL) {
+  if (st.cause() == Cause::kInvalid) {
     // "key for client.X exists but cap mon does not match"
     return Status::Refused(fmt::format("creating cephx user {}: {}", entity, st.message()),
                            fmt::format("the user exists with other caps; see 'ceph auth get {}'", entity));
   }
-  if (st.err() == EACCES || st.err() == EPERM) {
+  if (st.cause() == Cause::kPermission) {
     return AuthError(st, cluster, "auth get-or-create",
                      fmt::format("run as a user with mon 'allow *' (e.g. --id admin), or create the user first: {}",
                                  by_hand));
@@ -513,12 +513,12 @@ Status SetCaps(RadosCluster& cluster, const std::string& entity, const std::map<
   Result<std::vector<std::string>> r = cluster.MonCommand(cmd.dump(), nullptr);
   if (r.ok()) return Status::Ok();
   const Status& st = r.status();
-  if (st.err() == EACCES || st.err() == EPERM) {
+  if (st.cause() == Cause::kPermission) {
     return AuthError(st, cluster, "auth caps",
                      fmt::format("run as a user with mon 'allow *' (e.g. --id admin), or set them by hand: {}",
                                  by_hand));
   }
-  if (st.err() == ENOENT) return Status::Refused(fmt::format("cephx user {} does not exist", entity));
+  if (st.cause() == Cause::kNotFound) return Status::Refused(fmt::format("cephx user {} does not exist", entity));
   return st.WithHint(fmt::format("set them by hand: {}", by_hand));
 }
 
@@ -526,7 +526,7 @@ Status DeleteUser(RadosCluster& cluster, const std::string& entity) {
   V2R_RETURN_IF_ERROR(CheckEntity(entity));
   json cmd = {{"prefix", "auth del"}, {"entity", entity}};
   Result<std::vector<std::string>> r = cluster.MonCommand(cmd.dump(), nullptr);
-  if (r.ok() || r.status().err() == ENOENT) return Status::Ok();
+  if (r.ok() || r.status().cause() == Cause::kNotFound) return Status::Ok();
   return AuthError(r.status(), cluster, "auth del",
                    fmt::format("run as a user with mon 'allow *' (e.g. --id admin), or remove it by hand: ceph auth "
                                "del {}",

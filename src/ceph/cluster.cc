@@ -344,7 +344,8 @@ Result<IoCtx> RadosCluster::OpenPool(const std::string& pool) {
   int r = rados_ioctx_create(cluster_, pool.c_str(), &io);
   if (r == -ENOENT) {
     return Status::Refused(fmt::format("pool '{}' does not exist", pool),
-                           fmt::format("create it: ceph osd pool create {} && rbd pool init {}", pool, pool));
+                           fmt::format("create it: ceph osd pool create {} && rbd pool init {}", pool, pool))
+        .WithCause(Cause::kNotFound);
   }
   if (r < 0) {
     std::string hint;

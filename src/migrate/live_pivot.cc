@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "base/fault.h"
+#include "base/parallel.h"
 #include "ceph/snapshot_view.h"
 
 namespace v2r {
@@ -19,16 +20,14 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
 
 // Creates the snapshots of the pivoted images together, one thread each.
 void SnapshotPivoted(const std::vector<RbdImage*>& images, const std::string& snap, PausedPivot* out) {
-  std::vector<std::thread> snappers;
-  for (size_t i = 0; i < images.size(); ++i) {
-    if (!out->disks[i].pivoted) continue;
-    snappers.emplace_back([i, &images, &snap, out] {
-      const auto t = Clock::now();
-      out->disks[i].snap = CreateSnapshotSkipQuiesce(*images[i], snap);
-      out->disks[i].snap_ms = MsSince(t);
-    });
-  }
-  for (auto& t : snappers) t.join();
+  // Each disk's outcome is kept in out->disks (the pause goes on regardless).
+  (void)AllAtOnce(images.size(), [&](size_t i) {
+    if (!out->disks[i].pivoted) return Status::Ok();
+    const auto t = Clock::now();
+    out->disks[i].snap = CreateSnapshotSkipQuiesce(*images[i], snap);
+    out->disks[i].snap_ms = MsSince(t);
+    return Status::Ok();
+  });
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ Status OfflineMigration::Fail(Status st) {
   // Environment faults stop resumable, never undo: the cluster out of reach
   // (monitors down, network cut) after the copy began, libvirt gone
   // (libvirtd restarted and not back), the state dir full or failing.
-  bool unreachable = st.err() == ETIMEDOUT;
+  bool unreachable = st.cause() == Cause::kTimeout;
   bool libvirt_lost = r_.LibvirtLost();
   if (libvirt_lost && st.kind() != Kind::kInterrupted)
     st = Status::Interrupted(st.message() + " (the connection to libvirt is lost)",

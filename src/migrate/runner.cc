@@ -47,7 +47,7 @@ Status RemoveOurImage(IoCtx& io, const std::string& image) {
   Status st;
   for (int i = 0; i < 60; ++i) {
     st = RemoveImage(io, image);
-    if (st.ok() || st.err() != EBUSY) return st;
+    if (st.ok() || st.cause() != Cause::kBusy) return st;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   return st;

@@ -40,7 +40,7 @@ Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
   auto io = s->rados->OpenPool(pool);
   if (io.ok()) {
     s->io = std::make_unique<IoCtx>(std::move(*io));
-  } else if (io.status().message().find("does not exist") == std::string::npos) {
+  } else if (io.status().cause() != Cause::kNotFound) {
     return io.status();
   }
   return Status::Ok();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/fault.h"
+#include "base/parallel.h"
 #include "ceph/admin.h"
 #include "ceph/image.h"
 #include "ceph/snapshots.h"
@@ -125,19 +126,13 @@ Status SnapshotImages(Runner& r_, const Plan& plan_) {
   // The images are independent: each an open, its exclusive lock taken, a
   // snapshot, a close; done one after the other they cost a VM of four
   // disks about 0.5 s more downtime than one disk of the same bytes.
-  std::vector<Status> done(todo.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < todo.size(); ++i) {
-    threads.emplace_back([&r_, &done, d = todo[i], i] {
-      auto image = RbdImage::Open(*r_.s.io, d->image, false);
-      Status st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
-      if (st.ok()) st = r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}});
-      done[i] = std::move(st);
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (Status& st : done) V2R_RETURN_IF_ERROR(std::move(st));
-  return Status::Ok();
+  return AllAtOnce(todo.size(), [&](size_t i) {
+    const DiskPlan* d = todo[i];
+    auto image = RbdImage::Open(*r_.s.io, d->image, false);
+    Status st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+    if (st.ok()) st = r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}});
+    return st;
+  });
 }
 
 Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secret_uuid) {
