@@ -19,7 +19,7 @@ void AddEventOptions(CLI::App* app, OutputOptions* out) {
   app->add_option("--progress-fd", out->progress_fd,
                   "write events (steps, progress, warnings, the report) as JSON lines to this open file "
                   "descriptor (docs/events.md) (default: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 20));
 }
 
 void AddLogOption(CLI::App* app, OutputOptions* out) {

@@ -12,7 +12,8 @@ void StepPrinter::PlanReady(const Plan& plan) {
 
 void StepPrinter::StepStarted(const Step& step) {
   if (out_.quiet) return;
-  Interrupt();
+  std::lock_guard<std::mutex> lock(mu_);
+  InterruptLocked();
   std::fprintf(steps_, "  %s ...", StepLine(step).c_str());
   std::fflush(steps_);
   open_ = true;
@@ -20,6 +21,7 @@ void StepPrinter::StepStarted(const Step& step) {
 
 void StepPrinter::StepEnded(const Step& step, const Status& result, double seconds) {
   if (out_.quiet) return;
+  std::lock_guard<std::mutex> lock(mu_);
   std::string outcome = StepOutcome(result, seconds);
   if (open_) std::fprintf(steps_, " %s\n", outcome.c_str());
   else std::fprintf(steps_, "  %s ... %s\n", StepLine(step).c_str(), outcome.c_str());
@@ -28,6 +30,11 @@ void StepPrinter::StepEnded(const Step& step, const Status& result, double secon
 }
 
 void StepPrinter::Interrupt() {
+  std::lock_guard<std::mutex> lock(mu_);
+  InterruptLocked();
+}
+
+void StepPrinter::InterruptLocked() {
   if (!open_) return;
   std::fputc('\n', steps_);
   std::fflush(steps_);

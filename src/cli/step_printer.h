@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdio>
+#include <mutex>
 #include <string>
 
 #include "base/observer.h"
@@ -23,11 +24,14 @@ class StepPrinter : public Observer {
   void StepEnded(const Step& step, const Status& result, double seconds) override;
   void PhaseStarted(const std::string& label, const ProgressCounters& counters) override { Interrupt(); }
   void PhaseEnded() override {}
+  // Warnings may come from the copy's threads.
   void Warn(const std::string& message) override { Interrupt(); }
 
  private:
   // Other output comes: end the open step line.
   void Interrupt();
+  void InterruptLocked();
+  std::mutex mu_;
   const OutputOptions& out_;
   FILE* steps_;
   FILE* plan_;

@@ -254,6 +254,7 @@ TEST(RunLog, WritesTimestampedLinesToTheStateDirLog0600) {
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   std::string dir = tmpl;
   std::string extra = dir + "/extra.log";
+  std::ofstream(dir + "/journal") << "";  // the run recorded something: its log stays
   {
     RunLog log("migrate", "vm1", /*use_syslog=*/false);
     ASSERT_TRUE(log.AddFile(extra).ok());
@@ -278,8 +279,27 @@ TEST(RunLog, WritesTimestampedLinesToTheStateDirLog0600) {
     EXPECT_EQ(all.substr(0, 2), "20");  // a UTC timestamp starts each line
   }
   std::remove((dir + "/log").c_str());
+  std::remove((dir + "/journal").c_str());
   std::remove(extra.c_str());
   ::rmdir(dir.c_str());
+}
+
+// A run that recorded nothing leaves no trace in the state dir (~Runner
+// removed its journal): not even its log.
+TEST(RunLog, ARunWithoutAJournalLeavesNoLogBehind) {
+  char tmpl[] = "/tmp/v2r-runlog-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string parent = tmpl, dir = parent + "/domains";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  {
+    RunLog log("migrate", "vm1", false);
+    log.DomainOpened("vm1", "uuid-1", dir);
+    ASSERT_EQ(::access((dir + "/log").c_str(), F_OK), 0);
+    log.Finished(Status::Refused("no"), 3, "");
+  }
+  EXPECT_NE(::access((dir + "/log").c_str(), F_OK), 0);
+  EXPECT_NE(::access(dir.c_str(), F_OK), 0);  // emptied, removed as ~Runner would have
+  ::rmdir(parent.c_str());
 }
 
 TEST(RunLog, AnUnwritableLogFileIsAUsageError) {
