@@ -19,18 +19,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// "2025-01-31T12:34:56.789Z"
-std::string UtcNow() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
-}
-
 nlohmann::json StepJson(const Step& step) {
   return {{"step", step.id}, {"title", step.title}, {"index", step.index}, {"count", step.count}};
 }
 
 }  // namespace
+
+std::string EventWriter::UtcNow() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
+}
 
 Result<std::unique_ptr<EventWriter>> EventWriter::Open(int fd, std::string command, std::optional<std::string> domain,
                                                        double sample_interval_s) {

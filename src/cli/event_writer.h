@@ -49,6 +49,9 @@ class EventWriter : public Observer {
   // Writes `line` whole: retried on EINTR and short writes. False when the
   // reader is gone (EPIPE, EBADF, ...).
   static bool WriteLine(int fd, const std::string& line);
+  // Now, UTC, to the millisecond: "2025-01-31T12:34:56.789Z" (the events'
+  // "time", the log's stamps).
+  static std::string UtcNow();
   // The error of a failed step or run, as the stream shows it.
   static nlohmann::json ErrorJson(const Status& st);
   bool broken() const { return broken_; }

@@ -5,7 +5,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -18,16 +17,6 @@
 #include "cli/render.h"
 
 namespace v2r {
-
-namespace {
-
-std::string UtcStamp() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
-}
-
-}  // namespace
 
 RunLog::RunLog(std::string command, std::string domain, bool use_syslog)
     : command_(std::move(command)), domain_(std::move(domain)), syslog_(use_syslog) {
@@ -54,7 +43,7 @@ Status RunLog::AddFile(const std::string& path) {
 }
 
 std::string RunLog::Line(const std::string& text) const {
-  return fmt::format("{} {} {}: {}\n", UtcStamp(), command_, domain_, text);
+  return fmt::format("{} {} {}: {}\n", EventWriter::UtcNow(), command_, domain_, text);
 }
 
 void RunLog::Write(const std::string& text, Level level, bool to_syslog) {

@@ -155,8 +155,8 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
   V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks", [&]() -> Status {
     auto def = r.s.virt->DefineXml(*saved);
     if (!def.ok()) return def.status();
-    done.push_back("restored the saved definition");
     V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+    done.push_back("restored the saved definition");
     // Both the running VM and its definition use the original disks.
     auto after = LiveDisks(*r.s.domain);
     if (!after.ok()) return after.status();
