@@ -69,9 +69,10 @@ nlohmann::json EventWriter::ErrorJson(const Status& st) {
 void EventWriter::Emit(const std::string& type, nlohmann::json fields) {
   std::lock_guard<std::mutex> lock(write_mu_);
   if (broken_) return;
-  nlohmann::json ev = {{"type", type}, {"time", UtcNow()}, {"seq", ++seq_}, {"command", command_},
-                       {"domain", domain_ ? nlohmann::json(*domain_) : nlohmann::json()}};
-  for (auto& [k, v] : fields.items()) ev[k] = std::move(v);
+  // The common fields first, in this order, for people reading a stream.
+  nlohmann::ordered_json ev = {{"type", type}, {"time", UtcNow()}, {"seq", ++seq_}, {"command", command_},
+                               {"domain", domain_ ? nlohmann::ordered_json(*domain_) : nlohmann::ordered_json()}};
+  for (auto& [k, v] : fields.items()) ev[k] = nlohmann::ordered_json(v);
   std::string line = ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (!WriteLine(fd_, line)) {
     broken_ = true;
