@@ -154,7 +154,7 @@ _virt2rbd()
             --connect)
                 COMPREPLY=($(compgen -W "qemu:///system qemu:///session" -- "$cur"))
                 __ltrim_colon_completions "$cur" ;;
-            -c | --conf | -k | --keyring)
+            -c | --conf | -k | --keyring | --log-file)
                 _filedir ;;
             --state-dir)
                 _filedir -d ;;

@@ -1,26 +1,33 @@
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/exit_codes.h"
 #include "cli/commands.h"
+#include "cli/event_writer.h"
 #include "cli/printer_observer.h"
+#include "cli/run_log.h"
+#include "cli/step_printer.h"
 
 namespace v2r {
 
 const std::vector<CommandSpec>& CommandTable() {
   static const std::vector<CommandSpec> table = {
-      {"copy", "copy a block device or raw file into a new RBD image, thin and verified", SetupCopyCommand},
-      {"verify", "compare a block device or raw file with an RBD image", SetupVerifyCommand},
+      {"copy", "copy a block device or raw file into a new RBD image, thin and verified", SetupCopyCommand, true},
+      {"verify", "compare a block device or raw file with an RBD image", SetupVerifyCommand, true},
       {"plan", "dry run: show what migrate would do to a domain, change nothing", SetupPlanCommand},
-      {"migrate", "move a domain's disks onto RBD: stop, copy, verify, switch, start", SetupMigrateCommand},
-      {"rollback", "put a migrated domain back on its original disks", SetupRollbackCommand},
-      {"commit", "end the rollback window: remove the rollback snapshots", SetupCommitCommand},
+      {"migrate", "move a domain's disks onto RBD: stop, copy, verify, switch, start", SetupMigrateCommand, true,
+       true},
+      {"rollback", "put a migrated domain back on its original disks", SetupRollbackCommand, true, true},
+      {"commit", "end the rollback window: remove the rollback snapshots", SetupCommitCommand, true, true},
       {"status", "what was migrated, what is unfinished, what drifted", SetupStatusCommand},
   };
   return table;
@@ -59,6 +66,7 @@ class HelpFormatter : public CLI::Formatter {
         {"journal-interval", "SECONDS"}, {"keyring", "FILE"},             {"libvirt-timeout", "SECONDS"},
         {"mon-hosts", "HOST:PORT,...|none"}, {"name", "client.ID"},       {"parallel-disks", "N"},
         {"pool", "POOL"},                {"progress-interval", "SECONDS"}, {"readers", "N"},
+        {"progress-fd", "FD"},           {"log-file", "FILE"},
         {"shutdown-timeout", "SECONDS"}, {"stall-timeout", "SECONDS"},    {"stall-warn", "SECONDS"},
         {"state-dir", "DIR"},            {"threads", "N"},                {"zero-block", "SIZE"},
     };
@@ -91,17 +99,74 @@ std::string UsageMessage(const CLI::App& app, const CLI::ParseError& e) {
   return e.what();
 }
 
-// The message on stderr; with --format json also one document on stdout:
-// the command's partial summary (if any) with an "error" member.
-void PrintError(const Status& st, const OutputOptions& out, int code, nlohmann::json summary) {
-  std::fprintf(stderr, "virt2rbd: error: %s\n", st.message().c_str());
-  if (!st.hint().empty()) std::fprintf(stderr, "virt2rbd: hint: %s\n", st.hint().c_str());
-  if (out.json()) {
-    if (!summary.is_object()) summary = nlohmann::json::object();
-    summary["error"] = {{"message", st.message()}, {"hint", st.hint()}, {"exit_code", code},
-                        {"meaning", ExitCodeName(code)}};
-    std::cout << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+// The command's summary as --format json prints it: with an "error" member
+// when it failed (the partial summary, if any, kept).
+nlohmann::json SummaryWithError(nlohmann::json summary, const Status& st) {
+  if (st.ok()) return summary;
+  if (!summary.is_object()) summary = nlohmann::json::object();
+  summary["error"] = EventWriter::ErrorJson(st);
+  return summary;
+}
+
+// Who hears of a command's plan, steps, phases and warnings: the terminal
+// (steps, then progress and warnings), the event stream, the log.
+struct RunObservers {
+  FanOut fan;
+  std::unique_ptr<StepPrinter> steps;
+  std::unique_ptr<PrinterObserver> printer;
+  std::unique_ptr<EventWriter> events;
+  std::unique_ptr<RunLog> log;
+};
+
+// The parsed command's DOMAIN argument, if it has one.
+std::optional<std::string> DomainArg(const CLI::App* sub) {
+  const CLI::Option* opt = sub->get_option_no_throw("DOMAIN");
+  if (!opt || opt->count() == 0) return std::nullopt;
+  return opt->as<std::string>();
+}
+
+Status SetUpObservers(const CLI::App* sub, const CommandSpec& spec, const OutputOptions& out, RunObservers* o) {
+  std::optional<std::string> domain = DomainArg(sub);
+  if (out.progress_fd >= 0) {
+    auto ev = EventWriter::Open(out.progress_fd, sub->get_name(), domain);
+    if (!ev.ok()) return ev.status();
+    o->events = std::move(*ev);
   }
+  if (spec.log) {
+    // syslog only where a syslog daemon listens: openlog would not say.
+    o->log = std::make_unique<RunLog>(sub->get_name(), domain.value_or("-"), ::access("/dev/log", W_OK) == 0);
+    if (!out.log_file.empty()) V2R_RETURN_IF_ERROR(o->log->AddFile(out.log_file));
+  }
+  o->steps = std::make_unique<StepPrinter>(out);
+  o->printer = std::make_unique<PrinterObserver>(out);
+  // The step printer first: it ends an open step line before progress or a
+  // warning is printed.
+  for (Observer* each : std::initializer_list<Observer*>{o->steps.get(), o->printer.get(), o->events.get(),
+                                                         o->log.get()})
+    o->fan.Add(each);
+  if (o->events) o->events->Started();
+  return Status::Ok();
+}
+
+// The end of a run, told to the terminal (the error), the log and the event
+// stream (the report: what --format json prints), then the JSON on stdout.
+int Finish(const Status& st, const OutputOptions& out, const RunObservers& o, nlohmann::json summary) {
+  int code = ExitCodeFor(st);
+  if (!st.ok()) {
+    std::fprintf(stderr, "virt2rbd: error: %s\n", st.message().c_str());
+    if (!st.hint().empty()) std::fprintf(stderr, "virt2rbd: hint: %s\n", st.hint().c_str());
+  }
+  nlohmann::json doc = SummaryWithError(std::move(summary), st);
+  if (o.log) {
+    std::string message = doc.is_object() && doc.contains("message") && doc["message"].is_string()
+                              ? doc["message"].get<std::string>()
+                              : "";
+    o.log->Finished(st, code, message);
+  }
+  if (o.events) o.events->Report(doc, code);
+  if (out.json() && !doc.is_null())
+    std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  return code;
 }
 
 }  // namespace
@@ -115,13 +180,20 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
   app.set_version_flag("--version", std::string("virt2rbd ") + V2R_VERSION);
   app.require_subcommand(1);
   OutputOptions output;
-  CommandEnv env{&output, cancel};
+  RunObservers observers;
+  CommandEnv env{&output, cancel, &observers.fan};
   CommandRunner runner;
+  const CommandSpec* chosen = nullptr;
   for (const CommandSpec& spec : CommandTable()) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
     AddOutputOptions(sub, &output);
+    if (spec.events) AddEventOptions(sub, &output);
+    if (spec.log) AddLogOption(sub, &output);
     CommandRunner r = spec.setup(sub, env);
-    sub->callback([&runner, r] { runner = r; });
+    sub->callback([&runner, &chosen, &spec, r] {
+      runner = r;
+      chosen = &spec;
+    });
   }
   // CLI11 reports an unknown command as "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
@@ -156,14 +228,10 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
     return code;
   }
   nlohmann::json summary;
-  Status st = runner ? runner(&summary) : Status::Internal("no command ran");
-  int code = ExitCodeFor(st);
-  if (!st.ok()) {
-    PrintError(st, output, code, std::move(summary));
-    return code;
-  }
-  if (output.json() && !summary.is_null()) std::cout << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
-  return code;
+  Status st = runner && chosen ? SetUpObservers(app.get_subcommands().front(), *chosen, output, &observers)
+                               : Status::Internal("no command ran");
+  if (st.ok()) st = runner(&summary);
+  return Finish(st, output, observers, std::move(summary));
 }
 
 }  // namespace v2r

@@ -7,7 +7,6 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
-#include "cli/printer_observer.h"
 #include "ops/copy_to_rbd.h"
 
 namespace v2r {
@@ -56,13 +55,12 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   req.copy.stall_timeout_s = a.stall_timeout_s;
   req.bandwidth = a.bandwidth;
 
-  PrinterObserver observer(*env.output);
-  Result<CopyReport> r = CopyToRbd(req, &observer);
+  Result<CopyReport> r = CopyToRbd(req, env.observer);
   if (!r.ok()) return r.status();
   const CopyReport& rep = *r;
   double rate = rep.seconds > 0 ? static_cast<double>(rep.size) / rep.seconds : 0;
-  if (env.output->json()) {
-    *json_out = {{"source", rep.source},
+  // Always: the event stream's report has it too.
+  *json_out = {{"source", rep.source},
                  {"image", rep.image},
                  {"size", rep.size},
                  {"bytes_copied", rep.bytes_copied},
@@ -72,7 +70,7 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
                  {"digest", rep.digest},
                  {"verified", rep.verified},
                  {"verify_seconds", rep.verify_seconds}};
-  } else {
+  if (!env.output->json()) {
     std::printf("copied %s to %s: %s (%llu bytes), %s data written, %s skipped as zero, %.1f s, %s/s\n",
                 rep.source.c_str(), rep.image.c_str(), FormatBytes(rep.size).c_str(),
                 static_cast<unsigned long long>(rep.size), FormatBytes(rep.bytes_copied).c_str(),

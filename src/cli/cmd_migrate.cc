@@ -8,7 +8,6 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
-#include "cli/printer_observer.h"
 #include "cli/render.h"
 #include "migrate/migrate.h"
 #include "migrate/plan.h"
@@ -123,16 +122,19 @@ Status RunPlanCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
 
 Status RunMigrateCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
   V2R_RETURN_IF_ERROR(Finish(a));
-  PrinterObserver observer(*env.output);
-  auto report = RunMigrate(a->opts, &observer, env.cancel);
+  auto report = RunMigrate(a->opts, env.observer, env.cancel);
   if (!report.ok()) return report.status();
-  if (env.output->json()) {
-    *out = {{"message", report->message}, {"nothing_to_do", report->nothing_to_do},
-            {"migration", StateJson(report->state)}};
-    if (!report->nothing_to_do) (*out)["plan"] = PlanJson(report->plan);
-  } else {
-    if (!report->nothing_to_do && !env.output->quiet) std::fputs(PlanText(report->plan, false).c_str(), stdout);
+  // Always: the event stream's report has it too. The plan was shown
+  // before the steps (StepPrinter); here only what came of it.
+  *out = {{"message", report->message}, {"nothing_to_do", report->nothing_to_do},
+          {"migration", StateJson(report->state)}};
+  if (!report->nothing_to_do) {
+    (*out)["plan"] = PlanJson(report->plan);
+    (*out)["space"] = SpaceJson(report->state, report->used_bytes);
+  }
+  if (!env.output->json()) {
     std::printf("%s\n%s", report->message.c_str(), StateText(report->state).c_str());
+    if (!report->nothing_to_do) std::fputs(SpaceSummaryText(report->state, report->used_bytes).c_str(), stdout);
   }
   return Status::Ok();
 }

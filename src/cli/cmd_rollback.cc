@@ -1,4 +1,6 @@
 // virt2rbd rollback DOMAIN / commit DOMAIN / status [DOMAIN]
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -6,8 +8,8 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/printer_observer.h"
 #include "cli/render.h"
+#include "migrate/state_dir.h"
 #include "migrate/migrate.h"
 
 namespace v2r {
@@ -66,16 +68,12 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
     if (a->start) a->opts.start = true;
     if (a->no_start) a->opts.start = false;
     V2R_RETURN_IF_ERROR(ResolveCeph(&a->opts.ceph));
-    PrinterObserver observer(*env.output);
-    auto r = RunRollback(a->opts, &observer, env.cancel);
+    auto r = RunRollback(a->opts, env.observer, env.cancel);
     if (!r.ok()) return r.status();
-    if (env.output->json()) {
-      nlohmann::json changed = nlohmann::json::object();
-      for (const auto& [t, b] : r->changed) changed[t] = b;
-      *out = {{"message", r->message}, {"changed_bytes", changed}, {"migration", StateJson(r->state)}};
-    } else {
-      std::printf("%s\n", r->message.c_str());
-    }
+    nlohmann::json changed = nlohmann::json::object();  // always: the event stream's report has it too
+    for (const auto& [t, b] : r->changed) changed[t] = b;
+    *out = {{"message", r->message}, {"changed_bytes", changed}, {"migration", StateJson(r->state)}};
+    if (!env.output->json()) std::printf("%s\n", r->message.c_str());
     return Status::Ok();
   };
 }
@@ -85,10 +83,11 @@ CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env) {
   AddCommon(sub, a.get(), true);
   return [a, env](nlohmann::json* out) -> Status {
     V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
-    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir);
+    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir, env.observer);
     if (!st.ok()) return st.status();
-    if (env.output->json()) *out = {{"migration", StateJson(*st)}};
-    else std::printf("migration of %s committed: the rollback snapshots are removed\n", a->domain.c_str());
+    *out = {{"message", "migration of " + a->domain + " committed: the rollback snapshots are removed"},
+            {"migration", StateJson(*st)}};
+    if (!env.output->json()) std::printf("migration of %s committed: the rollback snapshots are removed\n", a->domain.c_str());
     return Status::Ok();
   };
 }
@@ -107,6 +106,8 @@ CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env) {
       for (const StatusEntry& e : *entries) {
         nlohmann::json j = StateJson(e.state);
         j["drift"] = e.drift;
+        std::string log = StateDir::DomainDirOf(a->state_dir, e.state.uuid) + "/log";
+        j["log"] = ::access(log.c_str(), F_OK) == 0 ? nlohmann::json(log) : nlohmann::json();
         list.push_back(j);
       }
       *out = {{"migrations", list}, {"warnings", warnings}};
@@ -114,6 +115,8 @@ CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env) {
       if (entries->empty()) std::printf("no migrations recorded in %s\n", a->state_dir.c_str());
       for (const StatusEntry& e : *entries) {
         std::fputs(StateText(e.state).c_str(), stdout);
+        std::string log = StateDir::DomainDirOf(a->state_dir, e.state.uuid) + "/log";
+        if (::access(log.c_str(), F_OK) == 0) std::printf("  log: %s\n", log.c_str());
         for (const std::string& d : e.drift) std::printf("  DRIFT: %s\n", d.c_str());
       }
     }

@@ -7,7 +7,6 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
-#include "cli/printer_observer.h"
 #include "ops/copy_to_rbd.h"
 
 namespace v2r {
@@ -32,17 +31,17 @@ Status Run(const VerifyArgs& a, const CommandEnv& env, nlohmann::json* json_out)
   req.threads = a.threads;
   req.cancel = env.cancel;
 
-  PrinterObserver observer(*env.output);
   VerifyReport rep;
-  Status st = VerifyAgainstRbd(req, &observer, &rep);
+  Status st = VerifyAgainstRbd(req, env.observer, &rep);
   bool compared = st.ok() || st.kind() == Kind::kMismatch;
-  if (compared && env.output->json()) {
+  if (compared) {  // always: the event stream's report has it too
     nlohmann::json ranges = nlohmann::json::array();
     for (const Extent& e : rep.mismatches) ranges.push_back({{"offset", e.offset}, {"length", e.length}});
     *json_out = {{"source", rep.source}, {"image", rep.image},   {"size", rep.size},
                  {"digest", rep.digest}, {"image_digest", rep.image_digest},
                  {"identical", st.ok()}, {"mismatches", ranges}, {"seconds", rep.seconds}};
-  } else if (st.ok()) {
+  }
+  if (st.ok() && !env.output->json()) {
     std::printf("identical: %s and %s (%s), digest %s, %.1f s\n", rep.source.c_str(), rep.image.c_str(),
                 FormatBytes(rep.size).c_str(), rep.digest.c_str(), rep.seconds);
   }

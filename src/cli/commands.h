@@ -14,6 +14,8 @@ struct CommandSpec {
   const char* name;
   const char* summary;
   CommandRunner (*setup)(CLI::App* sub, const CommandEnv& env);
+  bool events = false;  // runs steps or copies: --progress-fd
+  bool log = false;     // works on a domain's state: a log, --log-file
 };
 
 CommandRunner SetupCopyCommand(CLI::App* sub, const CommandEnv& env);

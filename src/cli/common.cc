@@ -15,6 +15,18 @@ void AddOutputOptions(CLI::App* app, OutputOptions* out) {
       ->check(CLI::PositiveNumber);
 }
 
+void AddEventOptions(CLI::App* app, OutputOptions* out) {
+  app->add_option("--progress-fd", out->progress_fd,
+                  "write events (steps, progress, warnings, the report) as JSON lines to this open file "
+                  "descriptor (docs/events.md) (default: none)")
+      ->check(CLI::Range(0, 1 << 20));
+}
+
+void AddLogOption(CLI::App* app, OutputOptions* out) {
+  app->add_option("--log-file", out->log_file,
+                  "also append the run's log to this file (default: only STATE/domains/UUID/log, and syslog)");
+}
+
 Status ResolveCeph(CephOptions* ceph) {
   V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
   auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));

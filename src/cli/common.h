@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "base/observer.h"
 #include "base/status.h"
 #include "ceph/options.h"
 #include "ops/image_spec.h"
@@ -19,6 +20,8 @@ struct OutputOptions {
   std::string format = "text";  // text | json
   bool quiet = false;
   double progress_interval = 5.0;
+  int progress_fd = -1;   // --progress-fd: the event stream (docs/events.md)
+  std::string log_file;   // --log-file: the run's log, also there
   bool json() const { return format == "json"; }
 };
 
@@ -29,10 +32,17 @@ using CommandRunner = std::function<Status(nlohmann::json* json_out)>;
 struct CommandEnv {
   OutputOptions* output;
   const std::atomic<bool>* cancel;  // set by SIGINT/SIGTERM
+  // What the command reports its plan, steps, phases and warnings to: the
+  // terminal, the event stream, the log (set up once options are parsed).
+  Observer* observer;
 };
 
 void AddOutputOptions(CLI::App* app, OutputOptions* out);
 void AddCephOptions(CLI::App* app, CephOptions* ceph);
+// --progress-fd (commands that run steps or copy) and --log-file (those
+// that work on a domain's state: migrate, rollback, commit).
+void AddEventOptions(CLI::App* app, OutputOptions* out);
+void AddLogOption(CLI::App* app, OutputOptions* out);
 // Checks the Ceph options given and completes them from CEPH_ARGS (the
 // command line wins), as the rbd CLI does.
 Status ResolveCeph(CephOptions* ceph);

@@ -1,4 +1,4 @@
-// PhaseObserver for the terminal: one ProgressPrinter per phase, warnings on
+// Observer for the terminal: one ProgressPrinter per phase, warnings on
 // stderr.
 #pragma once
 
@@ -6,11 +6,11 @@
 
 #include "cli/common.h"
 #include "cli/progress_printer.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 
 namespace v2r {
 
-class PrinterObserver : public PhaseObserver {
+class PrinterObserver : public Observer {
  public:
   explicit PrinterObserver(const OutputOptions& out) : out_(out) {}
   void PhaseStarted(const std::string& label, const ProgressCounters& counters) override {

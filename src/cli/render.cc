@@ -40,7 +40,35 @@ std::string HostsText(const std::vector<MonHost>& hosts) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+// What the images will hold in the pool. Files report their allocation
+// exactly; a block device only its size (an upper bound: zeros are not
+// written), so the space needed is known only up to that bound.
+std::string SpaceText(const Plan& p) {
+  std::string room = p.available_bytes == UINT64_MAX ? "unknown (no mgr)" : FormatBytes(p.available_bytes);
+  if (p.known_bytes == p.upper_bytes)
+    return fmt::format("Space: the images will hold about {} of data (zeros are not written); room in the pool {}\n",
+                       FormatBytes(p.known_bytes), room);
+  return fmt::format("Space: the images will hold {} to {} of data: block devices count at their full size, as "
+                     "what they hold is unknown until read (zeros are not written); room in the pool {}\n",
+                     FormatBytes(p.known_bytes), FormatBytes(p.upper_bytes), room);
+}
+
 }  // namespace
+
+std::string FormatStepTime(double seconds) {
+  if (seconds < 60) return fmt::format("{:.1f} s", seconds < 0 ? 0.0 : seconds);
+  return FormatDuration(seconds);
+}
+
+std::string StepLine(const Step& step) {
+  if (step.count > 0) return fmt::format("[{}/{}] {}", step.index, step.count, step.title);
+  return fmt::format("[{}] {}", step.index, step.title);
+}
+
+std::string StepOutcome(const Status& result, double seconds) {
+  if (result.ok()) return fmt::format("ok ({})", FormatStepTime(seconds));
+  return fmt::format("failed ({}): {}", FormatStepTime(seconds), result.message());
+}
 
 std::string PlanText(const Plan& p, bool show_diff) {
   std::string s = fmt::format("Plan for domain {} ({}), pool {}\n", p.domain, p.uuid, p.pool);
@@ -65,9 +93,7 @@ std::string PlanText(const Plan& p, bool show_diff) {
                        d.disk.device, d.disk.source.empty() ? "(no source)" : d.disk.source, d.reason);
     }
   }
-  s += fmt::format("Space: {} of data known, at most {}; room in the pool {}\n", FormatBytes(p.known_bytes),
-                   FormatBytes(p.upper_bytes),
-                   p.available_bytes == UINT64_MAX ? "unknown (no mgr)" : FormatBytes(p.available_bytes));
+  s += SpaceText(p);
   switch (p.user_action) {
     case UserAction::kReuse:
       s += fmt::format("Cephx user {}: reused, its caps give RBD access to {} ({})\n", p.user_entity, p.pool,
@@ -85,7 +111,8 @@ std::string PlanText(const Plan& p, bool show_diff) {
     s += fmt::format("Libvirt secret '{}': reused ({}); its value is set to the key of {}\n", p.secret_usage,
                      *p.secret_uuid, p.user_entity);
   else
-    s += fmt::format("Libvirt secret '{}': will be defined (ephemeral='no' private='yes') with the key of {}\n",
+    s += fmt::format("Libvirt secret '{}': new, will be defined (ephemeral='no' private='yes'; its uuid is chosen "
+                     "by libvirt then) with the key of {}\n",
                      p.secret_usage, p.user_entity);
   s += fmt::format("Monitors in the XML: {}\n", HostsText(p.hosts));
   s += fmt::format("Driver: cache='{}' discard='unmap' type='raw'\n", p.cache);
@@ -147,11 +174,17 @@ nlohmann::json PlanJson(const Plan& p) {
 }
 
 std::string StateText(const MigrationState& st) {
-  std::string s = fmt::format("{} ({}): {}", st.domain, st.uuid, st.Phase());
-  if (st.completed) s += fmt::format(", migrated {}", st.completed_at);
-  if (st.committed) s += fmt::format(", committed {}", st.committed_at);
-  if (st.rolled_back) s += fmt::format(", rolled back {}", st.rolled_back_at);
-  if (st.aborted) s += fmt::format(", aborted: {}", st.abort_reason);
+  // "migrated 2025-01-31T..."; "committed (migrated ..., committed ...)":
+  // the phase named once, with what happened when.
+  std::vector<std::string> when;
+  if (st.completed) when.push_back("migrated " + st.completed_at);
+  if (st.committed) when.push_back("committed " + st.committed_at);
+  if (st.rolled_back) when.push_back("rolled back " + st.rolled_back_at);
+  std::string s = fmt::format("{} ({}): ", st.domain, st.uuid);
+  if (when.size() == 1 && when[0].rfind(st.Phase() + " ", 0) == 0) s += when[0];
+  else if (!when.empty()) s += fmt::format("{} ({})", st.Phase(), fmt::join(when, ", "));
+  else s += st.Phase();
+  if (st.aborted) s += fmt::format(": {}", st.abort_reason);
   if (st.Phase() == "unfinished") s += fmt::format(" (began {}; rerun migrate to resume, or rollback)", st.began_at);
   s += fmt::format("\n  pool {}, user {}, secret {}\n", st.pool, st.user_entity,
                    st.secret_uuid.empty() ? "-" : st.secret_uuid);
@@ -212,6 +245,38 @@ nlohmann::json StateJson(const MigrationState& st) {
                    {"pause_begin_ms", st.pause_begin_ms}, {"pause_end_ms", st.pause_end_ms},
                    {"paused_ms", st.paused_ms}};
   return out;
+}
+
+std::string SpaceSummaryText(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
+  uint64_t written = 0, zeros = 0, rbd = 0;
+  for (const DiskRecord& d : st.disks) {
+    written += d.bytes_copied;
+    zeros += d.bytes_zero;
+  }
+  for (const auto& [t, b] : used) rbd += b;
+  std::string s = fmt::format("Data: {} written, {} of zeros skipped (not written: RBD reads unwritten space as "
+                              "zeros); RBD space used: {}\n",
+                              FormatBytes(written), FormatBytes(zeros),
+                              used.empty() ? std::string("unknown") : FormatBytes(rbd));
+  if (!used.empty() && rbd > written)
+    s += "  (RBD stores an image in whole objects, 4 MiB by default: an object any write touched counts whole, as "
+         "`rbd du` counts it, so the space used exceeds the data written)\n";
+  return s;
+}
+
+nlohmann::json SpaceJson(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
+  uint64_t written = 0, zeros = 0, rbd = 0;
+  for (const DiskRecord& d : st.disks) {
+    written += d.bytes_copied;
+    zeros += d.bytes_zero;
+  }
+  nlohmann::json per = nlohmann::json::object();
+  for (const auto& [t, b] : used) {
+    rbd += b;
+    per[t] = b;
+  }
+  return {{"data_written", written}, {"zeros_skipped", zeros},
+          {"rbd_used", used.empty() ? nlohmann::json() : nlohmann::json(rbd)}, {"rbd_used_by_disk", per}};
 }
 
 }  // namespace v2r

@@ -14,7 +14,7 @@ constexpr auto kPollEvery = std::chrono::milliseconds(500);
 
 Result<std::unique_ptr<DomainGuard>> DomainGuard::Start(const std::string& uri, const std::string& uuid,
                                                         const std::string& name, std::atomic<bool>* stop,
-                                                        PhaseObserver* observer, Text text) {
+                                                        Observer* observer, Text text) {
   auto watch = LifecycleWatch::Start(uri, uuid);
   if (!watch.ok()) return watch.status().Wrap("starting to watch the domain while its disks are copied");
   std::unique_ptr<DomainGuard> g(new DomainGuard(uri, uuid, name, stop, observer, std::move(text)));

@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "base/status.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 #include "virt/domain_events.h"
 
 namespace v2r {
@@ -36,7 +36,7 @@ class DomainGuard {
   // domain is seen running, `*stop` is set (the copy stops at once).
   static Result<std::unique_ptr<DomainGuard>> Start(const std::string& uri, const std::string& uuid,
                                                     const std::string& name, std::atomic<bool>* stop,
-                                                    PhaseObserver* observer, Text text);
+                                                    Observer* observer, Text text);
   ~DomainGuard();
   DomainGuard(const DomainGuard&) = delete;
   DomainGuard& operator=(const DomainGuard&) = delete;
@@ -53,7 +53,7 @@ class DomainGuard {
   Status WaitConnected(int timeout_s, const std::atomic<bool>* cancel);
 
  private:
-  DomainGuard(std::string uri, std::string uuid, std::string name, std::atomic<bool>* stop, PhaseObserver* obs,
+  DomainGuard(std::string uri, std::string uuid, std::string name, std::atomic<bool>* stop, Observer* obs,
               Text text)
       : uri_(std::move(uri)), uuid_(std::move(uuid)), name_(std::move(name)), text_(std::move(text)), stop_(stop),
         observer_(obs) {}
@@ -66,7 +66,7 @@ class DomainGuard {
   const std::string uri_, uuid_, name_;
   const Text text_;
   std::atomic<bool>* stop_;
-  PhaseObserver* observer_;
+  Observer* observer_;
   std::mutex mu_;  // watch_, why_
   std::unique_ptr<LifecycleWatch> watch_;
   std::string why_;

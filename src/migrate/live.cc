@@ -51,7 +51,7 @@ std::vector<std::string> PivotedTargets(const MigrationState& ms, const std::map
 
 class LiveMigration {
  public:
-  LiveMigration(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel)
+  LiveMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
       : opts_(opts), r_(observer, cancel) {}
   Result<MigrateReport> Run();
 
@@ -62,6 +62,7 @@ class LiveMigration {
   Status StepPivot();
   Status StepConfirm();
   Status StepVerify();
+  Status Steps();
   Status StepSparsify(const std::vector<std::string>& targets);
   Status ResumeAfterKill();
   Status Fail(Status st);
@@ -396,6 +397,35 @@ Status LiveMigration::Fail(Status st) {
       .WithHint(fmt::format("the VM runs on its original disks; undone: {}", *undone));
 }
 
+// The steps of a live migration, each announced; the first failure ends them.
+Status LiveMigration::Steps() {
+  r_.PlanSteps(9);
+  V2R_RETURN_IF_ERROR(FaultPoint("after-preflight"));
+  V2R_RETURN_IF_ERROR(r_.RunStep("user", UserStepTitle(plan_), [&] { return EnsureUser(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("secret", SecretStepTitle(plan_), [&] { return EnsureSecret(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("save-definition", "save the definition", [&] { return SaveDefinition(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("copy", "live block copies until in sync", [&] { return StepCopies(); }));
+  std::vector<std::string> all, in_sync;
+  for (const DiskPlan* d : plan_.Moving()) all.push_back(d->disk.target);
+  for (const MirrorDisk* m : copying_) in_sync.push_back(m->target);
+  V2R_RETURN_IF_ERROR(r_.RunStep("sparsify", "sparsify the images (zeros the copy wrote)", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StepSparsify(in_sync));
+    return r_.Cancelled() ? Status::Interrupted("interrupted") : Status::Ok();
+  }));
+  // Not interruptible: every disk pivots, with its snapshot.
+  V2R_RETURN_IF_ERROR(r_.RunStep("pivot", "pivot onto RBD (with the rollback snapshots)", [&] { return StepPivot(); }));
+  // From here on the VM runs on RBD: a failure leaves it so (rerun finishes).
+  V2R_RETURN_IF_ERROR(r_.RunStep("switch", "switch the definition to RBD", [&] { return SwitchDefinition(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("check", "check the VM runs on RBD", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StepConfirm());
+    return SnapshotImages(r_, plan_);  // only disks pivoted by an earlier run lack one
+  }));
+  return r_.RunStep("verify", "verify the images", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StepVerify());
+    return StepSparsify(all);  // only disks an earlier run pivoted unsparsified
+  });
+}
+
 std::string LiveMigration::Summary() {
   MigrationState ms = r_.State();
   std::vector<std::string> pivots, space;
@@ -477,39 +507,25 @@ Result<MigrateReport> LiveMigration::Run() {
         "`virt2rbd rollback {} --live` (a running VM) or `virt2rbd rollback {}`",
         ms.began_at, plan_.domain, plan_.domain));
   }
+  if (r_.observer()) r_.observer()->PlanReady(plan_);
   if (!resuming) {
     V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/true)));
   } else if (r_.observer()) {
     r_.observer()->Warn(fmt::format("resuming the live migration of {} begun {}", plan_.domain, ms.began_at));
   }
-  Status st = FaultPoint("after-preflight");
-  if (st.ok()) st = EnsureUser(r_, plan_);
-  if (st.ok()) st = EnsureSecret(r_, plan_);
-  if (st.ok()) st = SaveDefinition(r_, plan_);
-  if (st.ok()) st = StepCopies();
-  std::vector<std::string> all, in_sync;
-  for (const DiskPlan* d : plan_.Moving()) all.push_back(d->disk.target);
-  for (const MirrorDisk* m : copying_) in_sync.push_back(m->target);
-  if (st.ok()) st = StepSparsify(in_sync);
-  if (st.ok() && r_.Cancelled()) st = Status::Interrupted("interrupted");
-  if (st.ok()) st = StepPivot();  // not interruptible: every disk pivots, with its snapshot
-  // From here on the VM runs on RBD: a failure leaves it so (rerun finishes).
-  if (st.ok()) st = SwitchDefinition(r_, plan_);
-  if (st.ok()) st = StepConfirm();
-  if (st.ok()) st = SnapshotImages(r_, plan_);  // only disks pivoted by an earlier run lack one
-  if (st.ok()) st = StepVerify();
-  if (st.ok()) st = StepSparsify(all);  // only disks an earlier run pivoted unsparsified
+  Status st = Steps();
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
   report.plan = plan_;
   report.state = r_.State();
+  report.used_bytes = UsedSpace(r_);
   report.message = Summary();
   return report;
 }
 
 }  // namespace
 
-Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, PhaseObserver* observer,
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* observer,
                                      const std::atomic<bool>* cancel) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");

@@ -30,11 +30,11 @@
 #include "migrate/migrate.h"
 #include "migrate/options.h"
 #include "migrate/runner.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 
 namespace v2r {
 
-Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, PhaseObserver* observer,
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* observer,
                                      const std::atomic<bool>* cancel);
 
 // rollback --live: the VM must be running on RBD (or part way: some disks
@@ -45,7 +45,7 @@ Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, PhaseObserver* 
 // undone as by `rollback`. Failure or Ctrl-C before the pivot cancels the
 // copies back: the VM stays on RBD (the originals are then partly
 // overwritten, which the journal records).
-Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserver* observer,
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
                                        const std::atomic<bool>* cancel);
 
 // What rollback and rollback --live do first: open the runner, refuse a

@@ -70,13 +70,13 @@ Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev) {
 
 Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks) {
   ProgressCounters total;
-  std::vector<PhaseObserver::Part> parts;
+  std::vector<Observer::Part> parts;
   for (MirrorDisk* d : disks) {
     d->progress.total = d->size;
     total.total += d->size;
     parts.push_back({d->target, &d->progress});
   }
-  PhaseObserver* obs = r.observer();
+  Observer* obs = r.observer();
   if (obs) obs->PhaseStarted(label, total, parts);
   const auto start = Clock::now();
   auto last_move = start;

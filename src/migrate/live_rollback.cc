@@ -29,9 +29,33 @@ Status CheckOriginal(const DiskRecord& d) {
   return Status::Ok();
 }
 
+// Ends forward copies left running on disks still on their originals, then
+// copies every disk on its image back to its original, live, until in sync.
+Status CopyBackLive(Runner& r, const MigrationState& ms, const std::vector<const DiskRecord*>& on_image,
+                    const std::vector<MirrorDisk*>& copying, std::map<std::string, DiskInfo>& live) {
+  for (const DiskRecord& d : ms.disks) {
+    bool back = false;
+    for (const DiskRecord* o : on_image) back = back || o->target == d.target;
+    if (back) continue;
+    Status st = CancelCopy(r, d.target, ImagePath(ms.pool, d.image), kForwardEvents);
+    if (st.kind() == Kind::kRefused && r.observer()) r.observer()->Warn(st.message());
+    else V2R_RETURN_IF_ERROR(st);
+  }
+  SplitBandwidth(0, copying);
+  Status st;
+  for (MirrorDisk* m : copying) {
+    bool running = !live[m->target].mirror_job.empty();
+    st = running ? AdoptCopy(r, *m, kBackEvents) : StartCopy(r, *m, kBackEvents);
+    if (!st.ok()) break;
+  }
+  if (st.ok()) st = WaitInSync(r, "copy back", copying);
+  if (st.ok() && r.Cancelled()) st = Status::Interrupted("interrupted");
+  return st;
+}
+
 }  // namespace
 
-Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserver* observer,
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
                                        const std::atomic<bool>* cancel) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
@@ -102,24 +126,10 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserve
   V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"live", true}, {"copy_back", true},
                              {"discard_changes", false}}));
   std::vector<std::string> done;
-  // Disks still on their originals may have a forward copy left running.
-  for (const DiskRecord& d : ms.disks) {
-    bool back = false;
-    for (const DiskRecord* o : on_image) back = back || o->target == d.target;
-    if (back) continue;
-    Status st = CancelCopy(r, d.target, ImagePath(ms.pool, d.image), kForwardEvents);
-    if (st.kind() == Kind::kRefused && observer) observer->Warn(st.message());
-    else V2R_RETURN_IF_ERROR(st);
-  }
-  SplitBandwidth(0, copying);
-  Status st;
-  for (MirrorDisk* m : copying) {
-    bool running = !(*live)[m->target].mirror_job.empty();
-    st = running ? AdoptCopy(r, *m, kBackEvents) : StartCopy(r, *m, kBackEvents);
-    if (!st.ok()) break;
-  }
-  if (st.ok()) st = WaitInSync(r, "copy back", copying);
-  if (st.ok() && r.Cancelled()) st = Status::Interrupted("interrupted");
+  r.PlanSteps(4);
+  Status st = r.RunStep("copy-back", "live block copies back to the original disks until in sync", [&] {
+    return CopyBackLive(r, ms, on_image, copying, *live);
+  });
   if (!st.ok()) {
     // Before the pivot: the VM stays on RBD; the copies back end here.
     for (MirrorDisk* m : copying) {
@@ -134,7 +144,7 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserve
                   "rollback that copies everything back applies now: rerun `virt2rbd rollback --live` (or, with the "
                   "VM stopped, `rollback --copy-back`)");
   }
-  st = PivotAll(r, copying, kBackEvents);
+  st = r.RunStep("pivot", "pivot back onto the original disks", [&] { return PivotAll(r, copying, kBackEvents); });
   if (!st.ok())
     return st.Wrap(fmt::format("live rollback of {} failed during the pivot", opts.domain))
         .WithHint("the journal and `virsh domblklist` say which disks are back; rerun `virt2rbd rollback --live` "
@@ -142,31 +152,36 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, PhaseObserve
   if (!copying.empty()) done.push_back(fmt::format("copied {} disk{} back live and pivoted", copying.size(),
                                                    copying.size() == 1 ? "" : "s"));
 
-  auto def = r.s.virt->DefineXml(*saved);
-  if (!def.ok()) return def.status();
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
-  done.push_back("restored the saved definition");
-  // Both the running VM and its definition use the original disks.
-  auto after = LiveDisks(*r.s.domain);
-  if (!after.ok()) return after.status();
-  auto inactive = r.s.domain->InactiveSecureXml();
-  if (!inactive.ok()) return inactive.status();
-  auto info = ParseDomainXml(*inactive);
-  if (!info.ok()) return info.status();
-  for (const DiskRecord& d : ms.disks) {
-    const DiskInfo& at = (*after)[d.target];
-    if (at.type == "network" || at.source != d.source)
-      return Status::Failed(fmt::format("after the rollback the running VM's disk {} is {}, not {}", d.target,
-                                        at.source, d.source));
-    bool defined = false;
-    for (const DiskInfo& di : info->disks)
-      if (di.target == d.target && di.type != "network" && di.source == d.source) defined = true;
-    if (!defined)
-      return Status::Failed(fmt::format("after the rollback the definition's disk {} is not {}", d.target, d.source));
-  }
-  if (opts.remove_images)
-    for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
-  V2R_RETURN_IF_ERROR(r.RemoveCreated(opts.remove_images, &done));
+  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks", [&]() -> Status {
+    auto def = r.s.virt->DefineXml(*saved);
+    if (!def.ok()) return def.status();
+    V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+    done.push_back("restored the saved definition");
+    // Both the running VM and its definition use the original disks.
+    auto after = LiveDisks(*r.s.domain);
+    if (!after.ok()) return after.status();
+    auto inactive = r.s.domain->InactiveSecureXml();
+    if (!inactive.ok()) return inactive.status();
+    auto info = ParseDomainXml(*inactive);
+    if (!info.ok()) return info.status();
+    for (const DiskRecord& d : ms.disks) {
+      const DiskInfo& at = (*after)[d.target];
+      if (at.type == "network" || at.source != d.source)
+        return Status::Failed(fmt::format("after the rollback the running VM's disk {} is {}, not {}", d.target,
+                                          at.source, d.source));
+      bool defined = false;
+      for (const DiskInfo& di : info->disks)
+        if (di.target == d.target && di.type != "network" && di.source == d.source) defined = true;
+      if (!defined)
+        return Status::Failed(fmt::format("after the rollback the definition's disk {} is not {}", d.target, d.source));
+    }
+    return Status::Ok();
+  }));
+  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", "remove what the migration created", [&]() -> Status {
+    if (opts.remove_images)
+      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+    return r.RemoveCreated(opts.remove_images, &done);
+  }));
   if (!opts.remove_images) {
     std::vector<std::string> kept;
     for (const DiskRecord& d : ms.disks) kept.push_back(ImagePath(ms.pool, d.image));

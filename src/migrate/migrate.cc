@@ -138,27 +138,39 @@ Status OfflineMigration::CopyUntilTrusted() {
 // goes through Fail.
 Status OfflineMigration::Steps(bool resuming) {
   // From here until the switch, any start of the domain is noticed.
-  V2R_RETURN_IF_ERROR(StartGuard());
-  V2R_RETURN_IF_ERROR(r_.DisableAutostart());
-  V2R_RETURN_IF_ERROR(EnsureUser(r_, plan_));
-  V2R_RETURN_IF_ERROR(EnsureSecret(r_, plan_));
-  V2R_RETURN_IF_ERROR(SaveDefinition(r_, plan_));
-  V2R_RETURN_IF_ERROR(GuardCheck());
-  recheck_ = resuming;
-  V2R_RETURN_IF_ERROR(CopyUntilTrusted());
-  if (r_.Cancelled()) return Status::Interrupted("interrupted");
-  V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
-  // Offline, before the switch, only our own runs wrote the images: a lock
-  // still held is a killed run's, and would make the snapshot wait ~30 s.
-  for (const DiskPlan* d : plan_.Moving()) {
-    auto img = OpenOurImageForWriting(*r_.s.io, d->image);
-    if (!img.ok()) return img.status();
-  }
-  V2R_RETURN_IF_ERROR(SnapshotImages(r_, plan_));
-  V2R_RETURN_IF_ERROR(SwitchDefinition(r_, plan_, [this] { return GuardBeforeSwitch(); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("guard", "watch the VM, autostart off while copying", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StartGuard());
+    return r_.DisableAutostart();
+  }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("user", UserStepTitle(plan_), [&] { return EnsureUser(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("secret", SecretStepTitle(plan_), [&] { return EnsureSecret(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("save-definition", "save the definition", [&] { return SaveDefinition(r_, plan_); }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("copy", CopyStepTitle(plan_, opts_.verify), [&]() -> Status {
+    V2R_RETURN_IF_ERROR(GuardCheck());
+    recheck_ = resuming;
+    V2R_RETURN_IF_ERROR(CopyUntilTrusted());
+    if (r_.Cancelled()) return Status::Interrupted("interrupted");
+    return Status::Ok();
+  }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("snapshot", "snapshot the images (the rollback point)", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
+    // Offline, before the switch, only our own runs wrote the images: a lock
+    // still held is a killed run's, and would make the snapshot wait ~30 s.
+    for (const DiskPlan* d : plan_.Moving()) {
+      auto img = OpenOurImageForWriting(*r_.s.io, d->image);
+      if (!img.ok()) return img.status();
+    }
+    return SnapshotImages(r_, plan_);
+  }));
+  V2R_RETURN_IF_ERROR(r_.RunStep("switch", "switch the definition to RBD", [&] {
+    return SwitchDefinition(r_, plan_, [this] { return GuardBeforeSwitch(); });
+  }));
   guard_.reset();  // switched: the VM may start now (we start it ourselves)
-  V2R_RETURN_IF_ERROR(StepStart());
-  return r_.RestoreAutostart();
+  if (!plan_.start_after) return r_.RestoreAutostart();
+  return r_.RunStep("start", "start the VM on RBD and check it runs there", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StepStart());
+    return r_.RestoreAutostart();
+  });
 }
 
 Result<MigrateReport> OfflineMigration::Run() {
@@ -196,10 +208,14 @@ Result<MigrateReport> OfflineMigration::Run() {
     return refused.WithHint(fmt::format("nothing was undone: fix it and rerun the same command, or undo with "
                                         "virt2rbd rollback {} --state-dir {}", ms.domain, opts_.state_dir));
   }
+  if (r_.observer()) r_.observer()->PlanReady(plan_);
   if (!resuming) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
+  r_.PlanSteps(plan_.start_after ? 9 : 8);
   Status st = FaultPoint("after-preflight");
   if (st.ok()) {
-    Status stop = r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
+    Status stop = r_.RunStep("stop", "stop the VM", [&] {
+      return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
+    });
     if (!stop.ok() && stop.kind() == Kind::kRefused) {
       // Shutdown timed out without --force-off: nothing else was changed.
       auto undone = r_.Abort(stop.message());
@@ -212,6 +228,7 @@ Result<MigrateReport> OfflineMigration::Run() {
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
   report.plan = plan_;
   report.state = r_.State();
+  report.used_bytes = UsedSpace(r_);
   report.message = fmt::format("domain {} migrated to RBD ({} disk{})", plan_.domain, plan_.Moving().size(),
                                plan_.Moving().size() == 1 ? "" : "s");
   return report;
@@ -248,12 +265,17 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
     dp.decision = DiskDecision::kMove;
     plan_.disks.push_back(dp);
   }
-  Status st = StepStart();
-  if (st.ok()) st = r_.RestoreAutostart();
+  if (r_.observer()) r_.observer()->PlanReady(plan_);
+  r_.PlanSteps(1);
+  Status st = r_.RunStep("start", "start the VM on RBD and check it runs there (after the switch)", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(StepStart());
+    return r_.RestoreAutostart();
+  });
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
   report->plan = plan_;
   report->state = r_.State();
+  report->used_bytes = UsedSpace(r_);
   report->message = fmt::format("domain {} resumed and finished: it runs on RBD", ms.domain);
   return true;
 }
@@ -282,7 +304,7 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
   return plan;
 }
 
-Result<MigrateReport> RunMigrate(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel) {
+Result<MigrateReport> RunMigrate(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel) {
   if (opts.live) return RunLiveMigrate(opts, observer, cancel);  // live.cc
   OfflineMigration m(opts, observer, cancel);
   return m.Run();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@
 #include "migrate/options.h"
 #include "migrate/plan.h"
 #include "migrate/record.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 
 namespace v2r {
 
@@ -31,13 +32,17 @@ struct MigrateReport {
   MigrationState state;        // as journalled at the end
   bool nothing_to_do = false;  // already migrated
   std::string message;
+  // target → bytes the image uses in the pool, counted in whole objects as
+  // `rbd du` does (more than the data written: an object a write touches
+  // counts whole). Measured at the end; missing when that failed.
+  std::map<std::string, uint64_t> used_bytes;
 };
 
 // The dry run. Changes nothing anywhere (not even the state dir). The plan's
 // refusals say where migrate would refuse.
 Result<Plan> RunPlan(const MigrateOptions& opts);
 
-Result<MigrateReport> RunMigrate(const MigrateOptions& opts, PhaseObserver* observer,
+Result<MigrateReport> RunMigrate(const MigrateOptions& opts, Observer* observer,
                                  const std::atomic<bool>* cancel);
 
 struct RollbackReport {
@@ -45,11 +50,11 @@ struct RollbackReport {
   std::vector<std::pair<std::string, uint64_t>> changed;  // target → bytes changed since the switch
   std::string message;
 };
-Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* observer,
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
                                    const std::atomic<bool>* cancel);
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
-                                 const std::string& state_dir);
+                                 const std::string& state_dir, Observer* observer);
 
 struct StatusEntry {
   MigrationState state;

@@ -23,7 +23,7 @@ namespace v2r {
 
 class OfflineMigration {
  public:
-  OfflineMigration(const MigrateOptions& opts, PhaseObserver* observer, const std::atomic<bool>* cancel)
+  OfflineMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
       : opts_(opts), r_(observer, cancel) {}
   Result<MigrateReport> Run();
 

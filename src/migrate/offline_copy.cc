@@ -262,7 +262,7 @@ Status OfflineMigration::StepCopy() {
   ProgressCounters copy_progress, verify_progress;
   for (const DiskPlan* d : disks) copy_progress.total += d->size;
   verify_progress.total = copy_progress.total.load();
-  PhaseObserver* obs = r_.observer();
+  Observer* obs = r_.observer();
   if (obs) obs->PhaseStarted("copy", copy_progress);
   Status st = ParallelFor(disks.size(), opts_.parallel_disks,
                           [&](size_t i) { return CopyOne(*disks[i], &window, &copy_progress); });

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include <algorithm>
 
 #include "base/units.h"
@@ -326,6 +328,9 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
       plan.new_xml = rw->xml;
       plan.dropped = rw->dropped;
       plan.xml_diff = UnifiedDiff(domain.xml, rw->xml, plan.domain + ".xml (now)", plan.domain + ".xml (after)");
+      // The diff is read by people: a secret still to be defined has no uuid yet.
+      for (size_t at; (at = plan.xml_diff.find(kNewSecretPlaceholder)) != std::string::npos;)
+        plan.xml_diff.replace(at, std::strlen(kNewSecretPlaceholder), kNewSecretShown);
     }
   }
   return plan;

@@ -100,6 +100,8 @@ struct Plan {
 
 // The placeholder uuid shown in a plan for a secret that does not exist yet.
 constexpr const char* kNewSecretPlaceholder = "00000000-0000-0000-0000-000000000000";
+// What the plan's XML diff shows in its place.
+constexpr const char* kNewSecretShown = "(new: chosen by libvirt when the secret is defined)";
 
 // "{domain}-{target}" → "vm1-vda". Unknown fields and characters outside
 // [A-Za-z0-9._-] are refused (usage error).

@@ -107,7 +107,7 @@ Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& m
 // Writes every changed extent back to the original disks, then verifies
 // that each equals its image. The guard stops it when the VM starts.
 Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
-                         const std::atomic<bool>* halt, PhaseObserver* observer, const std::atomic<bool>* cancel) {
+                         const std::atomic<bool>* halt, Observer* observer, const std::atomic<bool>* cancel) {
   MigrationState ms = r.State();
   auto disks = ChangedDisks(r, ms);
   if (!disks.ok()) return disks.status();
@@ -189,7 +189,7 @@ Status RestoreDefinitionGuarded(Runner& r, DomainGuard* guard, const RollbackOpt
   return r.Log({{"event", "definition-restored"}});
 }
 
-Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* observer,
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
                                    const std::atomic<bool>* cancel) {
   if (opts.live) return RunLiveRollback(opts, observer, cancel);  // live_rollback.cc
   if (opts.copy_back && opts.discard_changes)
@@ -263,7 +263,12 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
                                        opts.domain, RunStateName(ToRunState(*now))));
   V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"copy_back", opts.copy_back},
                              {"discard_changes", opts.discard_changes}}));
-  V2R_RETURN_IF_ERROR(r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s));
+  const bool copy_back = opts.copy_back && any_changed();
+  const bool start = opts.start.value_or(was_running);
+  r.PlanSteps(3 + copy_back + start);
+  V2R_RETURN_IF_ERROR(r.RunStep("stop", "stop the VM", [&] {
+    return r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s);
+  }));
   // From here until the definition names the original disks again, a start
   // of the VM (on RBD, writing what the copy-back would miss) is noticed.
   std::atomic<bool> halt{false};
@@ -286,24 +291,34 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
   V2R_RETURN_IF_ERROR(r.DisableAutostart());
 
   if (opts.copy_back && any_changed()) {
-    Status st = CopyBackAndVerify(r, opts.ceph, guard.get(), &halt, observer, cancel);
+    Status st = r.RunStep("copy-back", "copy the changes back to the original disks and verify", [&] {
+      return CopyBackAndVerify(r, opts.ceph, guard.get(), &halt, observer, cancel);
+    });
     if (!st.ok()) return GuardedFailure(r, guard.get(), st);
   }
 
   std::vector<std::string> done;
-  V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
-  V2R_RETURN_IF_ERROR(RestoreDefinitionGuarded(r, guard.get(), opts));
+  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition", [&]() -> Status {
+    V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
+    return RestoreDefinitionGuarded(r, guard.get(), opts);
+  }));
   guard.reset();  // the definition names the original disks: the VM may start
   done.push_back("restored the saved definition");
   if (opts.copy_back && any_changed()) done.push_back("copied back " + changed_text());
   if (opts.discard_changes && any_changed()) done.push_back("discarded " + changed_text());
-  if (opts.start.value_or(was_running)) {
-    V2R_RETURN_IF_ERROR(r.s.domain->Start());
-    V2R_RETURN_IF_ERROR(r.Log({{"event", "vm-started"}, {"on", "original disks"}}));
+  if (start) {
+    V2R_RETURN_IF_ERROR(r.RunStep("start", "start the VM on its original disks", [&]() -> Status {
+      V2R_RETURN_IF_ERROR(r.s.domain->Start());
+      return r.Log({{"event", "vm-started"}, {"on", "original disks"}});
+    }));
     done.push_back("started the VM on its original disks");
   }
-  V2R_RETURN_IF_ERROR(r.RestoreAutostart());
-  V2R_RETURN_IF_ERROR(r.RemoveCreated(opts.remove_images, &done));
+  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", opts.remove_images ? "remove the images, the secret and the user it created"
+                                                                : "remove the secret and the user it created",
+                                [&]() -> Status {
+                                  V2R_RETURN_IF_ERROR(r.RestoreAutostart());
+                                  return r.RemoveCreated(opts.remove_images, &done);
+                                }));
   if (!opts.remove_images) {
     std::vector<std::string> kept;
     for (const DiskRecord& d : r.State().disks) kept.push_back(ImagePath(ms.pool, d.image));
@@ -317,8 +332,8 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, PhaseObserver* o
 }
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
-                                 const std::string& state_dir) {
-  Runner r(nullptr, nullptr);
+                                 const std::string& state_dir, Observer* observer) {
+  Runner r(observer, nullptr);
   V2R_RETURN_IF_ERROR(r.Open(connect, domain, state_dir));
   MigrationState ms = r.State();
   V2R_RETURN_IF_ERROR(RefuseFinished(ms, domain));
@@ -329,13 +344,17 @@ Result<MigrationState> RunCommit(const std::string& domain, const std::string& c
                                        domain));
   V2R_RETURN_IF_ERROR(OpenCeph(ceph, ms.pool, &r.s));
   if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
-  for (const DiskRecord& d : ms.disks) {
-    auto image = RbdImage::Open(*r.s.io, d.image, false);
-    if (!image.ok()) return image.status();
-    V2R_RETURN_IF_ERROR(RemoveSnapshot(**image, kSwitchSnapshot));
-    V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "committed"));
-    V2R_RETURN_IF_ERROR(r.Log({{"event", "snapshot-removed"}, {"target", d.target}}));
-  }
+  r.PlanSteps(1);
+  V2R_RETURN_IF_ERROR(r.RunStep("remove-snapshots", "remove the rollback snapshots", [&]() -> Status {
+    for (const DiskRecord& d : ms.disks) {
+      auto image = RbdImage::Open(*r.s.io, d.image, false);
+      if (!image.ok()) return image.status();
+      V2R_RETURN_IF_ERROR(RemoveSnapshot(**image, kSwitchSnapshot));
+      V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "committed"));
+      V2R_RETURN_IF_ERROR(r.Log({{"event", "snapshot-removed"}, {"target", d.target}}));
+    }
+    return Status::Ok();
+  }));
   V2R_RETURN_IF_ERROR(r.Log({{"event", "committed"}}));
   return r.State();
 }

@@ -71,7 +71,18 @@ Status Runner::Open(const std::string& uri, const std::string& domain, const std
   journal_ = std::move(*j);
   created_ = std::move(missing);
   state_ = FoldJournal(journal_->records());
+  if (observer_) observer_->DomainOpened(s.domain->name(), s.domain->uuid(), dir->DomainDir(s.domain->uuid()));
   return Status::Ok();
+}
+
+Status Runner::RunStep(const std::string& id, const std::string& title, const std::function<Status()>& work) {
+  Step step{id, title, ++steps_run_, std::max(steps_planned_, steps_run_)};
+  if (observer_) observer_->StepStarted(step);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = work();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (observer_) observer_->StepEnded(step, st, secs);
+  return st;
 }
 
 Runner::~Runner() {
@@ -240,6 +251,18 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
 }
 
 Result<std::string> Runner::Abort(const std::string& reason) {
+  std::string what;
+  Status st = RunStep("undo", "undo what this run changed", [&]() -> Status {
+    auto undone = Undo(reason);
+    if (!undone.ok()) return undone.status();
+    what = *undone;
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return what;
+}
+
+Result<std::string> Runner::Undo(const std::string& reason) {
   // A live migration: end its block copies first (refused once a disk runs
   // on its image: removing that would lose data).
   V2R_RETURN_IF_ERROR(CancelLiveCopies(*this));

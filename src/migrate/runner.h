@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,13 +16,13 @@
 #include "migrate/record.h"
 #include "migrate/session.h"
 #include "migrate/state_dir.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 
 namespace v2r {
 
 class Runner {
  public:
-  Runner(PhaseObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  Runner(Observer* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
   // A run that recorded nothing (refused before its first record) leaves no
   // trace: the journal, lock and directories its Open created are removed.
   ~Runner();
@@ -67,21 +68,30 @@ class Runner {
   Status DisableAutostart();
   Status RestoreAutostart();
 
+  // The steps of a run, announced to the observer around their work: the
+  // count the run expects ("[3/9]"), then each step. A step's failure is
+  // announced as it happens and returned as is.
+  void PlanSteps(int count) { steps_planned_ = count; }
+  Status RunStep(const std::string& id, const std::string& title, const std::function<Status()>& work);
+
   bool Cancelled() const { return cancel_ && cancel_->load(); }
-  PhaseObserver* observer() { return observer_; }
+  Observer* observer() { return observer_; }
   const std::atomic<bool>* cancel() const { return cancel_; }
 
   Session s;
   std::unique_ptr<StateDir> dir;
 
  private:
-  PhaseObserver* observer_;
+  Observer* observer_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<DomainLock> lock_;
   std::vector<std::string> created_;  // paths Open created (dirs, lock, journal)
   std::unique_ptr<Journal> journal_;
   std::mutex mu_;
   MigrationState state_;
+  int steps_planned_ = 0;
+  int steps_run_ = 0;
+  Result<std::string> Undo(const std::string& reason);
 };
 
 // Removes an image this migration created, also after a crash of ours: the

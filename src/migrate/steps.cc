@@ -12,6 +12,7 @@
 #include "ceph/image.h"
 #include "ceph/snapshots.h"
 #include "copy/checksum.h"
+#include "migrate/live_mirror.h"
 
 namespace v2r {
 
@@ -55,6 +56,25 @@ Status RefusePlan(const Plan& plan) {
                                 plan.refusals.size() == 1 ? "" : "s");
   for (const std::string& r : plan.refusals) msg += "\n  - " + r;
   return Status::Refused(msg, "nothing was changed; `virt2rbd plan` shows the whole plan");
+}
+
+std::string UserStepTitle(const Plan& plan) {
+  switch (plan.user_action) {
+    case UserAction::kReuse: return "check cephx user " + plan.user_entity + " (reused)";
+    case UserAction::kCreate: return "create cephx user " + plan.user_entity;
+    case UserAction::kUpdateCaps: return "grant cephx user " + plan.user_entity + " access to pool " + plan.pool;
+  }
+  return "cephx user " + plan.user_entity;
+}
+
+std::string SecretStepTitle(const Plan& plan) {
+  return plan.secret_uuid ? "set the libvirt secret's value (reused " + *plan.secret_uuid + ")"
+                          : "define the libvirt secret";
+}
+
+std::string CopyStepTitle(const Plan& plan, bool verify) {
+  size_t n = plan.Moving().size();
+  return fmt::format("copy {}{} disk{}", verify ? "and verify " : "", n, n == 1 ? "" : "s");
 }
 
 Status EnsureUser(Runner& r_, const Plan& plan_) {
@@ -221,6 +241,16 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
           {"start_after", plan.start_after},
           {"hosts", hosts},
           {"disks", disks}};
+}
+
+std::map<std::string, uint64_t> UsedSpace(Runner& r) {
+  std::map<std::string, uint64_t> used;
+  if (!r.s.io) return used;
+  for (const DiskRecord& d : r.State().disks) {
+    auto bytes = ImageUsedBytes(*r.s.io, d.image);
+    if (bytes.ok()) used[d.target] = *bytes;
+  }
+  return used;
 }
 
 }  // namespace v2r

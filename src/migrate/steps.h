@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ Status RefusePlan(const Plan& plan);
 // The "begin" record of a migration.
 nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live);
 
+// What the steps are called in the operator's output and the event stream.
+std::string UserStepTitle(const Plan& plan);
+std::string SecretStepTitle(const Plan& plan);
+std::string CopyStepTitle(const Plan& plan, bool verify);
+
 Status EnsureUser(Runner& r, const Plan& plan);
 Status EnsureSecret(Runner& r, const Plan& plan);
 Status SaveDefinition(Runner& r, const Plan& plan);
@@ -38,6 +44,9 @@ Status SwitchDefinition(Runner& r, const Plan& plan, const std::function<Status(
 // The plan's old XML with every moving disk an RBD network disk using the
 // secret `secret_uuid`: what the switch defines (and the live copies target).
 Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secret_uuid);
+// What each image of the migration uses in the pool (MigrateReport::used_bytes),
+// best effort: a disk whose measure fails is left out.
+std::map<std::string, uint64_t> UsedSpace(Runner& r);
 // The running VM's live XML names every image and qemu has each one open.
 Status ConfirmOnRbd(Runner& r, const Plan& plan);
 

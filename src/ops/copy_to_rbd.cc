@@ -28,7 +28,7 @@ double Since(std::chrono::steady_clock::time_point t) {
 
 // Runs one phase with its counters announced to the observer.
 template <typename F>
-auto InPhase(PhaseObserver* observer, const std::string& label, ProgressCounters& counters, F&& f) {
+auto InPhase(Observer* observer, const std::string& label, ProgressCounters& counters, F&& f) {
   if (observer) observer->PhaseStarted(label, counters);
   auto result = f();
   if (observer) observer->PhaseEnded();
@@ -41,7 +41,7 @@ auto InPhase(PhaseObserver* observer, const std::string& label, ProgressCounters
 // A block device's allocation is only an upper bound (its size, zeros are
 // not copied): too big only warns.
 Status CheckRoom(RadosCluster& cluster, const std::string& pool, const FileSource& source,
-                 PhaseObserver* observer) {
+                 Observer* observer) {
   auto space = GetPoolSpace(cluster, pool);
   if (!space.ok()) return space.status();
   uint64_t avail = space->usage_known ? space->max_avail : UINT64_MAX;  // no mgr: unknown, not "none"
@@ -80,7 +80,7 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   return HashSource(source, hopts, progress);
 }
 
-Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
+Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer) {
   // Everything that can refuse runs before the image exists.
   auto source = FileSource::Open(req.source);
   if (!source.ok()) return source.status();
@@ -199,7 +199,7 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer) {
   return report;
 }
 
-Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, VerifyReport* report) {
+Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyReport* report) {
   auto vstart = std::chrono::steady_clock::now();
   auto source = FileSource::Open(req.source);
   if (!source.ok()) return source.status();

@@ -12,7 +12,7 @@
 #include "copy/checksum.h"
 #include "copy/engine.h"
 #include "ops/image_spec.h"
-#include "ops/observer.h"
+#include "base/observer.h"
 
 namespace v2r {
 
@@ -44,7 +44,7 @@ struct CopyReport {
 // unreachable, the pool missing or not RBD, or the image exists. On any later
 // failure or interruption the image this call created is removed; the status
 // says so. A verification mismatch keeps the image for inspection.
-Result<CopyReport> CopyToRbd(const CopyRequest& req, PhaseObserver* observer);
+Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer);
 
 // Reads an image back through its own connection with librbd's cache off,
 // so what is hashed is what the OSDs hold.
@@ -72,6 +72,6 @@ struct VerifyReport {
 // Reads both sides and compares them block by block. A difference (in size
 // or data) is a kMismatch status; the report is returned through `report`
 // in every case where both sides could be read.
-Status VerifyAgainstRbd(const VerifyRequest& req, PhaseObserver* observer, VerifyReport* report);
+Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyReport* report);
 
 }  // namespace v2r

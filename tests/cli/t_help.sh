@@ -32,6 +32,8 @@ usage_cases=(
     "migrate vm1 --pool libvirt/x"
     "migrate vm1 --pool libvirt --client-user client.vm"
     "rollback vm1 --live --shutdown"
+    "migrate vm1 --pool libvirt --progress-fd 57"
+    "commit vm1 --progress-fd -1"
     "copy disk.raw"
     "copy disk.raw libvirt"
     "copy disk.raw libvirt/img extra"
