@@ -56,6 +56,7 @@ Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCou
       if (progress) {
         progress->written += len;
         progress->done += len;
+        if (opts.on_progress) opts.on_progress();
       }
     }
   };
@@ -106,6 +107,7 @@ Result<BlockHashes> HashSource(Source& src, const HashOptions& opts, ProgressCou
         if (progress) {
           progress->zero += blen;
           progress->done += blen;
+          if (opts.on_progress) opts.on_progress();
         }
         continue;
       }
