@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/status.h"
-#include "copy/progress.h"
 
 namespace v2r {
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -99,6 +101,40 @@ Status ReadConf(rados_t c, const CephOptions& o) {
                        : fmt::format("reading the default Ceph conf file /etc/ceph/{}.conf", o.ClusterName()),
         r, "check the file's syntax and permissions, or give another one with --conf");
   }
+  return Status::Ok();
+}
+
+// librados writes some diagnostics straight to std::cerr, not to its log:
+// MonMap::build_initial's "unable to get monitor info from DNS SRV with
+// service name: ceph-mon" when no mon host is configured, before virt2rbd's
+// own message. virt2rbd never writes to std::cerr itself (stderr, through
+// stdio, is untouched), so std::cerr is pointed, once per process, at
+// `log_file` (appended to) or at nothing.
+void RouteStdCerr(const std::string& log_file) {
+  static std::once_flag once;
+  std::call_once(once, [&log_file] {
+    struct Discard : std::streambuf {
+      int overflow(int c) override { return traits_type::not_eof(c); }
+    };
+    static Discard discard;
+    static std::filebuf file;
+    if (!log_file.empty() && file.open(log_file, std::ios::out | std::ios::app)) {
+      std::cerr.rdbuf(&file);
+    } else {
+      std::cerr.rdbuf(&discard);
+    }
+  });
+}
+
+// Ceph's log off the screen whatever the conf file says (a containerised
+// cluster's conf often has log_to_stderr = true), into ceph_log_file when
+// given. Applied before CEPH_ARGS and the command line's Ceph options, so
+// that those can still turn it back on for debugging.
+Status RouteCephLogging(rados_t c, const CephOptions& o) {
+  RouteStdCerr(o.ceph_log_file);
+  V2R_RETURN_IF_ERROR(ConfSet(c, "log_to_stderr", "false", Kind::kInternal));
+  V2R_RETURN_IF_ERROR(ConfSet(c, "err_to_stderr", "false", Kind::kInternal));
+  if (!o.ceph_log_file.empty()) V2R_RETURN_IF_ERROR(ConfSet(c, "log_file", o.ceph_log_file, Kind::kRefused));
   return Status::Ok();
 }
 
@@ -259,6 +295,7 @@ Result<std::unique_ptr<RadosCluster>> RadosCluster::Connect(const CephOptions& o
   HandleGuard guard(c);
 
   V2R_RETURN_IF_ERROR(ReadConf(c, o));
+  V2R_RETURN_IF_ERROR(RouteCephLogging(c, o));
   V2R_RETURN_IF_ERROR(ApplyExtraArgs(c, o.extra_args));
   if (!o.keyring.empty()) {
     if (::access(o.keyring.c_str(), R_OK) != 0) {

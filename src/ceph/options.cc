@@ -154,6 +154,7 @@ Result<CephOptions> ResolveCephOptions(const CephOptions& cli, const char* ceph_
   out.cluster = !cli.cluster.empty() ? cli.cluster : env.cluster;
   out.keyring = !cli.keyring.empty() ? cli.keyring : env.keyring;
   out.connect_timeout_s = cli.connect_timeout_s;
+  out.ceph_log_file = cli.ceph_log_file;
 
   CephOptions identity;
   if (!cli.id.empty() || !cli.name.empty()) {

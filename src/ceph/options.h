@@ -23,6 +23,12 @@ struct CephOptions {
   // rados_conf_parse_argv, in order (later ones win): "--mon-host", "X", ...
   std::vector<std::string> extra_args;
   int connect_timeout_s = 30;
+  // Where librados' own log goes (its log_file, and what it writes to
+  // std::cerr, such as "unable to get monitor info from DNS SRV"): a file
+  // appended to, or empty = discarded. Never the screen: virt2rbd says what
+  // failed in its own words. CEPH_ARGS='--log-to-stderr=true' turns Ceph's
+  // log back on for debugging.
+  std::string ceph_log_file;
 
   // "client.ID". After ResolveCephOptions `name` holds it and `id` is empty;
   // on unresolved options it also works from `id`. Default "client.admin".

@@ -9,10 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <cmath>
 #include <utility>
-
-#include "base/units.h"
 
 namespace v2r {
 
@@ -21,8 +19,8 @@ using Clock = std::chrono::steady_clock;
 
 int TerminalWidth() {
   winsize ws{};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
-  return 80;
+  int cols = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+  return TerminalColumns(cols, std::getenv("COLUMNS"));
 }
 }  // namespace
 
@@ -41,63 +39,60 @@ ProgressPrinter::ProgressPrinter(Mode mode, std::string label, const ProgressCou
 
 ProgressPrinter::~ProgressPrinter() { Finish(); }
 
-std::string ProgressPrinter::Line(const std::string& label, uint64_t done, uint64_t total, double rate,
-                                  bool bar, int width) {
-  double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-  std::string eta = rate > 0 && total > done ? FormatDuration(static_cast<double>(total - done) / rate) : "--";
-  std::string text = fmt::format("{} / {} {:3.0f}%  {}/s  ETA {}", FormatBytes(done), FormatBytes(total),
-                                 frac * 100, FormatBytes(static_cast<uint64_t>(rate)), eta);
-  if (!bar) return fmt::format("{}: {}", label, text);
-  int bar_width = width - static_cast<int>(label.size() + text.size()) - 6;
-  if (bar_width < 10) return fmt::format("{}: {}", label, text);
-  int filled = static_cast<int>(frac * bar_width);
-  return fmt::format("{} [{}{}] {}", label, std::string(filled, '#'), std::string(bar_width - filled, '.'), text);
-}
-
 std::string ProgressPrinter::PartsText(const std::vector<Part>& parts) {
   if (parts.empty()) return {};
   std::string s;
   for (const Part& p : parts) {
     uint64_t total = p.counters->total.load(), done = p.counters->done.load();
     double pct = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
-    s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", p.label, pct);
+    s += fmt::format("{}{} {:3.0f}%", s.empty() ? "" : ", ", p.label, std::floor(pct));
   }
   return " [" + s + "]";
 }
 
 void ProgressPrinter::Loop() {
-  // Rate over a sliding window of samples, so it follows recent speed.
-  std::deque<std::pair<Clock::time_point, uint64_t>> samples;
+  ProgressEstimator estimator;
   const auto start = Clock::now();
-  auto last_line = start;
+  // A verify that followed the copy has hashed most before its phase starts.
+  const uint64_t written_before = counters_.written.load();
+  double last_line = 0;
   const auto tick = mode_ == Mode::kBar ? std::chrono::milliseconds(250) : std::chrono::milliseconds(500);
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    bool stopping = cv_.wait_for(lock, tick, [&] { return stop_; });
-    auto now = Clock::now();
-    uint64_t done = counters_.done.load();
-    uint64_t total = counters_.total.load();
-    samples.emplace_back(now, done);
-    while (samples.size() > 2 && now - samples.front().first > std::chrono::seconds(10)) samples.pop_front();
-    double dt = std::chrono::duration<double>(now - samples.front().first).count();
-    double rate = dt > 0 ? static_cast<double>(done - samples.front().second) / dt : 0;
-    if (stopping) {  // the last line shows the average over the whole phase
-      double all = std::chrono::duration<double>(now - start).count();
-      rate = all > 0 ? static_cast<double>(done) / all : 0;
+    const bool stopping = cv_.wait_for(lock, tick, [&] { return stop_; });
+    ProgressView view;
+    view.label = label_;
+    view.sample.t = std::chrono::duration<double>(Clock::now() - start).count();
+    view.sample.total = counters_.total.load();
+    view.sample.done = counters_.done.load();
+    view.sample.written = counters_.written.load();
+    view.sample.zero = counters_.zero.load();
+    estimator.Add(view.sample);
+    view.data_rate = estimator.data_rate();
+    view.eta = estimator.eta();
+    if (stopping) {  // the last line: the mean data rate over the phase, and its duration
+      view.final = true;
+      const uint64_t w = view.sample.written > written_before ? view.sample.written - written_before : 0;
+      view.data_rate = view.sample.t > 0 ? static_cast<double>(w) / view.sample.t : 0;
     }
-    if (mode_ == Mode::kBar) {
-      std::string parts = PartsText(parts_);
-      std::string line = Line(label_, done, total, rate, true, TerminalWidth() - static_cast<int>(parts.size())) + parts;
-      std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), stopping ? "\n" : "");
-      std::fflush(stderr);
-    } else if (stopping || std::chrono::duration<double>(now - last_line).count() >= interval_) {
-      std::string line = Line(label_, done, total, rate, false, 0) + PartsText(parts_);
-      std::fprintf(stderr, "%s\n", line.c_str());
-      std::fflush(stderr);
-      last_line = now;
+    if (mode_ == Mode::kBar || stopping || view.sample.t - last_line >= interval_) {
+      Print(view, stopping);
+      last_line = view.sample.t;
     }
     if (stopping) return;
   }
+}
+
+void ProgressPrinter::Print(const ProgressView& view, bool last) {
+  const std::string parts = PartsText(parts_);
+  if (mode_ == Mode::kBar) {
+    // Back to the line's start, the line, then clear what a longer one left.
+    std::string line = ProgressBarLine(view, parts, TerminalWidth());
+    std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), last ? "\n" : "");
+  } else {
+    std::fprintf(stderr, "%s\n", ProgressPlainLine(view, parts).c_str());
+  }
+  std::fflush(stderr);
 }
 
 void ProgressPrinter::Finish() {

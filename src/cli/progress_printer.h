@@ -1,6 +1,8 @@
-// Renders ProgressCounters on stderr: a bar with bytes, percent, rate and ETA
-// on a terminal; a plain line every few seconds otherwise; nothing when quiet.
-// Owns a sampling thread from construction to Finish()/destruction.
+// Renders ProgressCounters on stderr: a bar with bytes, percent, data rate,
+// zeros and ETA on a terminal (redrawn in place, fitted to its width); the
+// same fields as a plain line every few seconds otherwise; nothing when quiet.
+// Owns a sampling thread from construction to Finish()/destruction. What a
+// line says is cli/progress_format.h's.
 #pragma once
 
 #include <atomic>
@@ -10,7 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "copy/progress.h"
+#include "base/progress.h"
+#include "cli/progress_format.h"
 
 namespace v2r {
 
@@ -37,14 +40,12 @@ class ProgressPrinter {
   // Stops sampling and prints a final line (when not quiet).
   void Finish();
 
-  // One status line, e.g. "copy 1.0 GiB / 4.0 GiB  25%  160.2 MiB/s  ETA 0:19".
-  static std::string Line(const std::string& label, uint64_t done, uint64_t total,
-                          double rate, bool bar, int width);
-  // " [vda 40%, vdb 100%]", or "" without parts.
+  // " [vda  40%, vdb 100%]" (percents padded, so the width stays), or "" without parts.
   static std::string PartsText(const std::vector<Part>& parts);
 
  private:
   void Loop();
+  void Print(const ProgressView& view, bool last);
   const Mode mode_;
   const std::string label_;
   const ProgressCounters& counters_;

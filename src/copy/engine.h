@@ -24,11 +24,11 @@
 #include <functional>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/status.h"
+#include "copy/buffer.h"
 #include "copy/checksum.h"
 #include "copy/endpoint.h"
-#include "copy/progress.h"
-#include "copy/buffer.h"
 #include "copy/rate_limiter.h"
 #include "copy/window.h"
 

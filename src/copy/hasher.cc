@@ -77,6 +77,7 @@ class HashRun {
       if (progress_) {
         progress_->written += len;
         progress_->done += len;
+        if (opts_.on_progress) opts_.on_progress();
       }
     }
   }
@@ -124,6 +125,7 @@ class HashRun {
         if (progress_) {
           progress_->zero += blen;
           progress_->done += blen;
+          if (opts_.on_progress) opts_.on_progress();
         }
         continue;
       }

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/status.h"
 #include "copy/checksum.h"
 #include "copy/endpoint.h"
-#include "copy/progress.h"
 
 namespace v2r {
 
@@ -27,6 +27,8 @@ struct HashOptions {
   // (kInterrupted). For following a copy still running
   // (DurableFrontier::WaitPast).
   std::function<uint64_t(uint64_t need)> durable;
+  // When set, called after each update of `progress` (PairedProgress::Sync).
+  std::function<void()> on_progress;
 };
 
 // `progress` as for CopyDisk: the caller sets `total`.

@@ -253,14 +253,16 @@ Status LiveMigration::StepVerify() {
     if (!rec || !rec->copied) todo.push_back(d);
   }
   // A disk is verifiable when its snapshot was taken in the pivot's pause.
-  ProgressCounters progress;
+  ProgressCounters progress;  // the mean of the source side and the image side: goes to the disks' size
+  PairedProgress pair(&progress);
+  const HashOptions src_opts{4, r_.cancel(), {}, [&pair] { pair.Sync(); }};
   std::set<std::string> verifiable;
   MigrationState ms = r_.State();
   for (const DiskPlan* d : todo) {
     const DiskRecord* rec = ms.Disk(d->disk.target);
     if (!opts_.verify || !rec || !rec->live.snapshot_at_pivot) continue;
     verifiable.insert(d->disk.target);
-    progress.total += 2 * d->size;
+    progress.total += d->size;
   }
   bool any = !verifiable.empty();
   if (any && r_.observer()) r_.observer()->PhaseStarted("verify", progress);
@@ -276,12 +278,12 @@ Status LiveMigration::StepVerify() {
     if (verify) {
       auto src = FileSource::Open(d->disk.source);
       if (!src.ok()) { st = src.status(); break; }
-      auto a = HashSource(**src, HashOptions{4, r_.cancel(), {}}, &progress);
+      auto a = HashSource(**src, src_opts, pair.side(0));
       if (!a.ok()) { st = a.status(); break; }
       auto snap = OpenAtSnapshot(*r_.s.io, d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }
       RbdSource view(std::move(*snap));
-      auto b = HashSource(view, HashOptions{4, r_.cancel(), {}}, &progress);
+      auto b = HashSource(view, src_opts, pair.side(1));
       if (!b.ok()) { st = b.status(); break; }
       std::vector<Extent> diff = CompareHashes(*a, *b);
       if (!diff.empty()) {

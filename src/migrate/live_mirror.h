@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/status.h"
 #include "ceph/cluster.h"
-#include "copy/progress.h"
 #include "migrate/runner.h"
 #include "virt/domain_xml.h"
 #include "virt/libvirt.h"

@@ -232,6 +232,9 @@ Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progr
     // connection, librbd cache off, a read-only handle) still has to read.
     if (!readback) return Status::Internal(fmt::format("disk {}: no read-back", disk.disk.target));
     auto back = readback->Finish();
+    // What the read-back hashed, data and holes apart, then the disk as done.
+    progress->written += readback->progress.written.load();
+    progress->zero += readback->progress.zero.load();
     progress->done += disk.size;
     if (!back.ok()) return back.status().Wrap(fmt::format("verifying disk {}", disk.disk.target));
     std::vector<Extent> diff = CompareHashes(copied->hashes, *back);

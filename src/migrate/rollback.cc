@@ -131,15 +131,17 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
         .WithHint(st.hint().empty() ? "the VM is shut off and still defined on RBD; rerun the rollback to copy back again"
                                     : st.hint());
   // Verify: every original disk now equals its image.
-  ProgressCounters vp;
-  for (const DiskRecord& d : ms.disks) vp.total += 2 * d.size;
+  ProgressCounters vp;  // the mean of the two sides: goes to the disks' size
+  for (const DiskRecord& d : ms.disks) vp.total += d.size;
+  PairedProgress pair(&vp);
+  const HashOptions hopts{4, cancel, {}, [&pair] { pair.Sync(); }};
   if (observer) observer->PhaseStarted("verify", vp);
   for (const DiskRecord& d : ms.disks) {
     auto src = FileSource::Open(d.source);
     if (!src.ok()) { st = src.status(); break; }
-    auto a = HashSource(**src, HashOptions{4, cancel, {}}, &vp);
+    auto a = HashSource(**src, hopts, pair.side(0));
     if (!a.ok()) { st = a.status(); break; }
-    auto b = HashImage(ceph, ImageSpec{ms.pool, d.image}, 4, cancel, &vp);
+    auto b = HashImage(ceph, ImageSpec{ms.pool, d.image}, hopts, pair.side(1));
     if (!b.ok()) { st = b.status(); break; }
     auto diff = CompareHashes(*a, *b);
     if (!diff.empty()) {

@@ -65,8 +65,8 @@ Status CheckRoom(RadosCluster& cluster, const std::string& pool, const FileSourc
 
 }  // namespace
 
-Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
-                              const std::atomic<bool>* cancel, ProgressCounters* progress) {
+Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, const HashOptions& hopts,
+                              ProgressCounters* progress) {
   auto cluster = RadosCluster::Connect(ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   auto ioctx = (*cluster)->OpenPool(target.pool);
@@ -74,9 +74,6 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   auto image = RbdImage::Open(*ioctx, target.image, /*read_only=*/true);
   if (!image.ok()) return image.status();
   RbdSource source(std::move(*image));
-  HashOptions hopts;
-  hopts.threads = threads;
-  hopts.cancel = cancel;
   return HashSource(source, hopts, progress);
 }
 
@@ -219,15 +216,18 @@ Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyRepo
                                         req.target.ToString(), image_source.size()));
   }
 
-  // Both sides are read at once, each with its own threads.
+  // Both sides are read at once, each with its own threads; the phase shows
+  // their mean, so it goes to the disk's size.
   ProgressCounters progress;
-  progress.total = 2 * image_source.size();
+  progress.total = image_source.size();
+  PairedProgress pair(&progress);
   HashOptions hopts;
   hopts.threads = req.threads;
   hopts.cancel = req.cancel;
+  hopts.on_progress = [&pair] { pair.Sync(); };
   auto [src_hashes, img_hashes] = InPhase(observer, "verify", progress, [&] {
-    auto from_image = std::async(std::launch::async, [&] { return HashSource(image_source, hopts, &progress); });
-    Result<BlockHashes> from_source = HashSource(**source, hopts, &progress);
+    auto from_image = std::async(std::launch::async, [&] { return HashSource(image_source, hopts, pair.side(1)); });
+    Result<BlockHashes> from_source = HashSource(**source, hopts, pair.side(0));
     return std::make_pair(std::move(from_source), from_image.get());
   });
   if (!src_hashes.ok()) return src_hashes.status();

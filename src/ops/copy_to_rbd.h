@@ -11,6 +11,7 @@
 #include "ceph/options.h"
 #include "copy/checksum.h"
 #include "copy/engine.h"
+#include "copy/hasher.h"
 #include "ops/image_spec.h"
 #include "base/observer.h"
 
@@ -48,8 +49,8 @@ Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer);
 
 // Reads an image back through its own connection with librbd's cache off,
 // so what is hashed is what the OSDs hold.
-Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, int threads,
-                              const std::atomic<bool>* cancel, ProgressCounters* progress);
+Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, const HashOptions& hopts,
+                              ProgressCounters* progress);
 
 struct VerifyRequest {
   std::string source;

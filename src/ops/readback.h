@@ -7,12 +7,12 @@
 #include <memory>
 #include <thread>
 
+#include "base/progress.h"
 #include "base/status.h"
 #include "ceph/image.h"
 #include "copy/checksum.h"
 #include "copy/frontier.h"
 #include "copy/hasher.h"
-#include "copy/progress.h"
 
 namespace v2r {
 

@@ -22,6 +22,15 @@ TEST(CephOptions, DefaultsToClientAdminWithNothingGiven) {
   EXPECT_EQ(out.connect_timeout_s, 30);
 }
 
+// The hook for librados' log: kept through the merge with CEPH_ARGS (which
+// has no say in it), empty by default (discarded).
+TEST(CephOptions, CephLogFileIsKeptAndEmptyByDefault) {
+  EXPECT_TRUE(Resolve({}, nullptr).ceph_log_file.empty());
+  CephOptions cli;
+  cli.ceph_log_file = "/var/lib/virt2rbd/domains/x/ceph.log";
+  EXPECT_EQ(Resolve(cli, "--id a --log-file /tmp/other").ceph_log_file, cli.ceph_log_file);
+}
+
 TEST(CephOptions, EmptyEnvironmentIsLikeNoEnvironment) {
   CephOptions cli;
   cli.id = "v2r";

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "base/exit_codes.h"
-#include "cli/progress_printer.h"
 #include "ops/image_spec.h"
 
 namespace v2r {
@@ -60,14 +59,6 @@ TEST(Status, WrapKeepsKindAndHint) {
   EXPECT_EQ(w.message(), "copy: opening /dev/sdx: No such file or directory");
   EXPECT_EQ(w.hint(), "check the path");
   EXPECT_EQ(w.err(), ENOENT);
-}
-
-TEST(ProgressLine, ShowsBytesPercentRateAndEta) {
-  std::string l = ProgressPrinter::Line("copy", 1ull << 30, 4ull << 30, 100.0 * (1 << 20), false, 0);
-  EXPECT_EQ(l, "copy: 1.0 GiB / 4.0 GiB  25%  100.0 MiB/s  ETA 31s");
-  std::string b = ProgressPrinter::Line("copy", 1ull << 30, 4ull << 30, 0, true, 100);
-  EXPECT_NE(b.find("[#"), std::string::npos);
-  EXPECT_NE(b.find("ETA --"), std::string::npos);
 }
 
 }  // namespace
