@@ -77,124 +77,161 @@ Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, 
   return HashSource(source, hopts, progress);
 }
 
-Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer) {
-  // Everything that can refuse runs before the image exists.
-  auto source = FileSource::Open(req.source);
-  if (!source.ok()) return source.status();
-  auto cluster = RadosCluster::Connect(req.ceph, kBulkIoConf);
-  if (!cluster.ok()) return cluster.status();
-  auto ioctx = (*cluster)->OpenPool(req.target.pool);
-  if (!ioctx.ok()) return ioctx.status();
-  V2R_RETURN_IF_ERROR(CheckRbdPool(*ioctx));
-  auto exists = ImageExists(*ioctx, req.target.image);
-  if (!exists.ok()) return exists.status();
-  if (*exists)
-    return Status::Refused(fmt::format("image {} already exists", req.target.ToString()),
-                           fmt::format("choose another name, or remove it first: rbd rm {}", req.target.ToString()));
-  V2R_RETURN_IF_ERROR(CheckRoom(**cluster, req.target.pool, **source, observer));
-  if (req.cancel && req.cancel->load())
-    return Status::Interrupted("interrupted before anything was created");
+namespace {
 
-  V2R_RETURN_IF_ERROR(CreateImage(*ioctx, req.target.image, (*source)->size()));
-  // From here on, a failure removes the image this call created.
-  auto cleanup = [&](const Status& st) -> Status {
-    Status rm = RemoveImage(*ioctx, req.target.image);
-    std::string what = rm.ok() ? fmt::format("the partial image {} was removed", req.target.ToString())
+// One `virt2rbd copy`. Everything that can refuse runs before the image
+// exists; from its creation on, a failure removes it (Cleanup), unless
+// writes had to be abandoned (Abandon: nothing may be closed then).
+class CopyToRbdRun {
+ public:
+  CopyToRbdRun(const CopyRequest& req, Observer* observer) : req_(req), observer_(observer) {}
+
+  Result<CopyReport> Run() {
+    V2R_RETURN_IF_ERROR(Preflight());
+    V2R_RETURN_IF_ERROR(CreateImage(*ioctx_, req_.target.image, source_->size()));
+    CopyOptions copts = req_.copy;
+    if (Status st = Prepare(&copts); !st.ok()) return Cleanup(st);
+    ProgressCounters copy_progress;
+    copy_progress.total = source_->size();
+    bool abandoned = false;
+    Result<CopyResult> copied = InPhase(observer_, "copy", copy_progress, [&] {
+      return CopyDisk(*source_, *sink_, copts, &copy_progress, &abandoned);
+    });
+    if (abandoned) return Abandon(copied.status());
+    sink_.reset();
+    if (!copied.ok()) {
+      readback_.reset();  // stopped, and its handle closed before the image goes
+      return Cleanup(copied.status());
+    }
+    CopyReport report;
+    report.source = req_.source;
+    report.image = req_.target.ToString();
+    report.size = copied->size;
+    report.bytes_copied = copied->bytes_written;
+    report.bytes_zero = copied->bytes_zero;
+    report.seconds = copied->seconds;
+    report.digest = copied->hashes.Digest();
+    if (!req_.verify) return report;
+    return Verify(copied->hashes, std::move(report));
+  }
+
+ private:
+  Status Preflight() {
+    auto source = FileSource::Open(req_.source);
+    if (!source.ok()) return source.status();
+    source_ = std::move(*source);
+    auto cluster = RadosCluster::Connect(req_.ceph, kBulkIoConf);
+    if (!cluster.ok()) return cluster.status();
+    cluster_ = std::move(*cluster);
+    auto ioctx = cluster_->OpenPool(req_.target.pool);
+    if (!ioctx.ok()) return ioctx.status();
+    ioctx_ = std::make_unique<IoCtx>(std::move(*ioctx));
+    V2R_RETURN_IF_ERROR(CheckRbdPool(*ioctx_));
+    auto exists = ImageExists(*ioctx_, req_.target.image);
+    if (!exists.ok()) return exists.status();
+    const std::string name = req_.target.ToString();
+    if (*exists)
+      return Status::Refused(fmt::format("image {} already exists", name),
+                             fmt::format("choose another name, or remove it first: rbd rm {}", name))
+          .WithCause(Cause::kExists);
+    V2R_RETURN_IF_ERROR(CheckRoom(*cluster_, req_.target.pool, *source_, observer_));
+    if (req_.cancel && req_.cancel->load()) return Status::Interrupted("interrupted before anything was created");
+    return Status::Ok();
+  }
+
+  // The sink, the read-back that follows the copy, the rate limit.
+  Status Prepare(CopyOptions* copts) {
+    auto image = RbdImage::Open(*ioctx_, req_.target.image, /*read_only=*/false);
+    if (!image.ok()) return image.status();
+    sink_ = std::make_unique<RbdSink>(std::move(*image));
+    copts->cancel = req_.cancel;
+    copts->target_fresh = true;  // created just now
+    V2R_RETURN_IF_ERROR(ResolveCopyOptions(*source_, *sink_, copts));
+    // Verification follows the copy: a read-only handle hashes what the OSDs
+    // hold, a span once the copy has flushed it, while later chunks are still
+    // being written. What is left after the copy is about its last second.
+    if (req_.verify) {
+      auto rimage = RbdImage::Open(*ioctx_, req_.target.image, /*read_only=*/true);
+      if (!rimage.ok()) return rimage.status();
+      readback_ = std::make_unique<Readback>(std::move(*rimage), source_->size(), copts->chunk_size);
+      Readback* rb = readback_.get();
+      copts->on_durable = [rb](const std::vector<uint64_t>& chunks, const BlockHashes&) {
+        rb->frontier.MarkDone(chunks);
+        return Status::Ok();
+      };
+      rb->Start(req_.verify_threads, req_.cancel);
+    }
+    if (req_.bandwidth) {
+      rate_ = std::make_unique<RateLimiter>(req_.bandwidth);
+      copts->rate = rate_.get();
+    }
+    copts->on_stall_warning = [this](double s) {
+      if (observer_)
+        observer_->Warn(fmt::format("no write to {} completed for {:.0f} s: is the pool full or over quota, or the "
+                                    "cluster unreachable? (ceph -s; ceph df)", req_.target.ToString(), s));
+    };
+    return Status::Ok();
+  }
+
+  Status Cleanup(const Status& st) {
+    const std::string name = req_.target.ToString();
+    Status rm = RemoveImage(*ioctx_, req_.target.image);
+    std::string what = rm.ok() ? fmt::format("the partial image {} was removed", name)
                                : fmt::format("removing the partial image {} failed too ({}): remove it with: rbd rm {}",
-                                             req.target.ToString(), rm.message(), req.target.ToString());
+                                             name, rm.message(), name);
     Kind kind = st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed;
     std::string hint = st.kind() == Kind::kInterrupted ? "rerun the same command to copy again" : st.hint();
-    return st.As(kind).Wrap(fmt::format("copy of {} to {}", req.source, req.target.ToString()))
+    return st.As(kind).Wrap(fmt::format("copy of {} to {}", req_.source, name))
         .WithHint(hint.empty() ? what : what + "; " + hint);
-  };
-
-  auto image = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/false);
-  if (!image.ok()) return cleanup(image.status());
-  auto sink = std::make_unique<RbdSink>(std::move(*image));
-
-  CopyOptions copts = req.copy;
-  copts.cancel = req.cancel;
-  copts.target_fresh = true;  // created just now
-  if (Status st = ResolveCopyOptions(**source, *sink, &copts); !st.ok()) return cleanup(st);
-  // Verification follows the copy: a read-only handle hashes what the OSDs
-  // hold, a span once the copy has flushed it, while later chunks are still
-  // being written. What is left after the copy is about its last second.
-  std::unique_ptr<Readback> readback;
-  if (req.verify) {
-    auto rimage = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/true);
-    if (!rimage.ok()) return cleanup(rimage.status());
-    readback = std::make_unique<Readback>(std::move(*rimage), (*source)->size(), copts.chunk_size);
-    Readback* rb = readback.get();
-    copts.on_durable = [rb](const std::vector<uint64_t>& chunks, const BlockHashes&) {
-      rb->frontier.MarkDone(chunks);
-      return Status::Ok();
-    };
-    rb->Start(req.verify_threads, req.cancel);
   }
-  std::unique_ptr<RateLimiter> rate;
-  if (req.bandwidth) {
-    rate = std::make_unique<RateLimiter>(req.bandwidth);
-    copts.rate = rate.get();
-  }
-  copts.on_stall_warning = [observer, &req](double s) {
-    if (observer)
-      observer->Warn(fmt::format("no write to {} completed for {:.0f} s: is the pool full or over quota, or the "
-                                 "cluster unreachable? (ceph -s; ceph df)", req.target.ToString(), s));
-  };
-  ProgressCounters copy_progress;
-  copy_progress.total = (*source)->size();
-  bool abandoned = false;
-  Result<CopyResult> copied = InPhase(observer, "copy", copy_progress, [&] {
-    return CopyDisk(**source, *sink, copts, &copy_progress, &abandoned);
-  });
-  if (abandoned) {
-    // librbd still owns writes in flight: the handles are never closed (that
-    // would wait for ever) and the image cannot be removed now.
+
+  // librbd still owns writes in flight: the handles are never closed (that
+  // would wait for ever) and the image cannot be removed now.
+  Status Abandon(const Status& st) {
     MarkAbandoned();
-    if (readback) readback.release()->Abandon();
-    (void)sink.release();
-    (void)new IoCtx(std::move(*ioctx));  // leaked on purpose, with the cluster handle
-    (void)(*cluster).release();
-    (void)rate.release();
-    return copied.status()
-        .As(Kind::kInterrupted)
-        .Wrap(fmt::format("copy of {} to {}", req.source, req.target.ToString()))
+    if (readback_) readback_.release()->Abandon();
+    (void)sink_.release();
+    (void)ioctx_.release();  // leaked on purpose, with the cluster handle
+    (void)cluster_.release();
+    (void)rate_.release();
+    const std::string name = req_.target.ToString();
+    return st.As(Kind::kInterrupted)
+        .Wrap(fmt::format("copy of {} to {}", req_.source, name))
         .WithHint(fmt::format("the partial image {} is left (its writes were abandoned); once the cluster is "
-                              "healthy remove it (rbd rm {}) and copy again",
-                              req.target.ToString(), req.target.ToString()));
-  }
-  sink.reset();
-  if (!copied.ok()) {
-    readback.reset();  // stopped, and its handle closed before the image goes
-    return cleanup(copied.status());
+                              "healthy remove it (rbd rm {}) and copy again", name, name));
   }
 
-  CopyReport report;
-  report.source = req.source;
-  report.image = req.target.ToString();
-  report.size = copied->size;
-  report.bytes_copied = copied->bytes_written;
-  report.bytes_zero = copied->bytes_zero;
-  report.seconds = copied->seconds;
-  report.digest = copied->hashes.Digest();
-  if (!req.verify) return report;
+  Result<CopyReport> Verify(const BlockHashes& copied, CopyReport report) {
+    auto vstart = std::chrono::steady_clock::now();
+    Result<BlockHashes> read = InPhase(observer_, "verify", readback_->progress, [&] { return readback_->Finish(); });
+    readback_.reset();
+    if (!read.ok()) return Cleanup(read.status());
+    report.verify_seconds = Since(vstart);
+    std::vector<Extent> diff = CompareHashes(copied, *read);
+    if (!diff.empty())
+      return Status::Mismatch(
+          fmt::format("verification of {} against {} failed: {}", req_.target.ToString(), req_.source,
+                      DescribeMismatch(diff)),
+          fmt::format("the image was kept for inspection; remove it with: rbd rm {}", req_.target.ToString()));
+    report.verified = true;
+    return report;
+  }
 
-  auto vstart = std::chrono::steady_clock::now();
-  Result<BlockHashes> read = InPhase(observer, "verify", readback->progress, [&] {
-    return readback->Finish();
-  });
-  readback.reset();
-  if (!read.ok()) return cleanup(read.status());
-  report.verify_seconds = Since(vstart);
-  std::vector<Extent> diff = CompareHashes(copied->hashes, *read);
-  if (!diff.empty())
-    return Status::Mismatch(
-        fmt::format("verification of {} against {} failed: {}", req.target.ToString(), req.source,
-                    DescribeMismatch(diff)),
-        fmt::format("the image was kept for inspection; remove it with: rbd rm {}", req.target.ToString()));
-  report.verified = true;
-  return report;
-}
+  const CopyRequest& req_;
+  Observer* const observer_;
+  // Destroyed in reverse: the rate limiter, read-back and sink before the
+  // pool, the pool before the cluster.
+  std::unique_ptr<FileSource> source_;
+  std::unique_ptr<RadosCluster> cluster_;
+  std::unique_ptr<IoCtx> ioctx_;
+  std::unique_ptr<RbdSink> sink_;
+  std::unique_ptr<Readback> readback_;
+  std::unique_ptr<RateLimiter> rate_;
+};
+
+}  // namespace
+
+Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer) { return CopyToRbdRun(req, observer).Run(); }
 
 Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyReport* report) {
   auto vstart = std::chrono::steady_clock::now();
