@@ -7,16 +7,21 @@
 
 namespace v2r {
 
-std::string FormatBytes(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return fmt::format("{} B", bytes);
+std::pair<double, const char*> ScaleBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double v = static_cast<double>(bytes);
   int u = 0;
-  while (v >= 1024 && u < 5) {
+  while (v >= 1024 && u < 6) {
     v /= 1024;
     ++u;
   }
-  return fmt::format("{:.1f} {}", v, kUnits[u]);
+  return {v, kUnits[u]};
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  auto [v, unit] = ScaleBytes(bytes);
+  return fmt::format("{:.1f} {}", v, unit);
 }
 
 std::string FormatDuration(double seconds) {

@@ -30,14 +30,8 @@ struct CopyArgs {
 
 Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   CopyRequest req;
-  auto spec = ParseImageSpec(a.target);
-  if (!spec.ok()) return spec.status();
-  req.target = *spec;
-  req.source = a.source;
-  req.ceph = a.ceph;
-  V2R_RETURN_IF_ERROR(ResolveCeph(&req.ceph));
+  V2R_RETURN_IF_ERROR(FillDiskImageRequest(a.source, a.target, a.ceph, env, &req));
   req.verify = a.verify == "full";
-  req.cancel = env.cancel;
   if (!a.chunk_size.empty()) {
     auto cs = ParseSize(a.chunk_size);
     if (!cs.ok()) return cs.status().Wrap("--chunk-size");

@@ -43,10 +43,7 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
       "read every image back and compare (full, the default) or not (none)");
   verify->check(CLI::IsMember({"full", "none"}));
   sub->add_option("--state-dir", o.state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
-  sub->add_flag("--shutdown", o.shutdown, "ask a running guest to shut down (ACPI) and wait");
-  sub->add_flag("--force-off", o.force_off, "power a running guest off (with --shutdown: after the timeout)");
-  sub->add_option("--shutdown-timeout", o.shutdown_timeout_s, "seconds to wait for a shutdown (default 300)")
-      ->check(CLI::PositiveNumber);
+  AddShutdownOptions(sub, &o.shutdown, &o.force_off, &o.shutdown_timeout_s);
   sub->add_flag("--start", a->start, "start the VM on RBD afterwards (default: if it was running)");
   sub->add_flag("--no-start", a->no_start, "leave the VM shut off afterwards");
   sub->add_flag("--update-caps", o.update_caps, "grant an existing cephx user access to the pool, keeping its caps");

@@ -43,10 +43,7 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
   sub->add_option("--connect", o.connect, "libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)");
   sub->add_option("--state-dir", o.state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
   AddCephOptions(sub, &o.ceph);
-  sub->add_flag("--shutdown", o.shutdown, "ask a running guest to shut down (ACPI) and wait");
-  sub->add_flag("--force-off", o.force_off, "power a running guest off (with --shutdown: after the timeout)");
-  sub->add_option("--shutdown-timeout", o.shutdown_timeout_s, "seconds to wait for a shutdown (default 300)")
-      ->check(CLI::PositiveNumber);
+  AddShutdownOptions(sub, &o.shutdown, &o.force_off, &o.shutdown_timeout_s);
   sub->add_flag("--start", a->start, "start the VM on its original disks (default: if it was running)");
   sub->add_flag("--no-start", a->no_start, "leave the VM shut off");
   sub->add_flag("--copy-back", o.copy_back, "write what the VM changed on RBD back to the original disks first");

@@ -22,14 +22,8 @@ struct VerifyArgs {
 
 Status Run(const VerifyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   VerifyRequest req;
-  auto spec = ParseImageSpec(a.target);
-  if (!spec.ok()) return spec.status();
-  req.target = *spec;
-  req.source = a.source;
-  req.ceph = a.ceph;
-  V2R_RETURN_IF_ERROR(ResolveCeph(&req.ceph));
+  V2R_RETURN_IF_ERROR(FillDiskImageRequest(a.source, a.target, a.ceph, env, &req));
   req.threads = a.threads;
-  req.cancel = env.cancel;
 
   VerifyReport rep;
   Status st = VerifyAgainstRbd(req, env.observer, &rep);

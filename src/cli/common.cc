@@ -22,6 +22,13 @@ void AddEventOptions(CLI::App* app, OutputOptions* out) {
       ->check(CLI::Range(0, 1 << 20));
 }
 
+void AddShutdownOptions(CLI::App* app, bool* shutdown, bool* force_off, int* timeout_s) {
+  app->add_flag("--shutdown", *shutdown, "ask a running guest to shut down (ACPI) and wait");
+  app->add_flag("--force-off", *force_off, "power a running guest off (with --shutdown: after the timeout)");
+  app->add_option("--shutdown-timeout", *timeout_s, "seconds to wait for a shutdown (default 300)")
+      ->check(CLI::PositiveNumber);
+}
+
 void AddLogOption(CLI::App* app, OutputOptions* out) {
   app->add_option("--log-file", out->log_file,
                   "also append the run's log to this file (default: only STATE/domains/UUID/log, and syslog)");

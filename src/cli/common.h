@@ -43,8 +43,25 @@ void AddCephOptions(CLI::App* app, CephOptions* ceph);
 // that work on a domain's state: migrate, rollback, commit).
 void AddEventOptions(CLI::App* app, OutputOptions* out);
 void AddLogOption(CLI::App* app, OutputOptions* out);
+// --shutdown, --force-off, --shutdown-timeout (migrate, rollback).
+void AddShutdownOptions(CLI::App* app, bool* shutdown, bool* force_off, int* timeout_s);
 // Checks the Ceph options given and completes them from CEPH_ARGS (the
 // command line wins), as the rbd CLI does.
 Status ResolveCeph(CephOptions* ceph);
+
+// The part every request on one local disk and one image shares (copy,
+// verify): the POOL/IMAGE spec parsed, the source, the Ceph options
+// resolved, the cancel flag.
+template <typename Request>
+Status FillDiskImageRequest(const std::string& source, const std::string& target, const CephOptions& ceph,
+                            const CommandEnv& env, Request* req) {
+  auto spec = ParseImageSpec(target);
+  if (!spec.ok()) return spec.status();
+  req->target = *spec;
+  req->source = source;
+  req->ceph = ceph;
+  req->cancel = env.cancel;
+  return ResolveCeph(&req->ceph);
+}
 
 }  // namespace v2r

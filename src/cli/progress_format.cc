@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "base/units.h"
+
 namespace v2r {
 
 namespace {
@@ -81,18 +83,12 @@ double ProgressEstimator::RawEta(const ProgressSample& s) const {
 }
 
 std::string FormatCompactBytes(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (bytes < 1024) return fmt::format("{} B", bytes);
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 6) {
-    v /= 1024;
-    ++u;
-  }
+  auto [v, unit] = ScaleBytes(bytes);
   // Three significant digits; the thresholds are where rounding would add one.
-  if (v < 9.995) return fmt::format("{:.2f} {}", v, kUnits[u]);
-  if (v < 99.95) return fmt::format("{:.1f} {}", v, kUnits[u]);
-  return fmt::format("{:.0f} {}", v, kUnits[u]);
+  if (v < 9.995) return fmt::format("{:.2f} {}", v, unit);
+  if (v < 99.95) return fmt::format("{:.1f} {}", v, unit);
+  return fmt::format("{:.0f} {}", v, unit);
 }
 
 std::string FormatClock(double seconds) {

@@ -247,13 +247,26 @@ nlohmann::json StateJson(const MigrationState& st) {
   return out;
 }
 
-std::string SpaceSummaryText(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
+namespace {
+
+struct SpaceTotals {
   uint64_t written = 0, zeros = 0, rbd = 0;
+};
+
+SpaceTotals TotalSpace(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
+  SpaceTotals t;
   for (const DiskRecord& d : st.disks) {
-    written += d.bytes_copied;
-    zeros += d.bytes_zero;
+    t.written += d.bytes_copied;
+    t.zeros += d.bytes_zero;
   }
-  for (const auto& [t, b] : used) rbd += b;
+  for (const auto& [target, bytes] : used) t.rbd += bytes;
+  return t;
+}
+
+}  // namespace
+
+std::string SpaceSummaryText(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
+  auto [written, zeros, rbd] = TotalSpace(st, used);
   std::string s = fmt::format("Data: {} written, {} of zeros skipped (not written: RBD reads unwritten space as "
                               "zeros); RBD space used: {}\n",
                               FormatBytes(written), FormatBytes(zeros),
@@ -265,16 +278,9 @@ std::string SpaceSummaryText(const MigrationState& st, const std::map<std::strin
 }
 
 nlohmann::json SpaceJson(const MigrationState& st, const std::map<std::string, uint64_t>& used) {
-  uint64_t written = 0, zeros = 0, rbd = 0;
-  for (const DiskRecord& d : st.disks) {
-    written += d.bytes_copied;
-    zeros += d.bytes_zero;
-  }
+  auto [written, zeros, rbd] = TotalSpace(st, used);
   nlohmann::json per = nlohmann::json::object();
-  for (const auto& [t, b] : used) {
-    rbd += b;
-    per[t] = b;
-  }
+  for (const auto& [t, b] : used) per[t] = b;
   return {{"data_written", written}, {"zeros_skipped", zeros},
           {"rbd_used", used.empty() ? nlohmann::json() : nlohmann::json(rbd)}, {"rbd_used_by_disk", per}};
 }

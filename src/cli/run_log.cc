@@ -15,6 +15,7 @@
 #include "base/units.h"
 #include "cli/event_writer.h"
 #include "cli/render.h"
+#include "migrate/state_dir.h"
 
 namespace v2r {
 
@@ -58,7 +59,7 @@ void RunLog::Write(const std::string& text, Level level, bool to_syslog) {
 }
 
 void RunLog::DomainOpened(const std::string& name, const std::string& uuid, const std::string& dir) {
-  const std::string path = dir + "/log";
+  const std::string path = dir + "/" + StateDir::kLogName;
   bool existed = ::access(path.c_str(), F_OK) == 0;
   int fd = OpenAppend(path);
   if (fd < 0 || ::fchmod(fd, 0600) != 0) {

@@ -475,20 +475,11 @@ Status LiveMigration::ResumeAfterKill() {
 }
 
 Result<MigrateReport> LiveMigration::Run() {
-  V2R_RETURN_IF_ERROR(r_.Open(opts_.connect, opts_.domain, opts_.state_dir));
+  MigrationState ms;
+  auto done = OpenMigration(r_, opts_, &ms);
+  if (!done.ok()) return done.status();
+  if (*done) return **done;
   MigrateReport report;
-  MigrationState ms = r_.State();
-  if (ms.begun && (ms.completed || ms.committed) && !ms.Finished()) {
-    report.nothing_to_do = true;
-    report.state = ms;
-    report.message = fmt::format("domain {} was already migrated to RBD on {} ({}); nothing changed", ms.domain,
-                                 ms.completed_at, ms.Phase());
-    return report;
-  }
-  if (ms.begun && ms.Finished()) {
-    V2R_RETURN_IF_ERROR(r_.ArchiveJournal());
-    ms = r_.State();
-  }
   bool resuming = ms.begun;
   if (resuming && !ms.live)
     return Status::Refused(fmt::format("an unfinished offline migration of {} is recorded", ms.domain),

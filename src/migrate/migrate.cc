@@ -174,20 +174,11 @@ Status OfflineMigration::Steps(bool resuming) {
 }
 
 Result<MigrateReport> OfflineMigration::Run() {
-  V2R_RETURN_IF_ERROR(r_.Open(opts_.connect, opts_.domain, opts_.state_dir));
+  MigrationState ms;
+  auto done = OpenMigration(r_, opts_, &ms);
+  if (!done.ok()) return done.status();
+  if (*done) return **done;
   MigrateReport report;
-  MigrationState ms = r_.State();
-  if (ms.begun && (ms.completed || ms.committed) && !ms.Finished()) {
-    report.nothing_to_do = true;
-    report.state = ms;
-    report.message = fmt::format("domain {} was already migrated to RBD on {} ({}); nothing changed",
-                                 ms.domain, ms.completed_at, ms.Phase());
-    return report;
-  }
-  if (ms.begun && ms.Finished()) {
-    V2R_RETURN_IF_ERROR(r_.ArchiveJournal());
-    ms = r_.State();
-  }
   bool resuming = ms.begun;
   V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
   if (resuming && (ms.switched || ms.switch_intent)) {
@@ -278,6 +269,24 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
   report->used_bytes = UsedSpace(r_);
   report->message = fmt::format("domain {} resumed and finished: it runs on RBD", ms.domain);
   return true;
+}
+
+Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptions& opts, MigrationState* ms) {
+  V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  *ms = r.State();
+  if (ms->begun && (ms->completed || ms->committed) && !ms->Finished()) {
+    MigrateReport report;
+    report.nothing_to_do = true;
+    report.state = *ms;
+    report.message = fmt::format("domain {} was already migrated to RBD on {} ({}); nothing changed", ms->domain,
+                                 ms->completed_at, ms->Phase());
+    return std::optional<MigrateReport>(std::move(report));
+  }
+  if (ms->begun && ms->Finished()) {
+    V2R_RETURN_IF_ERROR(r.ArchiveJournal());
+    *ms = r.State();
+  }
+  return std::optional<MigrateReport>();
 }
 
 Result<Plan> RunPlan(const MigrateOptions& opts) {

@@ -16,14 +16,15 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/observer.h"
 #include "base/status.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
 #include "migrate/record.h"
-#include "base/observer.h"
 
 namespace v2r {
 
@@ -37,6 +38,15 @@ struct MigrateReport {
   // counts whole). Measured at the end; missing when that failed.
   std::map<std::string, uint64_t> used_bytes;
 };
+
+class Runner;
+
+// The prologue of every mode: the runner opened (libvirt, the domain, the
+// state dir, its lock and journal) and *ms folded from it. A migration that
+// completed (or was committed) and was not undone gives the report of a run
+// that changes nothing; a finished (undone) one is archived so that a new one
+// starts; otherwise nullopt, and the mode goes on.
+Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptions& opts, MigrationState* ms);
 
 // The dry run. Changes nothing anywhere (not even the state dir). The plan's
 // refusals say where migrate would refuse.

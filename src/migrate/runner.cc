@@ -72,6 +72,7 @@ Status Runner::Open(const std::string& uri, const std::string& domain, const std
   created_ = std::move(missing);
   state_ = FoldJournal(journal_->records());
   if (observer_) observer_->DomainOpened(s.domain->name(), s.domain->uuid(), dir->DomainDir(s.domain->uuid()));
+  s.ceph_log_file = dir->LogPath(s.domain->uuid());
   return Status::Ok();
 }
 

@@ -34,7 +34,9 @@ Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s
 }
 
 Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
-  auto cluster = RadosCluster::Connect(ceph, kBulkIoConf);
+  CephOptions with_log = ceph;
+  if (with_log.ceph_log_file.empty()) with_log.ceph_log_file = s->ceph_log_file;
+  auto cluster = RadosCluster::Connect(with_log, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   s->rados = std::move(*cluster);
   auto io = s->rados->OpenPool(pool);

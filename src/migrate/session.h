@@ -21,6 +21,9 @@ struct Session {
   std::unique_ptr<RadosCluster> rados;
   // Declared after rados: destroyed before it.
   std::unique_ptr<IoCtx> io;
+  // Where librados' own log goes (its messages never reach the screen):
+  // the domain's run log once the state dir is open; empty: discarded.
+  std::string ceph_log_file;
   ~Session();  // io before rados; domain before virt
   // Writes were abandoned: leak the Ceph handles (closing them would wait
   // for those writes for ever). See base/abandon.h.

@@ -42,6 +42,10 @@ class StateDir {
     return state_dir + "/domains/" + uuid;
   }
   std::string JournalPath(const std::string& uuid) const { return DomainDir(uuid) + "/journal"; }
+  // The readable log of what each run did (cli/run_log.cc writes it;
+  // librados' own log lines go there too, see Session::ceph_log_file).
+  static constexpr const char* kLogName = "log";
+  std::string LogPath(const std::string& uuid) const { return DomainDir(uuid) + "/" + kLogName; }
   std::string DefinitionPath(const std::string& uuid) const { return DomainDir(uuid) + "/definition.xml"; }
 
   // Creates the domain's directory and takes its lock, without waiting:
