@@ -144,7 +144,9 @@ Record CopiedBack(const std::string& target, uint64_t bytes) {
   return MakeRecord(RT::kCopiedBack, {{"target", target}, {"bytes", bytes}});
 }
 Record CopyBackStopped(const std::string& reason) { return MakeRecord(RT::kCopyBackStopped, {{"reason", reason}}); }
-Record RolledBack(bool live) { return live ? MakeRecord(RT::kRolledBack, {{"live", true}}) : MakeRecord(RT::kRolledBack); }
+Record RolledBack(bool live) {
+  return live ? MakeRecord(RT::kRolledBack, {{"live", true}}) : MakeRecord(RT::kRolledBack);
+}
 Record Committed() { return MakeRecord(RT::kCommitted); }
 
 Record BlockcopyStarted(RecordType t, const std::string& target, const std::string& dest, uint64_t bandwidth) {
