@@ -152,8 +152,8 @@ Status LiveMigration::StepCopies() {
     if (RunsOn(at, m->dest)) {
       const DiskRecord* rec = ms.Disk(d->disk.target);
       if (!rec || !rec->live.pivoted)
-        V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", m->target}, {"dest", m->dest},
-                                    {"recovered", true}, {"at_ms", EpochMs()}}));
+        V2R_RETURN_IF_ERROR(r_.Log(rec::Pivoted(RecordType::kPivoted, m->target, m->dest,
+                                                {{"recovered", true}, {"at_ms", EpochMs()}})));
     } else {
       copying_.push_back(m.get());
     }
@@ -177,12 +177,12 @@ Status LiveMigration::StepCopies() {
       // No copy runs into it: whatever it holds is stale. Start afresh (a new
       // image reads as zeros, which qemu relies on to skip the source's holes).
       V2R_RETURN_IF_ERROR(RemoveImage(io, d->image));
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", m->target}, {"image", d->image},
-                                  {"why", "no block copy into it: starting again on a fresh image"}}));
+      V2R_RETURN_IF_ERROR(r_.Log(rec::ImageRemoved(m->target, d->image,
+                                               "no block copy into it: starting again on a fresh image")));
     }
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", m->target}, {"image", d->image}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(m->target, d->image)));
     V2R_RETURN_IF_ERROR(CreateImage(io, d->image, d->size));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", m->target}, {"image", d->image}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreated(m->target, d->image)));
     V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
     V2R_RETURN_IF_ERROR(StartCopy(r_, *m, kForwardEvents));
   }
@@ -212,8 +212,8 @@ Status LiveMigration::StepPivot() {
     handles.push_back(images.back().get());
   }
   for (const MirrorDisk* m : copying_)
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivot"}, {"target", m->target}, {"dest", m->dest}, {"at_ms", EpochMs()}}));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-pause"}, {"at_ms", EpochMs()}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::Pivot(RecordType::kPivot, m->target, m->dest, EpochMs())));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::VmPause(EpochMs())));
   // The copies were in sync and the paused guest writes nothing: a copy
   // still "not ready" after a few seconds will not be, and the VM waits.
   auto p = PauseAndPivot(*r_.s.domain, copying_, handles, kSwitchSnapshot, 5);
@@ -224,22 +224,21 @@ Status LiveMigration::StepPivot() {
     const PausedPivot::Disk& d = p->disks[i];
     if (!d.pivoted) continue;
     pivot_ms[copying_[i]->target] = d.ms;
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "pivoted"}, {"target", copying_[i]->target}, {"dest", copying_[i]->dest},
-                                {"ms", d.ms}, {"at_ms", d.at_ms}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::Pivoted(RecordType::kPivoted, copying_[i]->target, copying_[i]->dest,
+                                            {{"ms", d.ms}, {"at_ms", d.at_ms}})));
   }
   for (size_t i = 0; i < copying_.size(); ++i) {
     const PausedPivot::Disk& d = p->disks[i];
     if (!d.pivoted || !d.snap.ok()) continue;
     snapshot_ms[copying_[i]->target] = d.snap_ms;
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-created"}, {"target", copying_[i]->target},
-                                {"snap", kSwitchSnapshot}, {"at_pivot", true}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::SnapshotCreated(copying_[i]->target, kSwitchSnapshot, /*at_pivot=*/true)));
   }
   if (!p->resumed.ok())
     return Status(p->resumed).WithHint(fmt::format("the VM is paused: resume it with virsh resume {}", plan_.domain));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-resumed"}, {"paused_ms", p->paused_ms}, {"at_ms", resumed_at},
-                              {"suspend_ms", p->suspend_ms}, {"pivots_ms", p->pivots_ms},
-                              {"snapshots_wait_ms", p->snapshots_ms}, {"resume_ms", p->resume_ms},
-                              {"pivot_ms", pivot_ms}, {"snapshot_ms", snapshot_ms}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::VmResumed({{"paused_ms", p->paused_ms}, {"at_ms", resumed_at},
+                                              {"suspend_ms", p->suspend_ms}, {"pivots_ms", p->pivots_ms},
+                                              {"snapshots_wait_ms", p->snapshots_ms}, {"resume_ms", p->resume_ms},
+                                              {"pivot_ms", pivot_ms}, {"snapshot_ms", snapshot_ms}})));
   return p->st;
 }
 
@@ -272,9 +271,10 @@ Status LiveMigration::StepVerify() {
     const MirrorDisk* m = nullptr;
     for (const auto& mm : mirrors_)
       if (mm->target == d->disk.target) m = mm.get();
-    nlohmann::json rec = {{"event", "disk-copied"}, {"target", d->disk.target}, {"image", d->image},
-                          {"bytes_copied", m ? m->copied : 0}, {"bytes_zero", 0},
-                          {"seconds", m ? m->seconds : 0}, {"how", "live block copy"}};
+    rec::DiskCopied copied{.target = d->disk.target, .image = d->image, .digest = {},  // set when verified
+                           .bytes_copied = m ? m->copied : 0, .bytes_zero = 0, .seconds = m ? m->seconds : 0,
+                           .verified = false, .chunks_rechecked = 0, .chunks_rewritten = 0,
+                           .how = "live block copy"};
     if (verify) {
       auto src = FileSource::Open(d->disk.source);
       if (!src.ok()) { st = src.status(); break; }
@@ -293,13 +293,10 @@ Status LiveMigration::StepVerify() {
                               "`virt2rbd rollback --live` and investigate");
         break;
       }
-      rec["digest"] = a->Digest();
-      rec["verified"] = true;
-    } else {
-      rec["digest"] = "";
-      rec["verified"] = false;
+      copied.digest = a->Digest();
+      copied.verified = true;
     }
-    st = r_.Log(rec);
+    st = r_.Log(rec::DiskCopiedRecord(copied));
     if (!st.ok()) break;
   }
   if (any && r_.observer()) r_.observer()->PhaseEnded();
@@ -360,8 +357,7 @@ Status LiveMigration::StepSparsify(const std::vector<std::string>& targets) {
     auto after = ImageUsedBytes(*r_.s.io, d->image);
     if (!after.ok()) { st = after.status(); break; }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    st = r_.Log({{"event", "sparsified"}, {"target", d->disk.target}, {"image", d->image}, {"used_before", *before},
-                 {"used_after", *after}, {"sparse_size", kSparseSize}, {"seconds", secs}});
+    st = r_.Log(rec::Sparsified(d->disk.target, d->image, *before, *after, kSparseSize, secs));
     if (!st.ok()) break;
     progress.done += d->size;
   }
@@ -460,18 +456,18 @@ Status LiveMigration::ResumeAfterKill() {
       if (!st.ok() || !r_.s.io) break;
       if (d.snapshot || !RunsOn((*live)[d.target], ImagePath(ms.pool, d.image))) continue;
       if (!d.live.pivoted)
-        st = r_.Log({{"event", "pivoted"}, {"target", d.target}, {"dest", ImagePath(ms.pool, d.image)},
-                     {"recovered", true}, {"at_ms", EpochMs()}});
+        st = r_.Log(rec::Pivoted(RecordType::kPivoted, d.target, ImagePath(ms.pool, d.image),
+                                 {{"recovered", true}, {"at_ms", EpochMs()}}));
       auto image = RbdImage::Open(*r_.s.io, d.image, false);
       if (st.ok()) st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
       if (st.ok())
-        st = r_.Log({{"event", "snapshot-created"}, {"target", d.target}, {"snap", kSwitchSnapshot}, {"at_pivot", true}});
+        st = r_.Log(rec::SnapshotCreated(d.target, kSwitchSnapshot, /*at_pivot=*/true));
     }
     Status resumed = r_.s.domain->Resume();
     if (!resumed.ok()) return resumed.WithHint(fmt::format("the VM is paused: virsh resume {}", r_.s.domain->name()));
     if (!st.ok()) return st;
   }
-  return r_.Log({{"event", "vm-resumed"}, {"recovered", true}, {"at_ms", EpochMs()}});
+  return r_.Log(rec::VmResumed({{"recovered", true}, {"at_ms", EpochMs()}}));
 }
 
 Result<MigrateReport> LiveMigration::Run() {
@@ -508,7 +504,7 @@ Result<MigrateReport> LiveMigration::Run() {
   }
   Status st = Steps();
   if (!st.ok()) return Fail(st);
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report.plan = plan_;
   report.state = r_.State();
   report.used_bytes = UsedSpace(r_);

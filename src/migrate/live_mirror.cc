@@ -52,17 +52,17 @@ void SplitBandwidth(uint64_t total, const std::vector<MirrorDisk*>& disks) {
 }
 
 Status StartCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev) {
-  V2R_RETURN_IF_ERROR(r.Log({{"event", ev.start}, {"target", d.target}, {"dest", d.dest}, {"bandwidth", d.bandwidth}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::BlockcopyStarted(ev.start, d.target, d.dest, d.bandwidth)));
   VirtDomain::BlockCopyParams p;
   p.reuse_ext = true;
   p.transient_job = true;
   p.bandwidth = d.bandwidth;
   V2R_RETURN_IF_ERROR(r.s.domain->BlockCopy(d.target, d.dest_xml, p));
-  return FaultPoint(std::string(ev.start) + "-done");
+  return FaultPoint(std::string(RecordTypeName(ev.start)) + "-done");
 }
 
 Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev) {
-  V2R_RETURN_IF_ERROR(r.Log({{"event", ev.adopted}, {"target", d.target}, {"dest", d.dest}, {"bandwidth", d.bandwidth}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::BlockcopyStarted(ev.adopted, d.target, d.dest, d.bandwidth)));
   if (r.observer()) r.observer()->Warn(fmt::format("disk {}: taking over the block copy to {} left by an earlier run",
                                                    d.target, d.dest));
   return r.s.domain->BlockJobSetSpeed(d.target, d.bandwidth);
@@ -161,12 +161,11 @@ Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double 
 
 Status PivotAll(Runner& r, const std::vector<MirrorDisk*>& disks, const MirrorEvents& ev) {
   for (MirrorDisk* d : disks) {
-    V2R_RETURN_IF_ERROR(r.Log({{"event", ev.pivot}, {"target", d->target}, {"dest", d->dest}, {"at_ms", EpochMs()}}));
-    V2R_RETURN_IF_ERROR(FaultPoint(std::string(ev.pivot) + ":" + d->target));
+    V2R_RETURN_IF_ERROR(r.Log(rec::Pivot(ev.pivot, d->target, d->dest, EpochMs())));
+    V2R_RETURN_IF_ERROR(FaultPoint(std::string(RecordTypeName(ev.pivot)) + ":" + d->target));
     auto t = PivotOne(*r.s.domain, d->target, 30);
     if (!t.ok()) return t.status();
-    V2R_RETURN_IF_ERROR(r.Log({{"event", ev.pivoted}, {"target", d->target}, {"dest", d->dest},
-                               {"ms", t->ms}, {"at_ms", t->at_ms}}));
+    V2R_RETURN_IF_ERROR(r.Log(rec::Pivoted(ev.pivoted, d->target, d->dest, {{"ms", t->ms}, {"at_ms", t->at_ms}})));
   }
   return Status::Ok();
 }
@@ -182,7 +181,7 @@ Status CancelCopy(Runner& r, const std::string& target, const std::string& dest,
                            "end it yourself: virsh blockjob DOMAIN " + target + " --abort");
   Status st = r.s.domain->BlockJobAbort(target, /*pivot=*/false);
   if (!st.ok() && st.kind() != Kind::kRefused) return st;  // refused: it ended meanwhile
-  return r.Log({{"event", ev.cancelled}, {"target", target}, {"dest", dest}});
+  return r.Log(rec::BlockcopyCancelled(ev.cancelled, target, dest));
 }
 
 Status WaitUnwatched(IoCtx& io, const std::string& image, int timeout_s) {

@@ -27,16 +27,18 @@ namespace v2r {
 
 // The journal events of one direction.
 struct MirrorEvents {
-  const char* start;      // a copy is about to be started
-  const char* adopted;    // a copy left by an earlier run is taken over
-  const char* cancelled;  // a copy was cancelled: the disk stays on its source
-  const char* pivot;      // a pivot is about to be asked
-  const char* pivoted;    // the disk now runs on the copy
+  RecordType start;      // a copy is about to be started
+  RecordType adopted;    // a copy left by an earlier run is taken over
+  RecordType cancelled;  // a copy was cancelled: the disk stays on its source
+  RecordType pivot;      // a pivot is about to be asked
+  RecordType pivoted;    // the disk now runs on the copy
 };
-inline constexpr MirrorEvents kForwardEvents{"blockcopy-start", "blockcopy-adopted", "blockcopy-cancelled", "pivot",
-                                             "pivoted"};
-inline constexpr MirrorEvents kBackEvents{"blockcopy-back-start", "blockcopy-back-adopted", "blockcopy-back-cancelled",
-                                          "pivot-back", "pivoted-back"};
+inline constexpr MirrorEvents kForwardEvents{RecordType::kBlockcopyStart, RecordType::kBlockcopyAdopted,
+                                             RecordType::kBlockcopyCancelled, RecordType::kPivot,
+                                             RecordType::kPivoted};
+inline constexpr MirrorEvents kBackEvents{RecordType::kBlockcopyBackStart, RecordType::kBlockcopyBackAdopted,
+                                          RecordType::kBlockcopyBackCancelled, RecordType::kPivotBack,
+                                          RecordType::kPivotedBack};
 
 // One disk being copied.
 struct MirrorDisk {

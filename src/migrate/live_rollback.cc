@@ -123,8 +123,7 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
     if (bytes.ok()) report.changed.emplace_back(d->target, *bytes);
   }
 
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"live", true}, {"copy_back", true},
-                             {"discard_changes", false}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::RollbackBegin(/*copy_back=*/true, /*discard_changes=*/false, /*live=*/true)));
   std::vector<std::string> done;
   r.PlanSteps(4);
   Status st = r.RunStep("copy-back", "live block copies back to the original disks until in sync", [&] {
@@ -136,7 +135,7 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
       Status c = CancelCopy(r, m->target, m->dest, kBackEvents);
       if (!c.ok() && observer) observer->Warn(c.message());
     }
-    (void)r.Log({{"event", "rollback-cancelled"}, {"reason", st.message()}});
+    (void)r.Log(rec::RollbackCancelled(st.message()));
     Kind kind = st.kind() == Kind::kInterrupted || r.Cancelled() ? Kind::kInterrupted : Kind::kFailed;
     return Status(st.As(kind))
         .Wrap(fmt::format("live rollback of {} stopped before the pivot", opts.domain))
@@ -155,7 +154,7 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
   V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks", [&]() -> Status {
     auto def = r.s.virt->DefineXml(*saved);
     if (!def.ok()) return def.status();
-    V2R_RETURN_IF_ERROR(r.Log({{"event", "definition-restored"}}));
+    V2R_RETURN_IF_ERROR(r.Log(rec::DefinitionRestored()));
     done.push_back("restored the saved definition");
     // Both the running VM and its definition use the original disks.
     auto after = LiveDisks(*r.s.domain);
@@ -188,7 +187,7 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
     done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
                                fmt::join(kept, ", ")));
   }
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "rolled-back"}, {"live", true}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack(/*live=*/true)));
   report.state = r.State();
   report.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts.domain,
                                fmt::join(done, "; "));

@@ -31,7 +31,7 @@ Status OfflineMigration::Fail(Status st) {
   if (st.kind() == Kind::kSourceChanged) {
     // Nothing is undone: the copy is kept so that a rerun converges on the
     // disks' new content, rewriting only what changed.
-    Status logged = r_.Log({{"event", "copy-untrusted"}, {"reason", st.message()}});
+    Status logged = r_.Log(rec::CopyUntrusted(st.message()));
     if (!logged.ok()) return st.WithHint(st.hint() + "; recording this in the journal failed: " + logged.message());
     return st;
   }
@@ -69,12 +69,12 @@ Status OfflineMigration::Fail(Status st) {
 Status OfflineMigration::StepStart() {
   MigrationState ms = r_.State();
   if (!plan_.start_after || ms.started) return Status::Ok();
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-start"}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::VmStart()));
   V2R_RETURN_IF_ERROR(FaultPoint("before-start"));
   auto state = r_.s.domain->State();
   if (state.ok() && ToRunState(*state) == RunState::kShutoff) V2R_RETURN_IF_ERROR(r_.s.domain->Start());
   V2R_RETURN_IF_ERROR(ConfirmOnRbd(r_, plan_));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "vm-started"}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::VmStarted()));
   return FaultPoint("after-start");
 }
 
@@ -131,7 +131,7 @@ Status OfflineMigration::CopyUntilTrusted() {
     recheck_ = rechecked = true;
   }
   if (!rechecked) return Status::Ok();
-  return r_.Log({{"event", "rechecked"}});
+  return r_.Log(rec::Rechecked());
 }
 
 // The steps of an offline migration once the VM is shut off; every failure
@@ -216,7 +216,7 @@ Result<MigrateReport> OfflineMigration::Run() {
   }
   if (st.ok()) st = Steps(resuming);
   if (!st.ok()) return Fail(st);
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report.plan = plan_;
   report.state = r_.State();
   report.used_bytes = UsedSpace(r_);
@@ -242,7 +242,7 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
   }
   if (!on_rbd) return false;
   if (!ms.switched)
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}, {"recovered", true}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::Switched(XmlDigest(*now), /*recovered=*/true)));
   plan_.domain = ms.domain;
   plan_.uuid = ms.uuid;
   plan_.pool = ms.pool;
@@ -263,7 +263,7 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
     return r_.RestoreAutostart();
   });
   if (!st.ok()) return Fail(st);
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "completed"}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report->plan = plan_;
   report->state = r_.State();
   report->used_bytes = UsedSpace(r_);
@@ -301,7 +301,9 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
   if (::access(jpath.c_str(), R_OK) == 0) {
     auto records = Journal::ReadOnly(jpath);
     if (!records.ok()) return records.status();
-    ms = FoldJournal(*records);
+    auto folded = FoldJournal(*records);
+    if (!folded.ok()) return folded.status().Wrap(jpath);
+    ms = std::move(*folded);
   }
   auto plan = PlanWith(s, opts, ms.begun && !ms.Finished() ? &ms : nullptr);
   if (!plan.ok()) return plan.status();

@@ -50,14 +50,13 @@ Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const Dis
   }
   if (why.empty()) {
     *resumed = true;
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "copy-resume"}, {"target", target}, {"done_bytes", (*loaded)->done_bytes()},
-                                {"recheck", recheck_}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::CopyResume(target, (*loaded)->done_bytes(), recheck_)));
     return std::move(*loaded);
   }
   if (r_.observer()) r_.observer()->Warn(fmt::format("disk {}: copying again from the start: {}", target, why));
   if (image.ok()) image->reset();
   V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image}, {"why", why}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::ImageRemoved(target, disk.image, why)));
   return std::unique_ptr<CopyProgressFile>();
 }
 
@@ -81,15 +80,14 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
   } else if (rec && rec->create_intent) {
     // Created or not before a crash: start clean.
     V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-removed"}, {"target", target}, {"image", disk.image},
-                                {"why", "creation was interrupted"}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ImageRemoved(target, disk.image, "creation was interrupted")));
   }
   c.source = std::move(*src);
   if (auto off = InjectedReadError(target)) c.source = std::make_unique<FaultySource>(std::move(c.source), *off);
   if (!c.resumed) {
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-create"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(target, disk.image)));
     V2R_RETURN_IF_ERROR(CreateImage(io, disk.image, disk.size));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "image-created"}, {"target", target}, {"image", disk.image}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreated(target, disk.image)));
     V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
   }
   auto image = c.resumed ? OpenOurImageForWriting(io, disk.image) : RbdImage::Open(io, disk.image, false);
@@ -98,7 +96,7 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
   if (c.resumed && recheck_ && rec->snapshot) {
     // The rollback point may be taken again of chunks the recheck rewrites.
     V2R_RETURN_IF_ERROR(RemoveSnapshot(c.sink->image(), kSwitchSnapshot));
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "snapshot-removed"}, {"target", target}, {"why", "rechecked"}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::SnapshotRemoved(target, "rechecked")));
   }
   if (!c.resumed) {
     V2R_RETURN_IF_ERROR(SetMeta(c.sink->image(), "virt2rbd.state", "copying"));
@@ -250,11 +248,11 @@ Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progr
   std::string digest = copied->hashes.Digest();
   V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.digest", digest));
   V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "complete"));
-  return r_.Log({{"event", "disk-copied"},     {"target", disk.disk.target},
-                 {"image", disk.image},        {"digest", digest},
-                 {"bytes_copied", copied->bytes_written}, {"bytes_zero", copied->bytes_zero},
-                 {"seconds", copied->seconds}, {"verified", verified},
-                 {"chunks_rechecked", copied->chunks_rechecked}, {"chunks_rewritten", copied->chunks_rewritten}});
+  return r_.Log(rec::DiskCopiedRecord({.target = disk.disk.target, .image = disk.image, .digest = digest,
+                                        .bytes_copied = copied->bytes_written, .bytes_zero = copied->bytes_zero,
+                                        .seconds = copied->seconds, .verified = verified,
+                                        .chunks_rechecked = copied->chunks_rechecked,
+                                        .chunks_rewritten = copied->chunks_rewritten, .how = {}}));
 }
 
 Status OfflineMigration::StepCopy() {

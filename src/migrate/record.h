@@ -3,7 +3,8 @@
 // Each side effect has a record written before it is made ("…-intent" where a
 // crash could leave it half done) and one after. Folding the records in
 // order gives what was done, so a rerun skips it and rollback or abort undoes
-// exactly what virt2rbd created. Record types: docs/journal.md.
+// exactly what virt2rbd created. Record types and their builders:
+// migrate/records.h; the fold of each: the table in record.cc.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,8 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
+#include "journal/journal.h"
 #include "migrate/caps.h"
 #include "migrate/plan.h"
+#include "migrate/records.h"
 
 namespace v2r {
 
@@ -53,6 +57,8 @@ struct DiskRecord {
 };
 
 struct MigrationState {
+  int journal_format = 1;  // of the `journal` record; 1: none (release 0.1.0)
+  std::string written_by;  // the virt2rbd version that started the journal (format 2 on)
   bool begun = false;
   bool live = false;                      // begun with --live
   int64_t pivot_begin_ms = 0, pivot_end_ms = 0;  // epoch ms: the first pivot asked, the last one done
@@ -104,11 +110,16 @@ struct MigrationState {
   bool Finished() const { return aborted || rolled_back; }  // a new migration may begin
 };
 
-MigrationState FoldJournal(const std::vector<nlohmann::json>& records);
-// Folds one record of live mode into `s` (called by FoldJournal for every
-// record, after its own handling; a no-op for other events).
-void FoldLiveRecord(const nlohmann::json& record, const std::string& event, MigrationState* s);
-// The same for the source guard's records (copy-untrusted, rechecked, autostart-*).
-void FoldGuardRecord(const nlohmann::json& record, const std::string& event, MigrationState* s);
+// Folds the records in order. A record whose type this version does not
+// know, one without a type, or a journal of a newer format is refused
+// (kRefused, naming the record): a newer virt2rbd wrote it, and skipping what
+// it did could undo too little.
+Result<MigrationState> FoldJournal(const std::vector<Record>& records);
+// Folds one record (index: its position, for the error) into *s.
+Status FoldRecord(const Record& record, size_t index, MigrationState* s);
+
+// Appends a record to a migration journal; a new (empty) journal gets the
+// version record (rec::JournalVersion) first.
+Status AppendRecord(Journal& journal, Record record);
 
 }  // namespace v2r

@@ -116,12 +116,12 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
   if (observer) observer->PhaseStarted("copy-back", progress);
   Status st;
   for (ChangedDisk& c : *disks) {
-    st = r.Log({{"event", "copy-back"}, {"target", c.disk->target}});
+    st = r.Log(rec::CopyBack(c.disk->target));
     if (st.ok()) st = FaultPoint("before-copy-back");
     if (!st.ok()) break;
     auto bytes = CopyBack(std::move(c.image), c.extents, c.disk->source, cancel, halt, &progress);
     if (!bytes.ok()) { st = bytes.status(); break; }
-    st = r.Log({{"event", "copied-back"}, {"target", c.disk->target}, {"bytes", *bytes}});
+    st = r.Log(rec::CopiedBack(c.disk->target, *bytes));
     if (!st.ok()) break;
   }
   if (observer) observer->PhaseEnded();
@@ -161,7 +161,7 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
 Status GuardedFailure(Runner& r, DomainGuard* guard, Status st) {
   if (guard && guard->Tripped()) st = guard->Check();
   if (st.kind() != Kind::kSourceChanged) return st;
-  (void)r.Log({{"event", "copy-back-stopped"}, {"reason", st.message()}});
+  (void)r.Log(rec::CopyBackStopped(st.message()));
   Status autostart = r.RestoreAutostart();
   if (!autostart.ok()) return st.WithHint(st.hint() + "; turning its autostart on again failed: " + autostart.message());
   return st;
@@ -188,7 +188,7 @@ Status RestoreDefinitionGuarded(Runner& r, DomainGuard* guard, const RollbackOpt
     if (!back.ok()) return back.status().Wrap(late.message() + "; putting the RBD definition back failed");
     return GuardedFailure(r, guard, late);
   }
-  return r.Log({{"event", "definition-restored"}});
+  return r.Log(rec::DefinitionRestored());
 }
 
 Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
@@ -263,8 +263,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observ
     return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both (or --live: "
                                        "copy it back without stopping it)",
                                        opts.domain, RunStateName(ToRunState(*now))));
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-begin"}, {"copy_back", opts.copy_back},
-                             {"discard_changes", opts.discard_changes}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::RollbackBegin(opts.copy_back, opts.discard_changes)));
   const bool copy_back = opts.copy_back && any_changed();
   const bool start = opts.start.value_or(was_running);
   r.PlanSteps(3 + copy_back + start);
@@ -284,7 +283,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observ
   V2R_RETURN_IF_ERROR(measure());  // the guest may have written while shutting down
   if (any_changed() && !keep_going) {
     if (was_running) (void)r.s.domain->Start();
-    V2R_RETURN_IF_ERROR(r.Log({{"event", "rollback-cancelled"}}));
+    V2R_RETURN_IF_ERROR(r.Log(rec::RollbackCancelled()));
     return Status::Refused(
         fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts.domain,
                     changed_text()),
@@ -311,7 +310,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observ
   if (start) {
     V2R_RETURN_IF_ERROR(r.RunStep("start", "start the VM on its original disks", [&]() -> Status {
       V2R_RETURN_IF_ERROR(r.s.domain->Start());
-      return r.Log({{"event", "vm-started"}, {"on", "original disks"}});
+      return r.Log(rec::VmStarted("original disks"));
     }));
     done.push_back("started the VM on its original disks");
   }
@@ -327,7 +326,7 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observ
     done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
                                fmt::join(kept, ", ")));
   }
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "rolled-back"}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack()));
   report.state = r.State();
   report.message = fmt::format("domain {} rolled back: {}", opts.domain, fmt::join(done, "; "));
   return report;
@@ -353,11 +352,11 @@ Result<MigrationState> RunCommit(const std::string& domain, const std::string& c
       if (!image.ok()) return image.status();
       V2R_RETURN_IF_ERROR(RemoveSnapshot(**image, kSwitchSnapshot));
       V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "committed"));
-      V2R_RETURN_IF_ERROR(r.Log({{"event", "snapshot-removed"}, {"target", d.target}}));
+      V2R_RETURN_IF_ERROR(r.Log(rec::SnapshotRemoved(d.target)));
     }
     return Status::Ok();
   }));
-  V2R_RETURN_IF_ERROR(r.Log({{"event", "committed"}}));
+  V2R_RETURN_IF_ERROR(r.Log(rec::Committed()));
   return r.State();
 }
 
@@ -385,14 +384,16 @@ Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std:
   bool ceph_tried = false;
   for (const std::string& uuid : *uuids) {
     auto records = Journal::ReadOnly(dir->JournalPath(uuid));
-    if (!records.ok()) {
+    Result<MigrationState> folded = records.ok() ? FoldJournal(*records) : Result<MigrationState>(records.status());
+    if (!folded.ok()) {
+      Status why = records.ok() ? folded.status().Wrap(dir->JournalPath(uuid)) : folded.status();
       // The domain asked for: its state cannot be told, say why (refused).
-      if (!domain.empty() && (uuid == domain || uuid == wanted_uuid)) return records.status();
-      warnings->push_back(records.status().message());
+      if (!domain.empty() && (uuid == domain || uuid == wanted_uuid)) return why;
+      warnings->push_back(why.message());
       continue;
     }
     StatusEntry e;
-    e.state = FoldJournal(*records);
+    e.state = std::move(*folded);
     if (!e.state.begun) continue;
     if (!domain.empty() && e.state.domain != domain && e.state.uuid != domain) continue;
     bool live = e.state.switched && !e.state.Finished();

@@ -70,7 +70,9 @@ Status Runner::Open(const std::string& uri, const std::string& domain, const std
   if (!j.ok()) return j.status();
   journal_ = std::move(*j);
   created_ = std::move(missing);
-  state_ = FoldJournal(journal_->records());
+  auto folded = FoldJournal(journal_->records());
+  if (!folded.ok()) return folded.status().Wrap(journal_->path());
+  state_ = std::move(*folded);
   if (observer_) observer_->DomainOpened(s.domain->name(), s.domain->uuid(), dir->DomainDir(s.domain->uuid()));
   s.ceph_log_file = dir->LogPath(s.domain->uuid());
   return Status::Ok();
@@ -113,8 +115,10 @@ Status Runner::ArchiveJournal() {
 
 Status Runner::Log(nlohmann::json record) {
   std::lock_guard<std::mutex> lock(mu_);
-  V2R_RETURN_IF_ERROR(journal_->Append(std::move(record)));
-  state_ = FoldJournal(journal_->records());
+  V2R_RETURN_IF_ERROR(AppendRecord(*journal_, std::move(record)));  // the version record first in a new journal
+  auto folded = FoldJournal(journal_->records());
+  if (!folded.ok()) return folded.status().Wrap(journal_->path());
+  state_ = std::move(*folded);
   return Status::Ok();
 }
 
@@ -127,7 +131,7 @@ Status Runner::StopDomain(bool shutdown, bool force_off, int timeout_s) {
   auto st = s.domain->State();
   if (!st.ok()) return st.status();
   if (ToRunState(*st) == RunState::kShutoff) return Status::Ok();
-  V2R_RETURN_IF_ERROR(Log({{"event", "vm-stop"}, {"shutdown", shutdown}, {"force_off", force_off}}));
+  V2R_RETURN_IF_ERROR(Log(rec::VmStop(shutdown, force_off)));
   if (shutdown) {
     V2R_RETURN_IF_ERROR(s.domain->Shutdown());
     Status waited = s.domain->WaitForState(DomainState::kShutoff, timeout_s, cancel_);
@@ -137,11 +141,11 @@ Status Runner::StopDomain(bool shutdown, bool force_off, int timeout_s) {
           .WithHint("the guest did not power off; add --force-off to power it off after the timeout, "
                     "or raise --shutdown-timeout");
     if (!waited.ok() && observer_) observer_->Warn(waited.message() + "; forcing it off (--force-off)");
-    if (waited.ok()) return Log({{"event", "vm-stopped"}, {"how", "shutdown"}});
+    if (waited.ok()) return Log(rec::VmStopped("shutdown"));
   }
   V2R_RETURN_IF_ERROR(s.domain->Destroy());
   V2R_RETURN_IF_ERROR(s.domain->WaitForState(DomainState::kShutoff, 30, nullptr));
-  return Log({{"event", "vm-stopped"}, {"how", "force-off"}});
+  return Log(rec::VmStopped("force-off"));
 }
 
 Status Runner::ReconnectLibvirt(int timeout_s) {
@@ -181,7 +185,7 @@ Status Runner::DisableAutostart() {
   auto on = s.domain->Autostart();
   if (!on.ok()) return on.status();
   if (!*on) return Status::Ok();
-  V2R_RETURN_IF_ERROR(Log({{"event", "autostart-disable"}}));
+  V2R_RETURN_IF_ERROR(Log(rec::AutostartDisable()));
   V2R_RETURN_IF_ERROR(s.domain->SetAutostart(false));
   if (observer_)
     observer_->Warn(fmt::format("autostart of {} is off while its disks are copied; it is turned on again after",
@@ -192,7 +196,7 @@ Status Runner::DisableAutostart() {
 Status Runner::RestoreAutostart() {
   if (!State().autostart_off) return Status::Ok();
   V2R_RETURN_IF_ERROR(s.domain->SetAutostart(true));
-  return Log({{"event", "autostart-restored"}});
+  return Log(rec::AutostartRestored());
 }
 
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
@@ -210,7 +214,7 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
       }
       V2R_RETURN_IF_ERROR(FaultPoint("before-image-remove"));
       V2R_RETURN_IF_ERROR(RemoveOurImage(*s.io, d.image));
-      V2R_RETURN_IF_ERROR(Log({{"event", "image-removed"}, {"target", d.target}, {"image", d.image}}));
+      V2R_RETURN_IF_ERROR(Log(rec::ImageRemoved(d.target, d.image)));
       done->push_back("removed image " + ImagePath(st.pool, d.image));
     }
   }
@@ -230,7 +234,7 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
     } else {
       Status un = s.virt->UndefineSecret(st.secret_uuid);
       if (!un.ok() && un.kind() != Kind::kRefused) return un;  // refused: already gone
-      V2R_RETURN_IF_ERROR(Log({{"event", "secret-removed"}, {"uuid", st.secret_uuid}}));
+      V2R_RETURN_IF_ERROR(Log(rec::SecretRemoved(st.secret_uuid)));
       done->push_back("removed libvirt secret " + st.secret_uuid);
     }
   }
@@ -240,12 +244,12 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
                                   fmt::join(users_of_secret, ", ")));
     } else {
       V2R_RETURN_IF_ERROR(DeleteUser(*s.rados, st.user_entity));
-      V2R_RETURN_IF_ERROR(Log({{"event", "user-removed"}, {"entity", st.user_entity}}));
+      V2R_RETURN_IF_ERROR(Log(rec::UserRemoved(st.user_entity)));
       done->push_back("removed cephx user " + st.user_entity);
     }
   } else if (s.rados && st.user_caps_updated && !st.user_removed && !shared) {
     V2R_RETURN_IF_ERROR(SetCaps(*s.rados, st.user_entity, st.user_old_caps));
-    V2R_RETURN_IF_ERROR(Log({{"event", "user-caps-restored"}, {"entity", st.user_entity}}));
+    V2R_RETURN_IF_ERROR(Log(rec::UserCapsRestored(st.user_entity)));
     done->push_back("restored the caps of cephx user " + st.user_entity);
   }
   return Status::Ok();
@@ -268,7 +272,7 @@ Result<std::string> Runner::Undo(const std::string& reason) {
   // on its image: removing that would lose data).
   V2R_RETURN_IF_ERROR(CancelLiveCopies(*this));
   std::vector<std::string> done;
-  V2R_RETURN_IF_ERROR(Log({{"event", "abort-begin"}, {"reason", reason}}));
+  V2R_RETURN_IF_ERROR(Log(rec::AbortBegin(reason)));
   MigrationState st = State();
   if (st.switched || st.switch_intent) {
     // The VM may be running on RBD (a failed start check): stop it first.
@@ -281,7 +285,7 @@ Result<std::string> Runner::Undo(const std::string& reason) {
     if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
     auto def = s.virt->DefineXml(*saved);
     if (!def.ok()) return def.status();
-    V2R_RETURN_IF_ERROR(Log({{"event", "definition-restored"}}));
+    V2R_RETURN_IF_ERROR(Log(rec::DefinitionRestored()));
     done.push_back("restored the saved definition");
   }
   V2R_RETURN_IF_ERROR(RemoveCreated(/*images=*/true, &done));
@@ -295,14 +299,14 @@ Result<std::string> Runner::Undo(const std::string& reason) {
     if (now.ok() && ToRunState(*now) == RunState::kShutoff) {
       Status started = s.domain->Start();
       if (started.ok()) {
-        V2R_RETURN_IF_ERROR(Log({{"event", "vm-restarted"}}));
+        V2R_RETURN_IF_ERROR(Log(rec::VmRestarted()));
         done.push_back("restarted the VM on its original disks");
       } else {
         done.push_back("could NOT restart the VM: " + started.message());
       }
     }
   }
-  V2R_RETURN_IF_ERROR(Log({{"event", "aborted"}, {"reason", reason}}));
+  V2R_RETURN_IF_ERROR(Log(rec::Aborted(reason)));
   if (done.empty()) return std::string("nothing had been changed");
   return fmt::format("{}", fmt::join(done, "; "));
 }

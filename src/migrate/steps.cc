@@ -84,20 +84,19 @@ Status EnsureUser(Runner& r_, const Plan& plan_) {
   switch (plan_.user_action) {
     case UserAction::kReuse:
       if (ms.user_create_intent) {  // we created it before a crash
-        return r_.Log({{"event", "user-created"}, {"entity", plan_.user_entity}});
+        return r_.Log(rec::UserCreated(plan_.user_entity));
       }
-      return r_.Log({{"event", "user-reused"}, {"entity", plan_.user_entity}});
+      return r_.Log(rec::UserReused(plan_.user_entity));
     case UserAction::kCreate:
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "user-create"}, {"entity", plan_.user_entity}, {"caps", plan_.user_caps_after}}));
+      V2R_RETURN_IF_ERROR(r_.Log(rec::UserCreate(plan_.user_entity, plan_.user_caps_after)));
       V2R_RETURN_IF_ERROR(FaultPoint("before-user-create"));
       V2R_RETURN_IF_ERROR(CreateUser(c, plan_.user_entity, plan_.user_caps_after));
       V2R_RETURN_IF_ERROR(FaultPoint("after-user-create"));
-      return r_.Log({{"event", "user-created"}, {"entity", plan_.user_entity}});
+      return r_.Log(rec::UserCreated(plan_.user_entity));
     case UserAction::kUpdateCaps:
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "user-caps-update"}, {"entity", plan_.user_entity},
-                                  {"old_caps", plan_.user_caps_before}}));
+      V2R_RETURN_IF_ERROR(r_.Log(rec::UserCapsUpdate(plan_.user_entity, plan_.user_caps_before)));
       V2R_RETURN_IF_ERROR(SetCaps(c, plan_.user_entity, plan_.user_caps_after));
-      return r_.Log({{"event", "user-caps-updated"}, {"entity", plan_.user_entity}, {"old_caps", plan_.user_caps_before}});
+      return r_.Log(rec::UserCapsUpdated(plan_.user_entity, plan_.user_caps_before));
   }
   return Status::Ok();
 }
@@ -111,15 +110,15 @@ Status EnsureSecret(Runner& r_, const Plan& plan_) {
     if (existing->has_value()) {
       uuid = **existing;
       // Defined by us before a crash, or the operator's own.
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", ms.secret_define_intent ? "secret-defined" : "secret-reused"}, {"uuid", uuid}}));
+      V2R_RETURN_IF_ERROR(r_.Log(ms.secret_define_intent ? rec::SecretDefined(uuid) : rec::SecretReused(uuid)));
     } else {
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "secret-define"}, {"usage", plan_.secret_usage}}));
+      V2R_RETURN_IF_ERROR(r_.Log(rec::SecretDefine(plan_.secret_usage)));
       auto defined = r_.s.virt->DefineCephSecret(plan_.secret_usage,
                                                  "cephx key of " + plan_.user_entity + " (virt2rbd)");
       if (!defined.ok()) return defined.status();
       uuid = *defined;
       V2R_RETURN_IF_ERROR(FaultPoint("after-secret-define"));
-      V2R_RETURN_IF_ERROR(r_.Log({{"event", "secret-defined"}, {"uuid", uuid}}));
+      V2R_RETURN_IF_ERROR(r_.Log(rec::SecretDefined(uuid)));
     }
   }
   // Always (re)set the value: idempotent, and a private secret cannot be
@@ -128,14 +127,14 @@ Status EnsureSecret(Runner& r_, const Plan& plan_) {
   if (!key.ok()) return key.status();
   V2R_RETURN_IF_ERROR(r_.s.virt->SetSecretValue(uuid, std::string(key->data(), key->size())));
   V2R_RETURN_IF_ERROR(FaultPoint("after-secret-value"));
-  return r_.Log({{"event", "secret-value-set"}, {"uuid", uuid}});
+  return r_.Log(rec::SecretValueSet(uuid));
 }
 
 Status SaveDefinition(Runner& r_, const Plan& plan_) {
   if (r_.State().definition_saved) return Status::Ok();
   std::string path = r_.dir->DefinitionPath(plan_.uuid);
   V2R_RETURN_IF_ERROR(WriteFileDurably(path, plan_.old_xml, 0600));
-  return r_.Log({{"event", "definition-saved"}, {"path", path}, {"xml_digest", XmlDigest(plan_.old_xml)}});
+  return r_.Log(rec::DefinitionSaved(path, XmlDigest(plan_.old_xml)));
 }
 
 Status SnapshotImages(Runner& r_, const Plan& plan_) {
@@ -150,7 +149,7 @@ Status SnapshotImages(Runner& r_, const Plan& plan_) {
     const DiskPlan* d = todo[i];
     auto image = RbdImage::Open(*r_.s.io, d->image, false);
     Status st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
-    if (st.ok()) st = r_.Log({{"event", "snapshot-created"}, {"target", d->disk.target}, {"snap", kSwitchSnapshot}});
+    if (st.ok()) st = r_.Log(rec::SnapshotCreated(d->disk.target, kSwitchSnapshot));
     return st;
   });
 }
@@ -173,7 +172,7 @@ Status SwitchDefinition(Runner& r_, const Plan& plan_, const std::function<Statu
   if (!rw.ok()) return rw.status();
   V2R_RETURN_IF_ERROR(FaultPoint("before-switch"));
   if (guard) V2R_RETURN_IF_ERROR(guard());
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "switch"}, {"xml_digest", XmlDigest(rw->xml)}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::Switch(XmlDigest(rw->xml))));
   auto defined = r_.s.virt->DefineXml(rw->xml);
   if (!defined.ok()) return defined.status().Wrap("defining the switched domain");
   if (Status late = guard ? guard() : Status::Ok(); !late.ok()) {
@@ -182,12 +181,12 @@ Status SwitchDefinition(Runner& r_, const Plan& plan_, const std::function<Statu
     auto back = r_.s.virt->DefineXml(plan_.old_xml);
     if (!back.ok())
       return back.status().Wrap(late.message() + "; putting the saved definition back failed").As(Kind::kFailed);
-    V2R_RETURN_IF_ERROR(r_.Log({{"event", "definition-restored"}}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::DefinitionRestored()));
     return late;
   }
   auto now = r_.s.domain->InactiveSecureXml();
   if (!now.ok()) return now.status();
-  V2R_RETURN_IF_ERROR(r_.Log({{"event", "switched"}, {"xml_sha256", XmlDigest(*now)}}));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::Switched(XmlDigest(*now))));
   return FaultPoint("after-switch");
 }
 
@@ -228,8 +227,7 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
     disks.push_back({{"target", d->disk.target}, {"source", d->disk.source}, {"image", d->image}, {"size", d->size}});
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : plan.hosts) hosts.push_back(fmt::format("{}:{}", h.host, h.port));
-  return {{"event", "begin"},
-          {"mode", live ? "live" : "offline"},
+  return rec::Begin({{"mode", live ? "live" : "offline"},
           {"domain", plan.domain},
           {"uuid", plan.uuid},
           {"uri", r.s.virt->uri()},
@@ -240,7 +238,7 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
           {"state", RunStateName(plan.state)},
           {"start_after", plan.start_after},
           {"hosts", hosts},
-          {"disks", disks}};
+          {"disks", disks}});
 }
 
 std::map<std::string, uint64_t> UsedSpace(Runner& r) {

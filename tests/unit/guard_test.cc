@@ -11,6 +11,7 @@
 #include "copy/file_source.h"
 #include "journal/journal.h"
 #include "migrate/record.h"
+#include "fold_util.h"
 #include "virt/libvirt.h"
 
 namespace v2r {
@@ -75,14 +76,14 @@ TEST(GuardRecords, FoldMarksTheCopyUntrustedUntilRechecked) {
       {{"event", "autostart-disable"}},
       {{"event", "copy-untrusted"}, {"reason", "domain d ran"}},
   };
-  MigrationState s = FoldJournal(recs);
+  MigrationState s = MustFold(recs);
   EXPECT_TRUE(s.untrusted);
   EXPECT_EQ(s.untrusted_reason, "domain d ran");
   EXPECT_TRUE(s.autostart_off);
   recs.push_back({{"event", "disk-copied"}, {"target", "vda"}, {"chunks_rechecked", 12}, {"chunks_rewritten", 1}});
   recs.push_back({{"event", "rechecked"}});
   recs.push_back({{"event", "autostart-restored"}});
-  s = FoldJournal(recs);
+  s = MustFold(recs);
   EXPECT_FALSE(s.untrusted);
   EXPECT_FALSE(s.autostart_off);
   EXPECT_EQ(s.Disk("vda")->chunks_rechecked, 12u);

@@ -9,6 +9,7 @@
 #include "migrate/live_mirror.h"
 #include "migrate/plan.h"
 #include "migrate/record.h"
+#include "fold_util.h"
 #include "virt/domain_xml.h"
 
 namespace v2r {
@@ -249,7 +250,7 @@ TEST(LiveRecords, AWholeLiveMigrationFolds) {
                          Ev("pivoted", {{"target", "vda"}, {"ms", 40.5}, {"at_ms", 1050}}),
                          Ev("snapshot-created", {{"target", "vda"}, {"at_pivot", true}}),
                          Ev("vm-resumed", {{"paused_ms", 120.0}, {"at_ms", 1120}})};
-  MigrationState s = FoldJournal(r);
+  MigrationState s = MustFold(r);
   EXPECT_TRUE(s.live);
   const DiskRecord* vda = s.Disk("vda");
   ASSERT_NE(vda, nullptr);
@@ -272,7 +273,7 @@ TEST(LiveRecords, AWholeLiveMigrationFolds) {
 TEST(LiveRecords, AKillDuringThePauseLeavesItRecorded) {
   std::vector<json> r = {Begin(), Ev("blockcopy-start", {{"target", "vda"}}),
                          Ev("pivot", {{"target", "vda"}, {"at_ms", 4}}), Ev("vm-pause", {{"at_ms", 5}})};
-  MigrationState s = FoldJournal(r);
+  MigrationState s = MustFold(r);
   EXPECT_TRUE(s.paused);
   EXPECT_TRUE(s.Disk("vda")->live.pivot_intent);
   EXPECT_FALSE(s.Disk("vda")->live.pivoted);
@@ -281,20 +282,20 @@ TEST(LiveRecords, AKillDuringThePauseLeavesItRecorded) {
 TEST(LiveRecords, AnOfflineMigrationIsNotLive) {
   json b = Begin();
   b["mode"] = "offline";
-  EXPECT_FALSE(FoldJournal({b}).live);
+  EXPECT_FALSE(MustFold({b}).live);
 }
 
 TEST(LiveRecords, ACopyBackMarksTheOriginalOverwritten) {
   std::vector<json> r = {Begin(), Ev("blockcopy-back-start", {{"target", "vdb"}}),
                          Ev("blockcopy-back-cancelled", {{"target", "vdb"}})};
-  MigrationState s = FoldJournal(r);
+  MigrationState s = MustFold(r);
   EXPECT_TRUE(s.Disk("vdb")->live.back_started);  // stays: the original was written
 }
 
 TEST(LiveRecords, RemovingTheImageForgetsItsCopyAndSnapshot) {
   std::vector<json> r = {Begin(), Ev("image-created", {{"target", "vda"}}), Ev("blockcopy-start", {{"target", "vda"}}),
                          Ev("blockcopy-cancelled", {{"target", "vda"}}), Ev("image-removed", {{"target", "vda"}})};
-  MigrationState s = FoldJournal(r);
+  MigrationState s = MustFold(r);
   EXPECT_FALSE(s.Disk("vda")->live.copy_started);
   EXPECT_FALSE(s.Disk("vda")->created);
 }
