@@ -53,6 +53,8 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
 // Sets `report` (and returns true) when the migration was already rolled
 // back or aborted: nothing to do.
 Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackReport* report);
+// Without --remove-images: says which images were kept (rollback.cc).
+void NoteKeptImages(const RollbackOptions& opts, const MigrationState& ms, std::vector<std::string>* done);
 
 // For Runner::Abort of a live migration: cancels the block copies it started
 // that still run. kRefused, changing nothing, when a disk already runs on its

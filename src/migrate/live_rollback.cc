@@ -53,6 +53,116 @@ Status CopyBackLive(Runner& r, const MigrationState& ms, const std::vector<const
   return st;
 }
 
+using LiveDiskMap = std::map<std::string, DiskInfo>;
+
+Status RefuseNotRunning(Runner& r, const RollbackOptions& opts) {
+  auto state = r.s.domain->State();
+  if (!state.ok()) return state.status();
+  if (ToRunState(*state) == RunState::kRunning) return Status::Ok();
+  return Status::Refused(fmt::format("domain {} is {}: rollback --live needs it running", opts.domain,
+                                     RunStateName(ToRunState(*state))),
+                         "without --live, rollback restores the definition of a stopped VM (with --copy-back "
+                         "when it wrote to RBD)");
+}
+
+// The block copies back, one per disk the VM runs on from its image; checks
+// first, nothing changed yet.
+Status PlanBackCopies(const std::vector<const DiskRecord*>& on_image, LiveDiskMap& live, const std::string& saved,
+                      const std::string& domain, MirrorDisks* mirrors, std::vector<MirrorDisk*>* copying) {
+  for (const DiskRecord* d : on_image) {
+    const DiskInfo& at = live[d->target];
+    if (!at.mirror_job.empty() && at.mirror_source != d->source)
+      return Status::Refused(fmt::format("disk {} has a block job in progress ({} to {})", d->target, at.mirror_job,
+                                         at.mirror_source),
+                             fmt::format("wait for it to end or abort it: virsh blockjob {} {} --abort", domain,
+                                         d->target));
+    if (at.mirror_job.empty()) V2R_RETURN_IF_ERROR(CheckOriginal(*d));
+    auto m = std::make_unique<MirrorDisk>();
+    m->target = d->target;
+    m->dest = d->source;
+    m->size = d->size;
+    auto xml = DiskElementXml(saved, d->target);
+    if (!xml.ok()) return xml.status().Wrap("the saved definition");
+    m->dest_xml = *xml;
+    copying->push_back(m.get());
+    mirrors->push_back(std::move(m));
+  }
+  return Status::Ok();
+}
+
+// What the VM wrote since the rollback point (informational: all of it goes back).
+void MeasureChanged(Runner& r, const std::vector<const DiskRecord*>& on_image, RollbackReport* report) {
+  for (const DiskRecord* d : on_image) {
+    if (!d->snapshot) continue;
+    auto image = RbdImage::Open(*r.s.io, d->image, true);
+    if (!image.ok()) continue;
+    auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+    if (bytes.ok()) report->changed.emplace_back(d->target, *bytes);
+  }
+}
+
+// Before the pivot: the VM stays on RBD; the copies back end here.
+Status StoppedBeforePivot(Runner& r, const std::vector<MirrorDisk*>& copying, const Status& st,
+                          const std::string& domain) {
+  for (MirrorDisk* m : copying) {
+    Status c = CancelCopy(r, m->target, m->dest, kBackEvents);
+    if (!c.ok() && r.observer()) r.observer()->Warn(c.message());
+  }
+  (void)r.Log(rec::RollbackCancelled(st.message()));
+  Kind kind = st.kind() == Kind::kInterrupted || r.Cancelled() ? Kind::kInterrupted : Kind::kFailed;
+  return Status(st.As(kind))
+      .Wrap(fmt::format("live rollback of {} stopped before the pivot", domain))
+      .WithHint("the VM still runs on RBD, nothing lost; its original disks were partly overwritten, so only a "
+                "rollback that copies everything back applies now: rerun `virt2rbd rollback --live` (or, with the "
+                "VM stopped, `rollback --copy-back`)");
+}
+
+// The saved definition back, and both the running VM and its definition on
+// the original disks.
+Status RestoreAndCheck(Runner& r, const MigrationState& ms, const std::string& saved) {
+  auto def = r.s.virt->DefineXml(saved);
+  if (!def.ok()) return def.status();
+  V2R_RETURN_IF_ERROR(r.Log(rec::DefinitionRestored()));
+  auto after = LiveDisks(*r.s.domain);
+  if (!after.ok()) return after.status();
+  auto inactive = r.s.domain->InactiveSecureXml();
+  if (!inactive.ok()) return inactive.status();
+  auto info = ParseDomainXml(*inactive);
+  if (!info.ok()) return info.status();
+  for (const DiskRecord& d : ms.disks) {
+    const DiskInfo& at = (*after)[d.target];
+    if (at.type == "network" || at.source != d.source)
+      return Status::Failed(fmt::format("after the rollback the running VM's disk {} is {}, not {}", d.target,
+                                        at.source, d.source));
+    bool defined = false;
+    for (const DiskInfo& di : info->disks)
+      if (di.target == d.target && di.type != "network" && di.source == d.source) defined = true;
+    if (!defined)
+      return Status::Failed(fmt::format("after the rollback the definition's disk {} is not {}", d.target, d.source));
+  }
+  return Status::Ok();
+}
+
+// Pivoted back: the definition restored, what the migration created removed.
+Result<RollbackReport> FinishLiveRollback(Runner& r, const RollbackOptions& opts, const MigrationState& ms,
+                                          const std::string& saved, std::vector<std::string> done,
+                                          RollbackReport report) {
+  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks",
+                                [&] { return RestoreAndCheck(r, ms, saved); }));
+  done.push_back("restored the saved definition");
+  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", "remove what the migration created", [&]() -> Status {
+    if (opts.remove_images)
+      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+    return r.RemoveCreated(opts.remove_images, &done);
+  }));
+  NoteKeptImages(opts, ms, &done);
+  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack(/*live=*/true)));
+  report.state = r.State();
+  report.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts.domain,
+                               fmt::join(done, "; "));
+  return report;
+}
+
 }  // namespace
 
 Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
@@ -69,16 +179,9 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
   if (!nothing_to_do.ok()) return nothing_to_do.status();
   if (*nothing_to_do) return report;
   MigrationState ms = r.State();
-  auto state = r.s.domain->State();
-  if (!state.ok()) return state.status();
-  if (ToRunState(*state) != RunState::kRunning)
-    return Status::Refused(fmt::format("domain {} is {}: rollback --live needs it running", opts.domain,
-                                       RunStateName(ToRunState(*state))),
-                           "without --live, rollback restores the definition of a stopped VM (with --copy-back "
-                           "when it wrote to RBD)");
+  V2R_RETURN_IF_ERROR(RefuseNotRunning(r, opts));
   auto live = LiveDisks(*r.s.domain);
   if (!live.ok()) return live.status();
-
   std::vector<const DiskRecord*> on_image;
   for (const DiskRecord& d : ms.disks)
     if (OnImage((*live)[d.target], ImagePath(ms.pool, d.image))) on_image.push_back(&d);
@@ -92,106 +195,26 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* ob
   }
   auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
   if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
-
-  // Checks first, nothing changed yet.
   MirrorDisks mirrors;
   std::vector<MirrorDisk*> copying;
-  for (const DiskRecord* d : on_image) {
-    const DiskInfo& at = (*live)[d->target];
-    if (!at.mirror_job.empty() && at.mirror_source != d->source)
-      return Status::Refused(fmt::format("disk {} has a block job in progress ({} to {})", d->target, at.mirror_job,
-                                         at.mirror_source),
-                             fmt::format("wait for it to end or abort it: virsh blockjob {} {} --abort", opts.domain,
-                                         d->target));
-    if (at.mirror_job.empty()) V2R_RETURN_IF_ERROR(CheckOriginal(*d));
-    auto m = std::make_unique<MirrorDisk>();
-    m->target = d->target;
-    m->dest = d->source;
-    m->size = d->size;
-    auto xml = DiskElementXml(*saved, d->target);
-    if (!xml.ok()) return xml.status().Wrap("the saved definition");
-    m->dest_xml = *xml;
-    copying.push_back(m.get());
-    mirrors.push_back(std::move(m));
-  }
-  // What the VM wrote since the rollback point (informational: all of it goes back).
-  for (const DiskRecord* d : on_image) {
-    if (!d->snapshot) continue;
-    auto image = RbdImage::Open(*r.s.io, d->image, true);
-    if (!image.ok()) continue;
-    auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
-    if (bytes.ok()) report.changed.emplace_back(d->target, *bytes);
-  }
+  V2R_RETURN_IF_ERROR(PlanBackCopies(on_image, *live, *saved, opts.domain, &mirrors, &copying));
+  MeasureChanged(r, on_image, &report);
 
   V2R_RETURN_IF_ERROR(r.Log(rec::RollbackBegin(/*copy_back=*/true, /*discard_changes=*/false, /*live=*/true)));
-  std::vector<std::string> done;
   r.PlanSteps(4);
   Status st = r.RunStep("copy-back", "live block copies back to the original disks until in sync", [&] {
     return CopyBackLive(r, ms, on_image, copying, *live);
   });
-  if (!st.ok()) {
-    // Before the pivot: the VM stays on RBD; the copies back end here.
-    for (MirrorDisk* m : copying) {
-      Status c = CancelCopy(r, m->target, m->dest, kBackEvents);
-      if (!c.ok() && observer) observer->Warn(c.message());
-    }
-    (void)r.Log(rec::RollbackCancelled(st.message()));
-    Kind kind = st.kind() == Kind::kInterrupted || r.Cancelled() ? Kind::kInterrupted : Kind::kFailed;
-    return Status(st.As(kind))
-        .Wrap(fmt::format("live rollback of {} stopped before the pivot", opts.domain))
-        .WithHint("the VM still runs on RBD, nothing lost; its original disks were partly overwritten, so only a "
-                  "rollback that copies everything back applies now: rerun `virt2rbd rollback --live` (or, with the "
-                  "VM stopped, `rollback --copy-back`)");
-  }
+  if (!st.ok()) return StoppedBeforePivot(r, copying, st, opts.domain);
   st = r.RunStep("pivot", "pivot back onto the original disks", [&] { return PivotAll(r, copying, kBackEvents); });
   if (!st.ok())
     return st.Wrap(fmt::format("live rollback of {} failed during the pivot", opts.domain))
         .WithHint("the journal and `virsh domblklist` say which disks are back; rerun `virt2rbd rollback --live` "
                   "to finish");
+  std::vector<std::string> done;
   if (!copying.empty()) done.push_back(fmt::format("copied {} disk{} back live and pivoted", copying.size(),
                                                    copying.size() == 1 ? "" : "s"));
-
-  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks", [&]() -> Status {
-    auto def = r.s.virt->DefineXml(*saved);
-    if (!def.ok()) return def.status();
-    V2R_RETURN_IF_ERROR(r.Log(rec::DefinitionRestored()));
-    done.push_back("restored the saved definition");
-    // Both the running VM and its definition use the original disks.
-    auto after = LiveDisks(*r.s.domain);
-    if (!after.ok()) return after.status();
-    auto inactive = r.s.domain->InactiveSecureXml();
-    if (!inactive.ok()) return inactive.status();
-    auto info = ParseDomainXml(*inactive);
-    if (!info.ok()) return info.status();
-    for (const DiskRecord& d : ms.disks) {
-      const DiskInfo& at = (*after)[d.target];
-      if (at.type == "network" || at.source != d.source)
-        return Status::Failed(fmt::format("after the rollback the running VM's disk {} is {}, not {}", d.target,
-                                          at.source, d.source));
-      bool defined = false;
-      for (const DiskInfo& di : info->disks)
-        if (di.target == d.target && di.type != "network" && di.source == d.source) defined = true;
-      if (!defined)
-        return Status::Failed(fmt::format("after the rollback the definition's disk {} is not {}", d.target, d.source));
-    }
-    return Status::Ok();
-  }));
-  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", "remove what the migration created", [&]() -> Status {
-    if (opts.remove_images)
-      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
-    return r.RemoveCreated(opts.remove_images, &done);
-  }));
-  if (!opts.remove_images) {
-    std::vector<std::string> kept;
-    for (const DiskRecord& d : ms.disks) kept.push_back(ImagePath(ms.pool, d.image));
-    done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
-                               fmt::join(kept, ", ")));
-  }
-  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack(/*live=*/true)));
-  report.state = r.State();
-  report.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts.domain,
-                               fmt::join(done, "; "));
-  return report;
+  return FinishLiveRollback(r, opts, ms, *saved, std::move(done), std::move(report));
 }
 
 }  // namespace v2r

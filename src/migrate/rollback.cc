@@ -191,145 +191,192 @@ Status RestoreDefinitionGuarded(Runner& r, DomainGuard* guard, const RollbackOpt
   return r.Log(rec::DefinitionRestored());
 }
 
+void NoteKeptImages(const RollbackOptions& opts, const MigrationState& ms, std::vector<std::string>* done) {
+  if (opts.remove_images) return;
+  std::vector<std::string> kept;
+  for (const DiskRecord& d : ms.disks) kept.push_back(ImagePath(ms.pool, d.image));
+  done->push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
+                              fmt::join(kept, ", ")));
+}
+
+namespace {
+
+// `rollback` of an offline migration (or of a live one, with the VM shut
+// off): the VM stopped, the changes since the switch copied back (or
+// discarded), the saved definition restored, the VM started on its original
+// disks, what the migration created removed.
+class OfflineRollback {
+ public:
+  OfflineRollback(const RollbackOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
+      : opts_(opts), observer_(observer), cancel_(cancel), r_(observer, cancel) {}
+
+  Result<RollbackReport> Run() {
+    auto nothing_to_do = OpenForRollback(opts_, r_, &report_);
+    if (!nothing_to_do.ok()) return nothing_to_do.status();
+    if (*nothing_to_do) return report_;
+    ms_ = r_.State();
+    if (!ms_.switched && !ms_.switch_intent) return UndoUnfinished();
+    V2R_RETURN_IF_ERROR(RefuseInexactSnapshots());
+    V2R_RETURN_IF_ERROR(Measure());
+    V2R_RETURN_IF_ERROR(RefuseChanged("since the switch"));
+    auto now = r_.s.domain->State();
+    if (!now.ok()) return now.status();
+    const bool was_running = ToRunState(*now) == RunState::kRunning;
+    if (ToRunState(*now) != RunState::kShutoff && !opts_.shutdown && !opts_.force_off)
+      return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both (or --live: "
+                                         "copy it back without stopping it)",
+                                         opts_.domain, RunStateName(ToRunState(*now))));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackBegin(opts_.copy_back, opts_.discard_changes)));
+    const bool start = opts_.start.value_or(was_running);
+    r_.PlanSteps(3 + (opts_.copy_back && AnyChanged()) + start);
+    V2R_RETURN_IF_ERROR(StopAndGuard(was_running));
+    V2R_RETURN_IF_ERROR(r_.DisableAutostart());
+    if (opts_.copy_back && AnyChanged()) {
+      Status st = r_.RunStep("copy-back", "copy the changes back to the original disks and verify", [&] {
+        return CopyBackAndVerify(r_, opts_.ceph, guard_.get(), &halt_, observer_, cancel_);
+      });
+      if (!st.ok()) return GuardedFailure(r_, guard_.get(), st);
+    }
+    V2R_RETURN_IF_ERROR(Restore());
+    if (start) V2R_RETURN_IF_ERROR(StartOnOriginals());
+    return Finish();
+  }
+
+ private:
+  Result<RollbackReport> UndoUnfinished() {
+    auto undone = r_.Abort("rolled back by the operator before the switch");
+    if (!undone.ok()) return undone.status();
+    report_.state = r_.State();
+    report_.message = fmt::format("unfinished migration of {} undone: {}", opts_.domain, *undone);
+    return report_;
+  }
+
+  // After a live migration: the snapshots are exact only when taken in the
+  // pivot's pause, and a cancelled `rollback --live` overwrote the originals.
+  Status RefuseInexactSnapshots() const {
+    for (const DiskRecord& d : ms_.disks) {
+      if (ms_.live && d.snapshot && !d.live.snapshot_at_pivot)
+        return Status::Refused(fmt::format("disk {}'s rollback snapshot was not taken at its pivot, so what the VM "
+                                           "wrote between the two is on neither the original disk nor the snapshot",
+                                           d.target),
+                               fmt::format("start the VM and copy everything back: virt2rbd rollback {} --live",
+                                           opts_.domain));
+      if (d.live.back_started && opts_.discard_changes)
+        return Status::Refused(fmt::format("the original disk of {} was partly overwritten by a cancelled "
+                                           "`rollback --live`: --discard-changes would leave it inconsistent",
+                                           d.target),
+                               "use --copy-back (or `rollback --live` with the VM running)");
+    }
+    return Status::Ok();
+  }
+
+  // What changed on the images since the switch snapshot.
+  Status Measure() {
+    report_.changed.clear();
+    for (const DiskRecord& d : r_.State().disks) {
+      auto image = RbdImage::Open(*r_.s.io, d.image, true);
+      if (!image.ok()) return image.status().Wrap(fmt::format("disk {}", d.target));
+      auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+      if (!bytes.ok()) return bytes.status().Wrap(fmt::format("disk {}", d.target));
+      report_.changed.emplace_back(d.target, *bytes);
+    }
+    return Status::Ok();
+  }
+  bool AnyChanged() const {
+    return std::any_of(report_.changed.begin(), report_.changed.end(), [](const auto& c) { return c.second > 0; });
+  }
+  std::string ChangedText() const {
+    std::vector<std::string> parts;
+    for (const auto& [t, b] : report_.changed) parts.push_back(fmt::format("{} {}", t, FormatBytes(b)));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  }
+  Status RefuseChanged(const std::string& when) const {
+    if (!AnyChanged() || opts_.copy_back || opts_.discard_changes) return Status::Ok();
+    return Status::Refused(
+        fmt::format("the images of {} changed {} ({}): rolling back would lose those writes", opts_.domain, when,
+                    ChangedText()),
+        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+  }
+
+  // Stops the VM, then watches it: from here until the definition names the
+  // original disks again, a start (on RBD, writing what the copy-back would
+  // miss) is noticed. What the guest wrote while shutting down is measured.
+  Status StopAndGuard(bool was_running) {
+    V2R_RETURN_IF_ERROR(r_.RunStep("stop", "stop the VM", [&] {
+      return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
+    }));
+    DomainGuard::Text text{
+        "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
+        "VM as it is, on RBD",
+        "once it is shut off again, rerun the same rollback: the changes are copied back again"};
+    auto started = DomainGuard::Start(r_.s.virt->uri(), ms_.uuid, opts_.domain, &halt_, observer_, std::move(text));
+    if (!started.ok()) return started.status();
+    guard_ = std::move(*started);
+    V2R_RETURN_IF_ERROR(Measure());
+    if (!AnyChanged() || opts_.copy_back || opts_.discard_changes) return Status::Ok();
+    if (was_running) (void)r_.s.domain->Start();
+    V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackCancelled()));
+    return Status::Refused(
+        fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts_.domain,
+                    ChangedText()),
+        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+  }
+
+  Status Restore() {
+    V2R_RETURN_IF_ERROR(r_.RunStep("restore", "restore the saved definition", [&]() -> Status {
+      V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
+      return RestoreDefinitionGuarded(r_, guard_.get(), opts_);
+    }));
+    guard_.reset();  // the definition names the original disks: the VM may start
+    done_.push_back("restored the saved definition");
+    if (opts_.copy_back && AnyChanged()) done_.push_back("copied back " + ChangedText());
+    if (opts_.discard_changes && AnyChanged()) done_.push_back("discarded " + ChangedText());
+    return Status::Ok();
+  }
+
+  Status StartOnOriginals() {
+    V2R_RETURN_IF_ERROR(r_.RunStep("start", "start the VM on its original disks", [&]() -> Status {
+      V2R_RETURN_IF_ERROR(r_.s.domain->Start());
+      return r_.Log(rec::VmStarted("original disks"));
+    }));
+    done_.push_back("started the VM on its original disks");
+    return Status::Ok();
+  }
+
+  Result<RollbackReport> Finish() {
+    V2R_RETURN_IF_ERROR(r_.RunStep("clean-up",
+                                   opts_.remove_images ? "remove the images, the secret and the user it created"
+                                                       : "remove the secret and the user it created",
+                                   [&]() -> Status {
+                                     V2R_RETURN_IF_ERROR(r_.RestoreAutostart());
+                                     return r_.RemoveCreated(opts_.remove_images, &done_);
+                                   }));
+    NoteKeptImages(opts_, r_.State(), &done_);
+    V2R_RETURN_IF_ERROR(r_.Log(rec::RolledBack()));
+    report_.state = r_.State();
+    report_.message = fmt::format("domain {} rolled back: {}", opts_.domain, fmt::join(done_, "; "));
+    return report_;
+  }
+
+  const RollbackOptions& opts_;
+  Observer* const observer_;
+  const std::atomic<bool>* const cancel_;
+  Runner r_;
+  RollbackReport report_;
+  MigrationState ms_;
+  std::atomic<bool> halt_{false};  // set by the guard
+  std::unique_ptr<DomainGuard> guard_;
+  std::vector<std::string> done_;
+};
+
+}  // namespace
+
 Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
                                    const std::atomic<bool>* cancel) {
   if (opts.live) return RunLiveRollback(opts, observer, cancel);  // live_rollback.cc
   if (opts.copy_back && opts.discard_changes)
     return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
-  Runner r(observer, cancel);
-  RollbackReport report;
-  auto nothing_to_do = OpenForRollback(opts, r, &report);
-  if (!nothing_to_do.ok()) return nothing_to_do.status();
-  if (*nothing_to_do) return report;
-  MigrationState ms = r.State();
-
-  if (!ms.switched && !ms.switch_intent) {
-    // Unfinished before the switch: undo it.
-    auto undone = r.Abort("rolled back by the operator before the switch");
-    if (!undone.ok()) return undone.status();
-    report.state = r.State();
-    report.message = fmt::format("unfinished migration of {} undone: {}", opts.domain, *undone);
-    return report;
-  }
-
-  // After a live migration: the snapshots are exact only when taken in the
-  // pivot's pause, and a cancelled `rollback --live` overwrote the originals.
-  for (const DiskRecord& d : ms.disks) {
-    if (ms.live && d.snapshot && !d.live.snapshot_at_pivot)
-      return Status::Refused(fmt::format("disk {}'s rollback snapshot was not taken at its pivot, so what the VM wrote "
-                                         "between the two is on neither the original disk nor the snapshot",
-                                         d.target),
-                             fmt::format("start the VM and copy everything back: virt2rbd rollback {} --live",
-                                         opts.domain));
-    if (d.live.back_started && opts.discard_changes)
-      return Status::Refused(fmt::format("the original disk of {} was partly overwritten by a cancelled "
-                                         "`rollback --live`: --discard-changes would leave it inconsistent",
-                                         d.target),
-                             "use --copy-back (or `rollback --live` with the VM running)");
-  }
-
-  // What changed on the images since the switch snapshot.
-  auto measure = [&]() -> Status {
-    report.changed.clear();
-    for (const DiskRecord& d : r.State().disks) {
-      auto image = RbdImage::Open(*r.s.io, d.image, true);
-      if (!image.ok()) return image.status().Wrap(fmt::format("disk {}", d.target));
-      auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
-      if (!bytes.ok()) return bytes.status().Wrap(fmt::format("disk {}", d.target));
-      report.changed.emplace_back(d.target, *bytes);
-    }
-    return Status::Ok();
-  };
-  auto changed_text = [&] {
-    std::vector<std::string> parts;
-    for (const auto& [t, b] : report.changed) parts.push_back(fmt::format("{} {}", t, FormatBytes(b)));
-    return fmt::format("{}", fmt::join(parts, ", "));
-  };
-  auto any_changed = [&] {
-    return std::any_of(report.changed.begin(), report.changed.end(), [](const auto& c) { return c.second > 0; });
-  };
-  V2R_RETURN_IF_ERROR(measure());
-  bool keep_going = opts.copy_back || opts.discard_changes;
-  if (any_changed() && !keep_going)
-    return Status::Refused(
-        fmt::format("the images of {} changed since the switch ({}): rolling back would lose those writes",
-                    opts.domain, changed_text()),
-        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
-
-  auto now = r.s.domain->State();
-  if (!now.ok()) return now.status();
-  bool was_running = ToRunState(*now) == RunState::kRunning;
-  if (ToRunState(*now) != RunState::kShutoff && !opts.shutdown && !opts.force_off)
-    return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both (or --live: "
-                                       "copy it back without stopping it)",
-                                       opts.domain, RunStateName(ToRunState(*now))));
-  V2R_RETURN_IF_ERROR(r.Log(rec::RollbackBegin(opts.copy_back, opts.discard_changes)));
-  const bool copy_back = opts.copy_back && any_changed();
-  const bool start = opts.start.value_or(was_running);
-  r.PlanSteps(3 + copy_back + start);
-  V2R_RETURN_IF_ERROR(r.RunStep("stop", "stop the VM", [&] {
-    return r.StopDomain(opts.shutdown, opts.force_off, opts.shutdown_timeout_s);
-  }));
-  // From here until the definition names the original disks again, a start
-  // of the VM (on RBD, writing what the copy-back would miss) is noticed.
-  std::atomic<bool> halt{false};
-  DomainGuard::Text text{
-      "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
-      "VM as it is, on RBD",
-      "once it is shut off again, rerun the same rollback: the changes are copied back again"};
-  auto started = DomainGuard::Start(r.s.virt->uri(), ms.uuid, opts.domain, &halt, observer, std::move(text));
-  if (!started.ok()) return started.status();
-  std::unique_ptr<DomainGuard> guard = std::move(*started);
-  V2R_RETURN_IF_ERROR(measure());  // the guest may have written while shutting down
-  if (any_changed() && !keep_going) {
-    if (was_running) (void)r.s.domain->Start();
-    V2R_RETURN_IF_ERROR(r.Log(rec::RollbackCancelled()));
-    return Status::Refused(
-        fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts.domain,
-                    changed_text()),
-        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
-  }
-  V2R_RETURN_IF_ERROR(r.DisableAutostart());
-
-  if (opts.copy_back && any_changed()) {
-    Status st = r.RunStep("copy-back", "copy the changes back to the original disks and verify", [&] {
-      return CopyBackAndVerify(r, opts.ceph, guard.get(), &halt, observer, cancel);
-    });
-    if (!st.ok()) return GuardedFailure(r, guard.get(), st);
-  }
-
-  std::vector<std::string> done;
-  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
-    return RestoreDefinitionGuarded(r, guard.get(), opts);
-  }));
-  guard.reset();  // the definition names the original disks: the VM may start
-  done.push_back("restored the saved definition");
-  if (opts.copy_back && any_changed()) done.push_back("copied back " + changed_text());
-  if (opts.discard_changes && any_changed()) done.push_back("discarded " + changed_text());
-  if (start) {
-    V2R_RETURN_IF_ERROR(r.RunStep("start", "start the VM on its original disks", [&]() -> Status {
-      V2R_RETURN_IF_ERROR(r.s.domain->Start());
-      return r.Log(rec::VmStarted("original disks"));
-    }));
-    done.push_back("started the VM on its original disks");
-  }
-  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", opts.remove_images ? "remove the images, the secret and the user it created"
-                                                                : "remove the secret and the user it created",
-                                [&]() -> Status {
-                                  V2R_RETURN_IF_ERROR(r.RestoreAutostart());
-                                  return r.RemoveCreated(opts.remove_images, &done);
-                                }));
-  if (!opts.remove_images) {
-    std::vector<std::string> kept;
-    for (const DiskRecord& d : r.State().disks) kept.push_back(ImagePath(ms.pool, d.image));
-    done.push_back(fmt::format("kept image{} {} (--remove-images removes them)", kept.size() == 1 ? "" : "s",
-                               fmt::join(kept, ", ")));
-  }
-  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack()));
-  report.state = r.State();
-  report.message = fmt::format("domain {} rolled back: {}", opts.domain, fmt::join(done, "; "));
-  return report;
+  return OfflineRollback(opts, observer, cancel).Run();
 }
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
