@@ -278,7 +278,8 @@ Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observ
       "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
       "VM as it is, on RBD",
       "once it is shut off again, rerun the same rollback: the changes are copied back again"};
-  auto started = DomainGuard::Start(r.s.virt->uri(), ms.uuid, opts.domain, &halt, observer, std::move(text));
+  auto started = DomainGuard::Start(r.s.open_hypervisor, r.s.virt->uri(), ms.uuid, opts.domain, &halt, observer,
+                                    std::move(text));
   if (!started.ok()) return started.status();
   std::unique_ptr<DomainGuard> guard = std::move(*started);
   V2R_RETURN_IF_ERROR(measure());  // the guest may have written while shutting down
@@ -369,7 +370,7 @@ Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std:
   auto uuids = dir->DomainUuids();
   if (!uuids.ok()) return uuids.status();
   Session s;
-  auto conn = VirtConnection::Open(connect);
+  auto conn = s.open_hypervisor(connect);
   if (conn.ok()) s.virt = std::move(*conn);
   else warnings->push_back("libvirt not reachable, definitions not checked: " + conn.status().message());
 
