@@ -4,7 +4,7 @@
 // that a VM is never switched to a copy that lacks what it wrote meanwhile.
 //
 // It watches through a connection of its own (opened with the run's
-// HypervisorOpener, so a unit test's fake works as libvirt): lifecycle events (at once)
+// HypervisorOpener: a unit test's fake works too): lifecycle events (at once)
 // plus a state check every 500 ms and at every Check(). When libvirt goes
 // away (libvirtd restarted, killed, hung) the guard reconnects with backoff
 // for as long as it runs; the copy does not need libvirt and goes on. Events
@@ -58,8 +58,8 @@ class DomainGuard {
  private:
   DomainGuard(HypervisorOpener open, std::string uri, std::string uuid, std::string name, std::atomic<bool>* stop,
               Observer* obs, Text text)
-      : open_(std::move(open)), uri_(std::move(uri)), uuid_(std::move(uuid)), name_(std::move(name)), text_(std::move(text)), stop_(stop),
-        observer_(obs) {}
+      : open_(std::move(open)), uri_(std::move(uri)), uuid_(std::move(uuid)), name_(std::move(name)),
+        text_(std::move(text)), stop_(stop), observer_(obs) {}
   void Loop();
   // One look through the watch: events, then the state. False when libvirt did not answer.
   bool Look();

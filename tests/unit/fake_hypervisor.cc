@@ -116,7 +116,8 @@ class FakeDomainHandle : public Domain {
                                            [](FakeDomain& d) { return d.checkpoints; });
   }
   Result<int> Id() override {
-    return Query<int>("Id", "reading the id", [](FakeDomain& d) { return d.state == DomainState::kShutoff ? -1 : 1; });
+    return Query<int>("Id", "reading the id",
+                      [](FakeDomain& d) { return d.state == DomainState::kShutoff ? -1 : 1; });
   }
   Result<std::string> XmlDesc(unsigned flags) override {
     return Query<std::string>("XmlDesc", "reading the XML", [flags](FakeDomain& d) {
@@ -126,39 +127,24 @@ class FakeDomainHandle : public Domain {
   }
 
   Status Start() override {
-    return Change("Start", "starting", [](World& w, FakeDomain& d) {
-      if (d.state != DomainState::kShutoff) return Status::Failed("Requested operation is not valid: domain is already running");
-      w.Transition(d, DomainState::kRunning);
-      return Status::Ok();
-    });
+    return Lifecycle("Start", "starting", DomainState::kShutoff, true, "domain is already running",
+                     DomainState::kRunning);
   }
   Status Shutdown() override {
-    return Change("Shutdown", "asking to shut down", [](World& w, FakeDomain& d) {
-      if (d.state == DomainState::kShutoff) return Status::Failed("Requested operation is not valid: domain is not running");
-      if (!d.ignores_shutdown) w.Transition(d, DomainState::kShutoff);
-      return Status::Ok();
-    });
+    return Lifecycle("Shutdown", "asking to shut down", DomainState::kShutoff, false, "domain is not running",
+                     DomainState::kShutoff);
   }
   Status Destroy() override {
-    return Change("Destroy", "powering off", [](World& w, FakeDomain& d) {
-      if (d.state == DomainState::kShutoff) return Status::Failed("Requested operation is not valid: domain is not running");
-      w.Transition(d, DomainState::kShutoff);
-      return Status::Ok();
-    });
+    return Lifecycle("Destroy", "powering off", DomainState::kShutoff, false, "domain is not running",
+                     DomainState::kShutoff);
   }
   Status Suspend() override {
-    return Change("Suspend", "pausing", [](World& w, FakeDomain& d) {
-      if (d.state != DomainState::kRunning) return Status::Failed("Requested operation is not valid: domain is not running");
-      w.Transition(d, DomainState::kPaused);
-      return Status::Ok();
-    });
+    return Lifecycle("Suspend", "pausing", DomainState::kRunning, true, "domain is not running",
+                     DomainState::kPaused);
   }
   Status Resume() override {
-    return Change("Resume", "resuming", [](World& w, FakeDomain& d) {
-      if (d.state != DomainState::kPaused) return Status::Failed("Requested operation is not valid: domain is not paused");
-      w.Transition(d, DomainState::kRunning);
-      return Status::Ok();
-    });
+    return Lifecycle("Resume", "resuming", DomainState::kPaused, true, "domain is not paused",
+                     DomainState::kRunning);
   }
   Result<bool> Autostart() override {
     return Query<bool>("Autostart", "reading the autostart flag", [](FakeDomain& d) { return d.autostart; });
@@ -187,7 +173,7 @@ class FakeDomainHandle : public Domain {
     std::string context = fmt::format("{} of domain '{}'", what, name_);
     V2R_RETURN_IF_ERROR(w_->Gate(gen_, op, Kind::kRefused, context));
     FakeDomain* d = w_->Find(uuid_);
-    if (!d) return Status::Refused(fmt::format("{} at {}: domain not found", context, uri_)).WithCause(Cause::kNotFound);
+    if (!d) return NotFound(Kind::kRefused, context);
     return read(*d);
   }
   template <typename F>
@@ -196,9 +182,25 @@ class FakeDomainHandle : public Domain {
     std::string context = fmt::format("{} domain '{}'", what, name_);
     V2R_RETURN_IF_ERROR(w_->Gate(gen_, op, Kind::kFailed, context));
     FakeDomain* d = w_->Find(uuid_);
-    if (!d) return Status::Failed(fmt::format("{} at {}: domain not found", context, uri_)).WithCause(Cause::kNotFound);
+    if (!d) return NotFound(Kind::kFailed, context);
     Status st = change(*w_, *d);
     return st.ok() ? st : st.Wrap(fmt::format("{} at {}", context, uri_));
+  }
+  // A change of state, valid only when the domain is (is_from) or is not
+  // (!is_from) in state `from`; a shutdown the guest ignores changes nothing.
+  Status Lifecycle(const std::string& op, const std::string& what, DomainState from, bool is_from,
+                   const char* invalid, DomainState to) {
+    return Change(op, what, [&](World& w, FakeDomain& d) {
+      if ((d.state == from) != is_from)
+        return Status::Failed(std::string("Requested operation is not valid: ") + invalid);
+      if (op != "Shutdown" || !d.ignores_shutdown) w.Transition(d, to);
+      return Status::Ok();
+    });
+  }
+  // The domain vanished (undefined by someone else).
+  Status NotFound(Kind kind, const std::string& context) const {
+    std::string msg = fmt::format("{} at {}: domain not found", context, uri_);
+    return (kind == Kind::kFailed ? Status::Failed(msg) : Status::Refused(msg)).WithCause(Cause::kNotFound);
   }
   Status Unfaked(const std::string& op, const std::string& disk) {
     std::lock_guard<std::mutex> lock(w_->mu);
@@ -247,7 +249,8 @@ class FakeConnection : public Hypervisor {
     V2R_RETURN_IF_ERROR(w_->Gate(gen_, "LookupDomain", Kind::kRefused, "looking up domain '" + name_or_uuid + "'"));
     FakeDomain* d = w_->Find(name_or_uuid);
     if (!d)
-      return Status::Refused(fmt::format("domain '{}' not found at {}", name_or_uuid, uri_)).WithCause(Cause::kNotFound);
+      return Status::Refused(fmt::format("domain '{}' not found at {}", name_or_uuid, uri_))
+          .WithCause(Cause::kNotFound);
     return std::unique_ptr<Domain>(new FakeDomainHandle(w_, gen_, *d));
   }
 
