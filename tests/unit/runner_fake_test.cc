@@ -7,10 +7,20 @@
 namespace v2r::fake {
 namespace {
 
+// vm1 in that state (autostart on or off, a guest that answers the power
+// button or not) and a Runner on it.
+std::unique_ptr<Runner> OpenOn(FakeRun& f, DomainState state, bool autostart = false, bool ignores_shutdown = false) {
+  f.virt.AddDomain("vm1", state);
+  f.virt.Update("vm1", [&](FakeDomain& d) {
+    d.autostart = autostart;
+    d.ignores_shutdown = ignores_shutdown;
+  });
+  return f.Open("vm1");
+}
+
 TEST(RunnerStopDomain, ShutsARunningGuestDownAndJournalsIt) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kRunning);
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kRunning);
   ASSERT_TRUE(r);
   Status st = r->StopDomain(/*shutdown=*/true, /*force_off=*/false, 5);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -22,9 +32,7 @@ TEST(RunnerStopDomain, ShutsARunningGuestDownAndJournalsIt) {
 
 TEST(RunnerStopDomain, ForcesOffAGuestThatIgnoresTheShutdown) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kRunning);
-  f.virt.Update("vm1", [](FakeDomain& d) { d.ignores_shutdown = true; });
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kRunning, false, /*ignores_shutdown=*/true);
   ASSERT_TRUE(r);
   Status st = r->StopDomain(true, /*force_off=*/true, 0);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -36,8 +44,7 @@ TEST(RunnerStopDomain, ForcesOffAGuestThatIgnoresTheShutdown) {
 
 TEST(RunnerStopDomain, ForceOffAloneDoesNotAskTheGuest) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kPaused);
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kPaused);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->StopDomain(false, true, 0).ok());
   EXPECT_EQ(f.virt.Get("vm1").state, DomainState::kShutoff);
@@ -46,9 +53,7 @@ TEST(RunnerStopDomain, ForceOffAloneDoesNotAskTheGuest) {
 
 TEST(RunnerStopDomain, ATimeoutWithoutForceOffIsRefusedAndLeavesTheVmRunning) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kRunning);
-  f.virt.Update("vm1", [](FakeDomain& d) { d.ignores_shutdown = true; });
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kRunning, false, /*ignores_shutdown=*/true);
   ASSERT_TRUE(r);
   Status st = r->StopDomain(true, false, 0);
   EXPECT_EQ(st.kind(), Kind::kRefused) << st.ToString();
@@ -61,8 +66,7 @@ TEST(RunnerStopDomain, ATimeoutWithoutForceOffIsRefusedAndLeavesTheVmRunning) {
 
 TEST(RunnerStopDomain, AShutOffDomainIsLeftAloneAndNothingIsJournalled) {
   FakeRun f;
-  f.virt.AddDomain("vm1");
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kShutoff);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->StopDomain(true, true, 5).ok());
   EXPECT_EQ(f.virt.Calls("Shutdown") + f.virt.Calls("Destroy"), 0);
@@ -71,8 +75,7 @@ TEST(RunnerStopDomain, AShutOffDomainIsLeftAloneAndNothingIsJournalled) {
 
 TEST(RunnerStopDomain, AFailedShutdownIsReturnedAsIs) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kRunning);
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kRunning);
   ASSERT_TRUE(r);
   f.virt.FailCall("Shutdown", 1, Status::Failed("asking domain 'vm1' to shut down: injected"));
   Status st = r->StopDomain(true, true, 5);
@@ -83,9 +86,7 @@ TEST(RunnerStopDomain, AFailedShutdownIsReturnedAsIs) {
 
 TEST(RunnerAutostart, IsTurnedOffJournalledAndRestored) {
   FakeRun f;
-  f.virt.AddDomain("vm1");
-  f.virt.Update("vm1", [](FakeDomain& d) { d.autostart = true; });
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kShutoff, /*autostart=*/true);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->DisableAutostart().ok());
   EXPECT_FALSE(f.virt.Get("vm1").autostart);
@@ -98,8 +99,7 @@ TEST(RunnerAutostart, IsTurnedOffJournalledAndRestored) {
 
 TEST(RunnerAutostart, IsNotTurnedOnWhenItWasOffBefore) {
   FakeRun f;
-  f.virt.AddDomain("vm1");
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kShutoff);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->DisableAutostart().ok());
   ASSERT_TRUE(r->RestoreAutostart().ok());
@@ -127,9 +127,7 @@ TEST(RunnerAutostart, ARerunAfterACrashRestoresWhatTheFirstRunTurnedOff) {
 
 TEST(RunnerAutostart, AFailedSwitchOffIsJournalledFirst) {
   FakeRun f;
-  f.virt.AddDomain("vm1");
-  f.virt.Update("vm1", [](FakeDomain& d) { d.autostart = true; });
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kShutoff, /*autostart=*/true);
   ASSERT_TRUE(r);
   f.virt.FailCall("SetAutostart", 1, Status::Failed("turning autostart off: injected"));
   EXPECT_FALSE(r->DisableAutostart().ok());
@@ -142,8 +140,7 @@ TEST(RunnerAutostart, AFailedSwitchOffIsJournalledFirst) {
 
 TEST(RunnerReconnectLibvirt, GivesUpAfterItsTimeoutNamingTheUri) {
   FakeRun f;
-  f.virt.AddDomain("vm1");
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kShutoff);
   ASSERT_TRUE(r);
   EXPECT_FALSE(r->LibvirtLost());
   ASSERT_TRUE(r->ReconnectLibvirt(1).ok());  // alive: nothing to do
@@ -163,8 +160,7 @@ TEST(RunnerReconnectLibvirt, GivesUpAfterItsTimeoutNamingTheUri) {
 
 TEST(RunnerReconnectLibvirt, ReconnectsWhenLibvirtIsBack) {
   FakeRun f;
-  f.virt.AddDomain("vm1", DomainState::kRunning);
-  auto r = f.Open("vm1");
+  auto r = OpenOn(f, DomainState::kRunning);
   ASSERT_TRUE(r);
   f.virt.Kill();
   std::thread back([&] {

@@ -41,21 +41,36 @@ struct Fault {
 
 SecretBytes TestKey() { return SecretBytes("KEY-BYTES", 9); }
 
+// A Runner on `name` whose cephx key (of client.libvirt) is TestKey().
+std::unique_ptr<Runner> OpenKeyed(FakeRun& f, const std::string& name) {
+  auto r = f.Open(name);
+  if (r)
+    r->s.cephx_key = [](const std::string& entity) -> Result<SecretBytes> {
+      EXPECT_EQ(entity, "client.libvirt");
+      return TestKey();
+    };
+  return r;
+}
+
 // A Runner on `name` with the secret step done, as the switch finds it.
 std::unique_ptr<Runner> OpenWithSecret(FakeRun& f, const Plan& plan) {
-  auto r = f.Open(plan.domain);
+  auto r = OpenKeyed(f, plan.domain);
   if (!r) return r;
-  r->s.cephx_key = [](const std::string&) -> Result<SecretBytes> { return TestKey(); };
   Status st = EnsureSecret(*r, plan);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return st.ok() ? std::move(r) : nullptr;
 }
 
-TEST(SwitchDefinition, DefinesTheRbdDefinitionAndJournalsIt) {
+// vm1, shut off, its plan, and a Runner on it with the secret step done.
+class SwitchDefinitionOverFake : public ::testing::Test {
+ protected:
   FakeRun f;
-  f.virt.AddDomain("vm1");
+  std::string uuid = f.virt.AddDomain("vm1");
   Plan plan = PlanFor(f.virt, "vm1");
-  auto r = OpenWithSecret(f, plan);
+  std::unique_ptr<Runner> r = OpenWithSecret(f, plan);
+};
+
+TEST_F(SwitchDefinitionOverFake, DefinesTheRbdDefinitionAndJournalsIt) {
   ASSERT_TRUE(r);
   Status st = SwitchDefinition(*r, plan);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -69,11 +84,7 @@ TEST(SwitchDefinition, DefinesTheRbdDefinitionAndJournalsIt) {
   EXPECT_EQ(f.virt.Calls("DefineXml"), 1);
 }
 
-TEST(SwitchDefinition, AFailedDefineLeavesTheOldDefinition) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = OpenWithSecret(f, plan);
+TEST_F(SwitchDefinitionOverFake, AFailedDefineLeavesTheOldDefinition) {
   ASSERT_TRUE(r);
   f.virt.FailCall("DefineXml", 1, Status::Failed("defining a domain at fake:///system: XML error: injected"));
   Status st = SwitchDefinition(*r, plan);
@@ -85,11 +96,7 @@ TEST(SwitchDefinition, AFailedDefineLeavesTheOldDefinition) {
   EXPECT_FALSE(r->State().switched);
 }
 
-TEST(SwitchDefinition, AGuardTrippedBeforeTheDefineDefinesNothing) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = OpenWithSecret(f, plan);
+TEST_F(SwitchDefinitionOverFake, AGuardTrippedBeforeTheDefineDefinesNothing) {
   ASSERT_TRUE(r);
   Status st = SwitchDefinition(*r, plan, [] { return Status::SourceChanged("domain vm1 ran"); });
   EXPECT_EQ(st.kind(), Kind::kSourceChanged);
@@ -100,11 +107,7 @@ TEST(SwitchDefinition, AGuardTrippedBeforeTheDefineDefinesNothing) {
 // The VM is started between the guard's last look and the define: the
 // guard's look right after the define sees it, and the old definition (its
 // original disks, on which it runs) is put back.
-TEST(SwitchDefinition, AStartJustAfterTheDefinePutsTheSavedDefinitionBack) {
-  FakeRun f;
-  const std::string uuid = f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = OpenWithSecret(f, plan);
+TEST_F(SwitchDefinitionOverFake, AStartJustAfterTheDefinePutsTheSavedDefinitionBack) {
   ASSERT_TRUE(r);
   std::atomic<bool> stop{false};
   auto g = DomainGuard::Start(r->s.open_hypervisor, f.virt.uri(), uuid, "vm1", &stop, nullptr,
@@ -125,11 +128,7 @@ TEST(SwitchDefinition, AStartJustAfterTheDefinePutsTheSavedDefinitionBack) {
   EXPECT_TRUE(stop.load());
 }
 
-TEST(SwitchDefinition, PuttingTheDefinitionBackFailingIsAFailure) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = OpenWithSecret(f, plan);
+TEST_F(SwitchDefinitionOverFake, PuttingTheDefinitionBackFailingIsAFailure) {
   ASSERT_TRUE(r);
   f.virt.FailCall("DefineXml", 2, Status::Failed("defining a domain: injected"));
   int looks = 0;
@@ -140,16 +139,17 @@ TEST(SwitchDefinition, PuttingTheDefinitionBackFailingIsAFailure) {
   EXPECT_NE(st.message().find("putting the saved definition back failed"), std::string::npos) << st.message();
 }
 
-TEST(EnsureSecret, DefinesTheSecretAndSetsItsValueOnce) {
+// vm1, shut off, and its plan.
+class EnsureSecretOverFake : public ::testing::Test {
+ protected:
   FakeRun f;
-  f.virt.AddDomain("vm1");
+  std::string uuid = f.virt.AddDomain("vm1");
   Plan plan = PlanFor(f.virt, "vm1");
-  auto r = f.Open("vm1");
+};
+
+TEST_F(EnsureSecretOverFake, DefinesTheSecretAndSetsItsValueOnce) {
+  auto r = OpenKeyed(f, "vm1");
   ASSERT_TRUE(r);
-  r->s.cephx_key = [](const std::string& entity) -> Result<SecretBytes> {
-    EXPECT_EQ(entity, "client.libvirt");
-    return TestKey();
-  };
   Status st = EnsureSecret(*r, plan);
   ASSERT_TRUE(st.ok()) << st.ToString();
   auto secrets = f.virt.Secrets();
@@ -163,22 +163,17 @@ TEST(EnsureSecret, DefinesTheSecretAndSetsItsValueOnce) {
   EXPECT_TRUE(ms.secret_value_set);
 }
 
-TEST(EnsureSecret, ARerunAfterACrashAfterTheDefineReusesTheSecret) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
+TEST_F(EnsureSecretOverFake, ARerunAfterACrashAfterTheDefineReusesTheSecret) {
   {
-    auto r = f.Open("vm1");
+    auto r = OpenKeyed(f, "vm1");
     ASSERT_TRUE(r);
-    r->s.cephx_key = [](const std::string&) -> Result<SecretBytes> { return TestKey(); };
     Fault fault("after-secret-define=fail");  // dies after the define, before its record
     EXPECT_FALSE(EnsureSecret(*r, plan).ok());
     EXPECT_TRUE(r->State().secret_define_intent);
   }
   ASSERT_EQ(f.virt.Secrets().size(), 1u);
-  auto r = f.Open("vm1");
+  auto r = OpenKeyed(f, "vm1");
   ASSERT_TRUE(r);
-  r->s.cephx_key = [](const std::string&) -> Result<SecretBytes> { return TestKey(); };
   Status st = EnsureSecret(*r, plan);
   ASSERT_TRUE(st.ok()) << st.ToString();
   auto secrets = f.virt.Secrets();
@@ -190,14 +185,10 @@ TEST(EnsureSecret, ARerunAfterACrashAfterTheDefineReusesTheSecret) {
   EXPECT_TRUE(ms.secret_created) << "the secret is ours: an undo must remove it";
 }
 
-TEST(EnsureSecret, TheOperatorsSecretIsReusedNotOurs) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
+TEST_F(EnsureSecretOverFake, TheOperatorsSecretIsReusedNotOurs) {
   const std::string theirs = f.virt.AddSecret("client.libvirt secret");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = f.Open("vm1");
+  auto r = OpenKeyed(f, "vm1");
   ASSERT_TRUE(r);
-  r->s.cephx_key = [](const std::string&) -> Result<SecretBytes> { return TestKey(); };
   ASSERT_TRUE(EnsureSecret(*r, plan).ok());
   EXPECT_EQ(f.virt.Calls("DefineCephSecret"), 0);
   EXPECT_EQ(f.virt.Secrets().at(0).value, std::optional<std::string>("KEY-BYTES"));
@@ -206,13 +197,9 @@ TEST(EnsureSecret, TheOperatorsSecretIsReusedNotOurs) {
   EXPECT_FALSE(ms.secret_created);
 }
 
-TEST(EnsureSecret, AFailedDefineIsReturnedAndNoValueIsSet) {
-  FakeRun f;
-  f.virt.AddDomain("vm1");
-  Plan plan = PlanFor(f.virt, "vm1");
-  auto r = f.Open("vm1");
+TEST_F(EnsureSecretOverFake, AFailedDefineIsReturnedAndNoValueIsSet) {
+  auto r = OpenKeyed(f, "vm1");
   ASSERT_TRUE(r);
-  r->s.cephx_key = [](const std::string&) -> Result<SecretBytes> { return TestKey(); };
   f.virt.FailCall("DefineCephSecret", 1, Status::Failed("defining secret: injected"));
   EXPECT_EQ(EnsureSecret(*r, plan).kind(), Kind::kFailed);
   EXPECT_TRUE(f.virt.Secrets().empty());
