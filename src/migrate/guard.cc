@@ -12,13 +12,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPollEvery = std::chrono::milliseconds(500);
 }  // namespace
 
-Result<std::unique_ptr<DomainGuard>> DomainGuard::Start(const std::string& uri, const std::string& uuid,
-                                                        const std::string& name, std::atomic<bool>* stop,
-                                                        Observer* observer, Text text) {
-  auto watch = LifecycleWatch::Start(uri, uuid);
-  if (!watch.ok()) return watch.status().Wrap("starting to watch the domain while its disks are copied");
-  std::unique_ptr<DomainGuard> g(new DomainGuard(uri, uuid, name, stop, observer, std::move(text)));
-  g->watch_ = std::move(*watch);
+Result<std::unique_ptr<DomainGuard>> DomainGuard::Start(HypervisorOpener open, const std::string& uri,
+                                                        const std::string& uuid, const std::string& name,
+                                                        std::atomic<bool>* stop, Observer* observer, Text text) {
+  std::unique_ptr<DomainGuard> g(new DomainGuard(std::move(open), uri, uuid, name, stop, observer, std::move(text)));
+  if (Status st = g->Connect(); !st.ok())
+    return st.Wrap("starting to watch the domain while its disks are copied");
   if (!g->Look()) return Status::Refused(fmt::format("libvirt at {} stopped answering", uri));
   g->thread_ = std::thread([p = g.get()] { p->Loop(); });
   return g;
@@ -31,6 +30,19 @@ DomainGuard::~DomainGuard() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  watch_.reset();  // before its connection
+}
+
+Status DomainGuard::Connect() {
+  auto hv = open_(uri_);
+  if (!hv.ok()) return hv.status();
+  auto watch = (*hv)->WatchLifecycle(uuid_);
+  if (!watch.ok()) return watch.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  watch_.reset();  // the old watch before its connection
+  hv_ = std::move(*hv);
+  watch_ = std::move(*watch);
+  return Status::Ok();
 }
 
 void DomainGuard::Trip(const std::string& what) {
@@ -61,13 +73,7 @@ bool DomainGuard::Look() {
   return state.ok() || alive;
 }
 
-bool DomainGuard::Reconnect() {
-  auto watch = LifecycleWatch::Start(uri_, uuid_);
-  if (!watch.ok()) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  watch_ = std::move(*watch);
-  return true;
-}
+bool DomainGuard::Reconnect() { return Connect().ok(); }
 
 void DomainGuard::Loop() {
   auto backoff = std::chrono::milliseconds(500);

@@ -3,7 +3,8 @@
 // restored) definition is in place, any start of the domain is noticed, so
 // that a VM is never switched to a copy that lacks what it wrote meanwhile.
 //
-// It watches through a connection of its own: lifecycle events (at once)
+// It watches through a connection of its own (opened with the run's
+// HypervisorOpener: a unit test's fake works too): lifecycle events (at once)
 // plus a state check every 500 ms and at every Check(). When libvirt goes
 // away (libvirtd restarted, killed, hung) the guard reconnects with backoff
 // for as long as it runs; the copy does not need libvirt and goes on. Events
@@ -20,7 +21,7 @@
 
 #include "base/status.h"
 #include "base/observer.h"
-#include "virt/domain_events.h"
+#include "virt/hypervisor.h"
 
 namespace v2r {
 
@@ -32,9 +33,11 @@ class DomainGuard {
     std::string ran_while;
     std::string hint;
   };
-  // Starts watching `uuid` (named `name` in messages) at `uri`. When the
-  // domain is seen running, `*stop` is set (the copy stops at once).
-  static Result<std::unique_ptr<DomainGuard>> Start(const std::string& uri, const std::string& uuid,
+  // Starts watching `uuid` (named `name` in messages) at `uri`, opened with
+  // `open`. When the domain is seen running, `*stop` is set (the copy stops
+  // at once).
+  static Result<std::unique_ptr<DomainGuard>> Start(HypervisorOpener open, const std::string& uri,
+                                                    const std::string& uuid,
                                                     const std::string& name, std::atomic<bool>* stop,
                                                     Observer* observer, Text text);
   ~DomainGuard();
@@ -53,22 +56,26 @@ class DomainGuard {
   Status WaitConnected(int timeout_s, const std::atomic<bool>* cancel);
 
  private:
-  DomainGuard(std::string uri, std::string uuid, std::string name, std::atomic<bool>* stop, Observer* obs,
-              Text text)
-      : uri_(std::move(uri)), uuid_(std::move(uuid)), name_(std::move(name)), text_(std::move(text)), stop_(stop),
-        observer_(obs) {}
+  DomainGuard(HypervisorOpener open, std::string uri, std::string uuid, std::string name, std::atomic<bool>* stop,
+              Observer* obs, Text text)
+      : open_(std::move(open)), uri_(std::move(uri)), uuid_(std::move(uuid)), name_(std::move(name)),
+        text_(std::move(text)), stop_(stop), observer_(obs) {}
   void Loop();
   // One look through the watch: events, then the state. False when libvirt did not answer.
   bool Look();
   void Trip(const std::string& what);
   bool Reconnect();
+  // A connection of the guard's own and the watch on it.
+  Status Connect();
 
+  const HypervisorOpener open_;
   const std::string uri_, uuid_, name_;
   const Text text_;
   std::atomic<bool>* stop_;
   Observer* observer_;
-  std::mutex mu_;  // watch_, why_
-  std::unique_ptr<LifecycleWatch> watch_;
+  std::mutex mu_;  // hv_, watch_, why_
+  std::unique_ptr<Hypervisor> hv_;
+  std::unique_ptr<DomainWatch> watch_;  // from hv_: reset first
   std::string why_;
   std::atomic<bool> tripped_{false};
   std::atomic<bool> outage_{false};

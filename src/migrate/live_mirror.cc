@@ -27,7 +27,7 @@ int64_t EpochMs() {
       .count();
 }
 
-Result<std::map<std::string, DiskInfo>> LiveDisks(VirtDomain& dom) {
+Result<std::map<std::string, DiskInfo>> LiveDisks(Domain& dom) {
   auto xml = dom.LiveXml();
   if (!xml.ok()) return xml.status();
   auto info = ParseDomainXml(*xml);
@@ -53,7 +53,7 @@ void SplitBandwidth(uint64_t total, const std::vector<MirrorDisk*>& disks) {
 
 Status StartCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev) {
   V2R_RETURN_IF_ERROR(r.Log(rec::BlockcopyStarted(ev.start, d.target, d.dest, d.bandwidth)));
-  VirtDomain::BlockCopyParams p;
+  Domain::BlockCopyParams p;
   p.reuse_ext = true;
   p.transient_job = true;
   p.bandwidth = d.bandwidth;
@@ -146,7 +146,7 @@ Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorD
   return st;
 }
 
-Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double timeout_s) {
+Result<PivotTiming> PivotOne(Domain& dom, const std::string& target, double timeout_s) {
   const auto t0 = Clock::now();
   Status st;
   while (true) {

@@ -21,7 +21,7 @@
 #include "ceph/cluster.h"
 #include "migrate/runner.h"
 #include "virt/domain_xml.h"
-#include "virt/libvirt.h"
+#include "virt/hypervisor.h"
 
 namespace v2r {
 
@@ -58,7 +58,7 @@ using MirrorDisks = std::vector<std::unique_ptr<MirrorDisk>>;
 int64_t EpochMs();
 
 // The running domain's disks by target, from its live XML.
-Result<std::map<std::string, DiskInfo>> LiveDisks(VirtDomain& dom);
+Result<std::map<std::string, DiskInfo>> LiveDisks(Domain& dom);
 
 // Splits `total` bytes/s across the disks in proportion to their sizes, so
 // that the sum never exceeds it and the copies end together; 0 leaves every
@@ -83,7 +83,7 @@ struct PivotTiming {
   double ms = 0;       // the pivot call, retries included
   int64_t at_ms = 0;   // epoch ms when it was done
 };
-Result<PivotTiming> PivotOne(VirtDomain& dom, const std::string& target, double timeout_s);
+Result<PivotTiming> PivotOne(Domain& dom, const std::string& target, double timeout_s);
 
 // Pivots the disks one after another, each journalled before (`ev.pivot`,
 // with the time) and after (`ev.pivoted`, with the time and how long it

@@ -32,7 +32,7 @@ void SnapshotPivoted(const std::vector<RbdImage*>& images, const std::string& sn
 
 }  // namespace
 
-Result<PausedPivot> PauseAndPivot(VirtDomain& dom, const std::vector<MirrorDisk*>& disks,
+Result<PausedPivot> PauseAndPivot(Domain& dom, const std::vector<MirrorDisk*>& disks,
                                   const std::vector<RbdImage*>& images, const std::string& snap, double timeout_s) {
   PausedPivot out;
   out.disks.resize(disks.size());

@@ -27,7 +27,7 @@
 #include "base/status.h"
 #include "ceph/image.h"
 #include "migrate/live_mirror.h"
-#include "virt/libvirt.h"
+#include "virt/hypervisor.h"
 
 namespace v2r {
 
@@ -54,7 +54,7 @@ struct PausedPivot {
 // possible yet is retried for up to `timeout_s`. Fault point "pivot:TARGET"
 // before each. Fails (nothing changed, the VM not paused) only if the
 // suspend does.
-Result<PausedPivot> PauseAndPivot(VirtDomain& dom, const std::vector<MirrorDisk*>& disks,
+Result<PausedPivot> PauseAndPivot(Domain& dom, const std::vector<MirrorDisk*>& disks,
                                   const std::vector<RbdImage*>& images, const std::string& snap, double timeout_s);
 
 }  // namespace v2r

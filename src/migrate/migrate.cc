@@ -85,7 +85,8 @@ Status OfflineMigration::StartGuard() {
       fmt::format("once {0} is shut off again, rerun the same command: every disk is checked against its source and "
                   "only the chunks that changed are copied again (or undo with virt2rbd rollback {0})",
                   plan_.domain)};
-  auto g = DomainGuard::Start(r_.s.virt->uri(), plan_.uuid, plan_.domain, &halt_, r_.observer(), std::move(text));
+  auto g = DomainGuard::Start(r_.s.open_hypervisor, r_.s.virt->uri(), plan_.uuid, plan_.domain, &halt_,
+                              r_.observer(), std::move(text));
   if (!g.ok()) return g.status();
   guard_ = std::move(*g);
   return guard_->Check();

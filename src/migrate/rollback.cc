@@ -309,7 +309,8 @@ class OfflineRollback {
         "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
         "VM as it is, on RBD",
         "once it is shut off again, rerun the same rollback: the changes are copied back again"};
-    auto started = DomainGuard::Start(r_.s.virt->uri(), ms_.uuid, opts_.domain, &halt_, observer_, std::move(text));
+    auto started = DomainGuard::Start(r_.s.open_hypervisor, r_.s.virt->uri(), ms_.uuid, opts_.domain, &halt_,
+                                      observer_, std::move(text));
     if (!started.ok()) return started.status();
     guard_ = std::move(*started);
     V2R_RETURN_IF_ERROR(Measure());
@@ -415,7 +416,7 @@ Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std:
   auto uuids = dir->DomainUuids();
   if (!uuids.ok()) return uuids.status();
   Session s;
-  auto conn = VirtConnection::Open(connect);
+  auto conn = s.open_hypervisor(connect);
   if (conn.ok()) s.virt = std::move(*conn);
   else warnings->push_back("libvirt not reachable, definitions not checked: " + conn.status().message());
 

@@ -156,7 +156,7 @@ Status Runner::ReconnectLibvirt(int timeout_s) {
   auto backoff = std::chrono::milliseconds(250);
   Status last;
   while (true) {
-    auto conn = VirtConnection::Open(uri);
+    auto conn = s.open_hypervisor(uri);
     if (conn.ok()) {
       auto dom = (*conn)->LookupDomain(uuid);
       if (dom.ok()) {

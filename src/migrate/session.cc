@@ -19,12 +19,17 @@ Session::~Session() {
   virt.reset();
 }
 
+Result<SecretBytes> Session::CephxKey(const std::string& entity) {
+  if (cephx_key) return cephx_key(entity);
+  return GetKeyBytes(*rados, entity);
+}
+
 Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s) {
   // Checked before connecting: a remote URI is never contacted.
   if (!uri.empty() && !UriIsLocal(uri))
     return Status::Refused(fmt::format("libvirt URI {} is not local: virt2rbd reads the disks on this host", uri),
                            "run virt2rbd on the hypervisor itself, with a local URI such as qemu:///system");
-  auto conn = VirtConnection::Open(uri);
+  auto conn = s->open_hypervisor(uri);
   if (!conn.ok()) return conn.status();
   s->virt = std::move(*conn);
   auto dom = s->virt->LookupDomain(domain);
@@ -60,7 +65,7 @@ RunState ToRunState(DomainState st) {
 
 Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usage) {
   DomainFacts f;
-  VirtDomain& d = *s.domain;
+  Domain& d = *s.domain;
   f.uri = s.virt->uri();
   f.uri_is_local = s.virt->IsLocal();
   auto xml = d.InactiveSecureXml();

@@ -3,27 +3,38 @@
 // decisions are made by MakePlan() (pure).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "base/status.h"
 #include "ceph/cluster.h"
+#include "ceph/secret_bytes.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
-#include "virt/libvirt.h"
+#include "virt/hypervisor.h"
 
 namespace v2r {
 
 struct Session {
-  std::unique_ptr<VirtConnection> virt;
-  std::unique_ptr<VirtDomain> domain;
+  // How libvirt is opened, here and wherever the run opens it again (the
+  // reconnect, the source guard's own connection): a unit test's fake
+  // (tests/unit/fake_hypervisor.h) in place of libvirt.
+  HypervisorOpener open_hypervisor = LibvirtOpener();
+  std::unique_ptr<Hypervisor> virt;
+  std::unique_ptr<Domain> domain;
   std::unique_ptr<RadosCluster> rados;
   // Declared after rados: destroyed before it.
   std::unique_ptr<IoCtx> io;
   // Where librados' own log goes (its messages never reach the screen):
   // the domain's run log once the state dir is open; empty: discarded.
   std::string ceph_log_file;
+  // The cephx key of `entity` (the libvirt secret's value): GetKeyBytes on
+  // `rados`, unless `cephx_key` is set (a unit test without a cluster, until
+  // the Cluster seam replaces rados/io).
+  std::function<Result<SecretBytes>(const std::string& entity)> cephx_key;
+  Result<SecretBytes> CephxKey(const std::string& entity);
   ~Session();  // io before rados; domain before virt
   // Writes were abandoned: leak the Ceph handles (closing them would wait
   // for those writes for ever). See base/abandon.h.
@@ -33,7 +44,8 @@ struct Session {
   }
 };
 
-// Opens libvirt (refused when unreachable) and looks the domain up.
+// Opens libvirt through s->open_hypervisor (refused when unreachable) and
+// looks the domain up.
 Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s);
 // Connects to Ceph as the operator and opens the pool when it exists
 // (s->io stays empty when the pool does not exist).

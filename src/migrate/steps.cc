@@ -123,7 +123,7 @@ Status EnsureSecret(Runner& r_, const Plan& plan_) {
   }
   // Always (re)set the value: idempotent, and a private secret cannot be
   // read back to compare. The key stays in memory only, and is wiped.
-  auto key = GetKeyBytes(*r_.s.rados, plan_.user_entity);
+  auto key = r_.s.CephxKey(plan_.user_entity);
   if (!key.ok()) return key.status();
   V2R_RETURN_IF_ERROR(r_.s.virt->SetSecretValue(uuid, std::string(key->data(), key->size())));
   V2R_RETURN_IF_ERROR(FaultPoint("after-secret-value"));

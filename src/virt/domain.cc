@@ -1,8 +1,6 @@
 // A libvirt domain's operations: state, lifecycle, XML, block jobs.
 #include "virt/libvirt.h"
 
-#include <chrono>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -12,12 +10,6 @@
 namespace v2r {
 
 using namespace lv;
-
-namespace {
-
-constexpr auto kPollInterval = std::chrono::milliseconds(200);
-
-}  // namespace
 
 // ---------------------------------------------------------------------------
 // VirtDomain
@@ -189,31 +181,6 @@ Status VirtDomain::SetAutostart(bool on) {
     return Status::Failed(fmt::format("turning autostart {} for domain '{}' at {}: {}", on ? "on" : "off", name_, uri_,
                                       LastError()));
   return Status::Ok();
-}
-
-Status VirtDomain::WaitForState(DomainState want, int timeout_s, const std::atomic<bool>* cancel) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s < 0 ? 0 : timeout_s);
-  for (;;) {
-    Result<DomainState> st = State();
-    if (!st.ok()) return st.status().As(Kind::kFailed);
-    if (*st == want) return Status::Ok();
-    if (cancel != nullptr && cancel->load()) {
-      return Status::Interrupted(fmt::format("stopped waiting for domain '{}' at {} to be {} (it is {})", name_,
-                                             uri_, DomainStateName(want), DomainStateName(*st)));
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      if (want == DomainState::kShutoff) {
-        return Status::Refused(fmt::format("domain '{}' did not shut down within {} s (it is {})", name_, timeout_s,
-                                           DomainStateName(*st)),
-                               "a guest without ACPI support (or not listening for the power button) ignores "
-                               "shutdown requests");
-      }
-      return Status::Refused(fmt::format("domain '{}' did not reach state '{}' within {} s (it is {})", name_,
-                                         DomainStateName(want), timeout_s, DomainStateName(*st)));
-    }
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(kPollInterval, deadline - now));
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -69,32 +69,39 @@ std::string LifecycleEventText(int event, int detail) {
   return text;
 }
 
-Result<std::unique_ptr<LifecycleWatch>> LifecycleWatch::Start(const std::string& uri, const std::string& uuid) {
+Result<std::unique_ptr<LifecycleWatch>> LifecycleWatch::Start(virConnect* conn, const std::string& uri,
+                                                              const std::string& uuid) {
   std::unique_ptr<LifecycleWatch> w(new LifecycleWatch());
-  auto conn = VirtConnection::Open(uri);
-  if (!conn.ok()) return conn.status();
-  w->conn_ = std::move(*conn);
+  virConnectRef(conn);
+  w->conn_ = conn;
   // Probe every 5 s, give up after 3 missed answers: a hung daemon is a lost one.
-  (void)virConnectSetKeepAlive(w->conn_->conn_, 5, 3);
-  auto dom = w->conn_->LookupDomain(uuid);
-  if (!dom.ok()) return dom.status();
-  w->domain_ = std::move(*dom);
+  (void)virConnectSetKeepAlive(conn, 5, 3);
+  virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid.c_str());
+  if (dom == nullptr) {
+    const char* m = virGetLastErrorMessage();
+    return Status::Refused(fmt::format("looking up domain {} at {} to watch it: {}", uuid, uri,
+                                       m ? m : "unknown libvirt error"));
+  }
+  const char* name = virDomainGetName(dom);
   w->shared_ = std::make_shared<Shared>();
   auto* ref = new SharedRef(w->shared_);
-  w->callback_id_ = virConnectDomainEventRegisterAny(w->conn_->conn_, w->domain_->dom_, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+  w->callback_id_ = virConnectDomainEventRegisterAny(conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                      VIR_DOMAIN_EVENT_CALLBACK(OnLifecycle), ref, FreeShared);
+  std::string shown = name != nullptr ? name : uuid;
+  w->domain_.reset(new VirtDomain(conn, dom, uri, shown, uuid));  // owns dom from here
   if (w->callback_id_ < 0) {
     delete ref;
     const char* m = virGetLastErrorMessage();
-    return Status::Refused(fmt::format("watching the lifecycle events of domain '{}' at {}: {}", w->domain_->name(),
-                                       w->conn_->uri(), m ? m : "unknown libvirt error"));
+    return Status::Refused(fmt::format("watching the lifecycle events of domain '{}' at {}: {}", shown, uri,
+                                       m ? m : "unknown libvirt error"));
   }
   return w;
 }
 
 LifecycleWatch::~LifecycleWatch() {
-  if (callback_id_ >= 0 && conn_) (void)virConnectDomainEventDeregisterAny(conn_->conn_, callback_id_);
-  domain_.reset();  // before its connection
+  if (callback_id_ >= 0) (void)virConnectDomainEventDeregisterAny(conn_, callback_id_);
+  domain_.reset();  // before our reference on its connection
+  if (conn_ != nullptr) virConnectClose(conn_);
 }
 
 std::vector<std::string> LifecycleWatch::RunEvents() const {
@@ -103,5 +110,13 @@ std::vector<std::string> LifecycleWatch::RunEvents() const {
 }
 
 Result<DomainState> LifecycleWatch::State() { return domain_->State(); }
+
+bool LifecycleWatch::Alive() const { return conn_ != nullptr && virConnectIsAlive(conn_) == 1; }
+
+Result<std::unique_ptr<DomainWatch>> VirtConnection::WatchLifecycle(const std::string& uuid) {
+  auto w = LifecycleWatch::Start(conn_, uri_, uuid);
+  if (!w.ok()) return w.status();
+  return std::unique_ptr<DomainWatch>(std::move(*w));
+}
 
 }  // namespace v2r

@@ -1,6 +1,7 @@
-// Lifecycle events of one domain (virConnectDomainEventRegisterAny), seen
-// through a connection of the watch's own, so that a start of the domain by
-// anyone (virsh start, autostart, an HA manager) is noticed at once.
+// Lifecycle events of one domain (virConnectDomainEventRegisterAny), so that
+// a start of the domain by anyone (virsh start, autostart, an HA manager) is
+// noticed at once: the libvirt DomainWatch (virt/hypervisor.h), made by
+// VirtConnection::WatchLifecycle on a connection opened for the watch.
 //
 // libvirt delivers the events on its event loop thread (libvirt.cc starts it
 // with the first connection); this class only records them. The connection
@@ -17,29 +18,30 @@
 
 namespace v2r {
 
-class LifecycleWatch {
+class LifecycleWatch : public DomainWatch {
  public:
-  // Opens `uri` (empty: the default, as VirtConnection::Open) and watches the
-  // domain with this uuid from now on. kRefused when libvirt does not answer
-  // or the domain is gone.
-  static Result<std::unique_ptr<LifecycleWatch>> Start(const std::string& uri, const std::string& uuid);
-  ~LifecycleWatch();
+  // VirtConnection::WatchLifecycle: watches the domain with this uuid from
+  // now on, through `conn` (which it keeps a reference on). kRefused when
+  // libvirt does not answer or the domain is gone.
+  static Result<std::unique_ptr<LifecycleWatch>> Start(virConnect* conn, const std::string& uri,
+                                                       const std::string& uuid);
+  ~LifecycleWatch() override;
   LifecycleWatch(const LifecycleWatch&) = delete;
   LifecycleWatch& operator=(const LifecycleWatch&) = delete;
 
   // The events since Start that mean the domain ran ("started (booted)",
   // "resumed", "crashed", ...), oldest first. Thread-safe.
-  std::vector<std::string> RunEvents() const;
+  std::vector<std::string> RunEvents() const override;
   // The domain's state now, through this watch's connection.
-  Result<DomainState> State();
-  bool Alive() const { return conn_->IsAlive(); }
+  Result<DomainState> State() override;
+  bool Alive() const override;
 
   struct Shared;  // what the event callback writes (outlives the watch if libvirt needs it to)
 
  private:
   LifecycleWatch() = default;
-  std::unique_ptr<VirtConnection> conn_;
-  std::unique_ptr<VirtDomain> domain_;
+  virConnect* conn_ = nullptr;  // a reference of ours
+  std::unique_ptr<Domain> domain_;
   std::shared_ptr<Shared> shared_;
   int callback_id_ = -1;
 };

@@ -147,6 +147,14 @@ Result<std::unique_ptr<VirtConnection>> VirtConnection::Open(const std::string& 
   return std::unique_ptr<VirtConnection>(new VirtConnection(conn, std::move(final_uri)));
 }
 
+HypervisorOpener LibvirtOpener() {
+  return [](const std::string& uri) -> Result<std::unique_ptr<Hypervisor>> {
+    auto conn = VirtConnection::Open(uri);
+    if (!conn.ok()) return conn.status();
+    return std::unique_ptr<Hypervisor>(std::move(*conn));
+  };
+}
+
 bool VirtConnection::IsAlive() const { return conn_ != nullptr && virConnectIsAlive(conn_) == 1; }
 
 VirtConnection::~VirtConnection() {
@@ -165,7 +173,7 @@ VirtConnection& VirtConnection::operator=(VirtConnection&& other) noexcept {
   return *this;
 }
 
-Result<std::unique_ptr<VirtDomain>> VirtConnection::LookupDomain(const std::string& name_or_uuid) {
+Result<std::unique_ptr<Domain>> VirtConnection::LookupDomain(const std::string& name_or_uuid) {
   virDomainPtr d = virDomainLookupByName(conn_, name_or_uuid.c_str());
   if (d == nullptr && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN && LooksLikeUuid(name_or_uuid)) {
     d = virDomainLookupByUUIDString(conn_, name_or_uuid.c_str());
@@ -178,7 +186,7 @@ Result<std::unique_ptr<VirtDomain>> VirtConnection::LookupDomain(const std::stri
     return Status::Refused(fmt::format("looking up domain '{}' at {}: {}", name_or_uuid, uri_, LastError()));
   }
   const char* name = virDomainGetName(d);
-  return std::unique_ptr<VirtDomain>(
+  return std::unique_ptr<Domain>(
       new VirtDomain(conn_, d, uri_, name != nullptr ? name : name_or_uuid, DomainUuid(d)));
 }
 
@@ -195,13 +203,13 @@ Result<std::vector<std::string>> VirtConnection::DomainNames() {
   return names;
 }
 
-Result<std::unique_ptr<VirtDomain>> VirtConnection::DefineXml(const std::string& xml) {
+Result<std::unique_ptr<Domain>> VirtConnection::DefineXml(const std::string& xml) {
   virDomainPtr d = virDomainDefineXML(conn_, xml.c_str());
   if (d == nullptr) {
     return Status::Failed(fmt::format("defining a domain at {}: {}", uri_, LastError()));
   }
   const char* name = virDomainGetName(d);
-  return std::unique_ptr<VirtDomain>(new VirtDomain(conn_, d, uri_, name != nullptr ? name : "", DomainUuid(d)));
+  return std::unique_ptr<Domain>(new VirtDomain(conn_, d, uri_, name != nullptr ? name : "", DomainUuid(d)));
 }
 
 }  // namespace v2r

@@ -33,38 +33,13 @@
 #include <vector>
 
 #include "base/status.h"
+#include "virt/hypervisor.h"
 
 // libvirt's handle types (<libvirt/libvirt.h> declares the same typedefs).
 typedef struct _virConnect virConnect;
 typedef struct _virDomain virDomain;
 
 namespace v2r {
-
-// Flags of VirtDomain::XmlDesc: the values of libvirt's VIR_DOMAIN_XML_*.
-inline constexpr unsigned kXmlSecure = 1u << 0;      // passwords etc. too
-inline constexpr unsigned kXmlInactive = 1u << 1;    // the persistent definition
-inline constexpr unsigned kXmlUpdateCpu = 1u << 2;
-inline constexpr unsigned kXmlMigratable = 1u << 3;
-
-// virDomainGetState, folded. VIR_DOMAIN_BLOCKED (running, waiting on a
-// resource) is kRunning; VIR_DOMAIN_NOSTATE and anything newer is kOther.
-enum class DomainState {
-  kRunning,
-  kPaused,
-  kShutoff,
-  kShutdown,  // shutting down: in progress, not yet off
-  kCrashed,
-  kPmSuspended,
-  kOther,
-};
-// "running", "paused", "shut off", "shutting down", "crashed", "pmsuspended", "other".
-const char* DomainStateName(DomainState s);
-
-// True when the libvirt URI has no host part: qemu:///system, qemu:///session,
-// qemu+unix:///system, test:///default. False for qemu+ssh://host/system,
-// qemu+tcp://localhost/system (any host, even this one) and for a string that
-// is not a URI at all.
-bool UriIsLocal(const std::string& uri);
 
 // Whether a domain XML refers to a libvirt secret: a <secret> element (disk
 // <auth>, <encryption>, ...) whose uuid attribute is `uuid` (compared without
@@ -77,7 +52,7 @@ bool DomainXmlUsesSecret(std::string_view xml, std::string_view uuid, std::strin
 class VirtDomain;
 
 // An open libvirt connection (virConnectPtr). Move-only; closed on destruction.
-class VirtConnection {
+class VirtConnection : public Hypervisor {
  public:
   // Opens `uri` read-write; an empty uri means $LIBVIRT_DEFAULT_URI, then
   // "qemu:///system" (never libvirt's own probing, which would pick
@@ -85,47 +60,49 @@ class VirtConnection {
   // to libvirt at URI: ..." with a hint (start libvirtd, or --connect).
   static Result<std::unique_ptr<VirtConnection>> Open(const std::string& uri);
 
-  ~VirtConnection();
+  ~VirtConnection() override;
   VirtConnection(VirtConnection&& other) noexcept;
   VirtConnection& operator=(VirtConnection&& other) noexcept;
   VirtConnection(const VirtConnection&) = delete;
   VirtConnection& operator=(const VirtConnection&) = delete;
 
   // The URI libvirt resolved (virConnectGetURI), e.g. "qemu:///system".
-  const std::string& uri() const { return uri_; }
-  // UriIsLocal(uri()).
-  bool IsLocal() const { return UriIsLocal(uri_); }
+  const std::string& uri() const override { return uri_; }
   // The connection still works (virConnectIsAlive): false once libvirtd went
   // away (restarted, killed) or, with keepalive, stopped answering.
-  bool IsAlive() const;
+  bool IsAlive() const override;
 
   // By name, then (if it looks like one) by UUID. Not found is kRefused
   // "domain 'X' not found at URI" with a hint (virsh list --all).
-  Result<std::unique_ptr<VirtDomain>> LookupDomain(const std::string& name_or_uuid);
+  Result<std::unique_ptr<Domain>> LookupDomain(const std::string& name_or_uuid) override;
   // Names of every domain, defined or running (persistent and transient).
-  Result<std::vector<std::string>> DomainNames();
+  Result<std::vector<std::string>> DomainNames() override;
   // virDomainDefineXML: defines a new domain or replaces the persistent
   // definition of an existing one (same name and uuid). Rejected XML is
   // kFailed with libvirt's reason.
-  Result<std::unique_ptr<VirtDomain>> DefineXml(const std::string& xml);
+  Result<std::unique_ptr<Domain>> DefineXml(const std::string& xml) override;
 
   // --- Secrets. A ceph secret's value is the RAW key (base64-decoded). ---
 
   // The uuid of the secret with usage type ceph and usage name `usage_name`
   // ("client.libvirt secret"), or nullopt when there is none.
-  Result<std::optional<std::string>> FindCephSecret(const std::string& usage_name);
+  Result<std::optional<std::string>> FindCephSecret(const std::string& usage_name) override;
   // Defines <secret ephemeral='no' private='yes'> with that description and
   // ceph usage name; returns its uuid. A usage name already taken is kFailed.
-  Result<std::string> DefineCephSecret(const std::string& usage_name, const std::string& description);
+  Result<std::string> DefineCephSecret(const std::string& usage_name, const std::string& description) override;
   // virSecretSetValue with raw_bytes exactly (no encoding). Setting the same
   // value again is harmless. The bytes never appear in any message.
-  Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes);
+  Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes) override;
   // A secret that does not exist is kRefused (nothing changed).
-  Status UndefineSecret(const std::string& uuid);
+  Status UndefineSecret(const std::string& uuid) override;
   // Names of the domains whose definition (inactive XML) or, when running,
   // live XML refers to the secret (DomainXmlUsesSecret, by uuid or usage).
   // Domains that vanish during the scan are skipped.
-  Result<std::vector<std::string>> DomainsUsingSecret(const std::string& uuid);
+  Result<std::vector<std::string>> DomainsUsingSecret(const std::string& uuid) override;
+
+  // A LifecycleWatch (virt/domain_events.h) on this connection; sets its
+  // keepalive to 5 s x 3 so that a hung libvirtd shows as !Alive() soon.
+  Result<std::unique_ptr<DomainWatch>> WatchLifecycle(const std::string& uuid) override;
 
  private:
   friend class LifecycleWatch;
@@ -137,62 +114,49 @@ class VirtConnection {
 
 // A domain handle (virDomainPtr). Move-only; freed on destruction (the domain
 // itself is untouched). Name and uuid are read once, at lookup.
-class VirtDomain {
+class VirtDomain : public Domain {
  public:
-  ~VirtDomain();
+  ~VirtDomain() override;
   VirtDomain(VirtDomain&& other) noexcept;
   VirtDomain& operator=(VirtDomain&& other) noexcept;
   VirtDomain(const VirtDomain&) = delete;
   VirtDomain& operator=(const VirtDomain&) = delete;
 
-  const std::string& name() const { return name_; }
-  const std::string& uuid() const { return uuid_; }
+  const std::string& name() const override { return name_; }
+  const std::string& uuid() const override { return uuid_; }
   // The connection's URI, for messages.
-  const std::string& uri() const { return uri_; }
+  const std::string& uri() const override { return uri_; }
 
-  Result<DomainState> State();
-  Result<bool> IsPersistent();
-  Result<bool> HasManagedSave();
-  Result<std::vector<std::string>> SnapshotNames();
+  Result<DomainState> State() override;
+  Result<bool> IsPersistent() override;
+  Result<bool> HasManagedSave() override;
+  Result<std::vector<std::string>> SnapshotNames() override;
   // Empty when the driver does not support checkpoints.
-  Result<std::vector<std::string>> CheckpointNames();
+  Result<std::vector<std::string>> CheckpointNames() override;
   // The running domain's id; -1 when it is not running.
-  Result<int> Id();
+  Result<int> Id() override;
 
   // virDomainGetXMLDesc with kXml* flags.
-  Result<std::string> XmlDesc(unsigned flags);
-  // The persistent definition with secure data (graphics passwords...): the
-  // one to save before changing it and to redefine from.
-  Result<std::string> InactiveSecureXml() { return XmlDesc(kXmlSecure | kXmlInactive); }
-  // What is running now (secure data included).
-  Result<std::string> LiveXml() { return XmlDesc(kXmlSecure); }
+  Result<std::string> XmlDesc(unsigned flags) override;
+  // InactiveSecureXml() and LiveXml(): see Domain.
 
   // Asks the guest to shut down (ACPI power button, virDomainShutdown) and
   // returns at once; a guest may ignore it: see WaitForState.
-  Status Shutdown();
+  Status Shutdown() override;
   // Powers the domain off at once (virDomainDestroy).
-  Status Destroy();
+  Status Destroy() override;
   // Starts a defined, shut-off domain (virDomainCreate).
-  Status Start();
+  Status Start() override;
   // Pauses the running domain's vCPUs (virDomainSuspend); qemu drains the
   // disks' requests in flight first. Resume() continues it.
-  Status Suspend();
-  Status Resume();
+  Status Suspend() override;
+  Status Resume() override;
   // Whether libvirt starts the domain when libvirtd starts (virDomainGetAutostart),
   // and changing that (virDomainSetAutostart).
-  Result<bool> Autostart();
-  Status SetAutostart(bool on);
+  Result<bool> Autostart() override;
+  Status SetAutostart(bool on) override;
 
-  // Polls State() every 200 ms until it is `want`. Returns:
-  //  - Ok once it is;
-  //  - kRefused on timeout (after timeout_s; 0 checks once): "domain 'X' did
-  //    not shut down within N s" when want is kShutoff, else "domain 'X' did
-  //    not reach state 'S' within N s (it is 'T')"; the caller picks the kind
-  //    it reports (and may destroy the domain instead);
-  //  - kInterrupted when *cancel (if not null) becomes true;
-  //  - kFailed when libvirt cannot tell the state any more (the domain
-  //    vanished, the connection broke).
-  Status WaitForState(DomainState want, int timeout_s, const std::atomic<bool>* cancel);
+  // WaitForState: see Domain (polls State()).
 
   // --- Block jobs (live copy of a running domain's disk). `disk` is the
   // disk's target ("vda") or its source path. ---
@@ -204,24 +168,13 @@ class VirtDomain {
   // live XML's <mirror ready='yes'> (DiskInfo::mirror_ready), then end it
   // with BlockJobAbort. Refused by libvirt (kFailed) when the domain is not
   // running or the disk already has a job.
-  struct BlockCopyParams {
-    bool reuse_ext = true;         // the destination exists at the right size (REUSE_EXT)
-    bool transient_job = true;     // allowed on a persistent domain (TRANSIENT_JOB)
-    uint64_t bandwidth = 0;        // bytes/s; 0: unlimited
-  };
-  Status BlockCopy(const std::string& disk, const std::string& dest_disk_xml, const BlockCopyParams& params);
+  Status BlockCopy(const std::string& disk, const std::string& dest_disk_xml, const BlockCopyParams& params) override;
 
   // The block job of `disk` (virDomainGetBlockJobInfo), or nullopt when it
   // has none. While a copy is not in sync, libvirt keeps cur below end; after
   // it first became ready cur may drop below end again as the guest writes:
   // readiness is the live XML's <mirror ready='yes'>, not cur == end.
-  enum class BlockJobType { kPull, kCopy, kCommit, kActiveCommit, kBackup, kOther };
-  struct BlockJobStatus {
-    BlockJobType type = BlockJobType::kOther;
-    uint64_t cur = 0, end = 0;
-    uint64_t bandwidth = 0;        // bytes/s; 0: unlimited
-  };
-  Result<std::optional<BlockJobStatus>> BlockJob(const std::string& disk);
+  Result<std::optional<BlockJobStatus>> BlockJob(const std::string& disk) override;
 
   // Ends the block job of `disk` and waits until it has ended
   // (virDomainBlockJobAbort, synchronous). pivot: the disk switches to the
@@ -229,10 +182,10 @@ class VirtDomain {
   // cancelled and the disk stays on its source. kRefused when libvirt finds
   // the request invalid, nothing changed: the disk has no job, or (pivot) the
   // copy is not ready yet; kFailed otherwise.
-  Status BlockJobAbort(const std::string& disk, bool pivot);
+  Status BlockJobAbort(const std::string& disk, bool pivot) override;
 
   // Changes the bandwidth of a running job (bytes/s; 0: unlimited).
-  Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth);
+  Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth) override;
 
 
  private:

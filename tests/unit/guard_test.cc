@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kUri = "test:///default";
 
-std::unique_ptr<VirtDomain> DefineShutOff(VirtConnection& conn, const std::string& name) {
+std::unique_ptr<Domain> DefineShutOff(VirtConnection& conn, const std::string& name) {
   auto dom = conn.DefineXml("<domain type='test'><name>" + name +
                             "</name><memory>1024</memory><os><type>hvm</type></os></domain>");
   EXPECT_TRUE(dom.ok()) << dom.status().ToString();
@@ -37,7 +37,7 @@ TEST(DomainGuard, StaysQuietWhileTheDomainIsShutOff) {
   auto dom = DefineShutOff(**conn, "guard-quiet");
   ASSERT_TRUE(dom);
   std::atomic<bool> stop{false};
-  auto g = DomainGuard::Start(kUri, dom->uuid(), dom->name(), &stop, nullptr, {"while copied", "rerun"});
+  auto g = DomainGuard::Start(LibvirtOpener(), kUri, dom->uuid(), dom->name(), &stop, nullptr, {"while copied", "rerun"});
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   std::this_thread::sleep_for(std::chrono::milliseconds(700));  // past one poll
   EXPECT_TRUE((*g)->Check().ok());
@@ -51,7 +51,7 @@ TEST(DomainGuard, ADomainStartedBehindItsBackTripsItAndStopsTheCopy) {
   auto dom = DefineShutOff(**conn, "guard-trip");
   ASSERT_TRUE(dom);
   std::atomic<bool> stop{false};
-  auto g = DomainGuard::Start(kUri, dom->uuid(), dom->name(), &stop, nullptr, {"while copied", "the hint"});
+  auto g = DomainGuard::Start(LibvirtOpener(), kUri, dom->uuid(), dom->name(), &stop, nullptr, {"while copied", "the hint"});
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   ASSERT_TRUE(dom->Start().ok());
   ASSERT_TRUE(dom->Destroy().ok());  // and off again: it still ran
@@ -66,7 +66,7 @@ TEST(DomainGuard, ADomainStartedBehindItsBackTripsItAndStopsTheCopy) {
 
 TEST(DomainGuard, RefusesToStartOnADomainThatIsGone) {
   std::atomic<bool> stop{false};
-  auto g = DomainGuard::Start(kUri, "0badc0de-0000-4000-8000-000000000001", "nope", &stop, nullptr, {});
+  auto g = DomainGuard::Start(LibvirtOpener(), kUri, "0badc0de-0000-4000-8000-000000000001", "nope", &stop, nullptr, {});
   EXPECT_FALSE(g.ok());
 }
 
