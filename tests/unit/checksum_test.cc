@@ -103,7 +103,7 @@ class ThinSource : public Source {
 TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
   const uint64_t blocks = 16384;  // 64 GiB virtual
   ThinSource thin(blocks * kHashBlock, 9000);
-  auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
+  auto h = HashSource(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(thin.reads.load(), 1);
   EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 4096 + 1));  // windows of up to 4096 blocks
@@ -114,7 +114,7 @@ TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
 
 TEST(HashSource, ASmallSourceIsQueriedOnce) {
   ThinSource thin(40 * kHashBlock + 100, 39);
-  auto h = HashSource(thin, HashOptions{4, nullptr, {}}, nullptr);
+  auto h = HashSource(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(thin.queries.load(), 1);
   EXPECT_EQ(thin.reads.load(), 1);
@@ -150,7 +150,7 @@ class SlowSource : public Source {
 
 TEST(HashSource, DataBlocksAreReadInParallel) {
   SlowSource slow(16 * kHashBlock);
-  auto h = HashSource(slow, HashOptions{4, nullptr, {}}, nullptr);
+  auto h = HashSource(slow, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok());
   EXPECT_GE(slow.peak.load(), 3);
   EXPECT_LE(slow.peak.load(), 4);
