@@ -67,8 +67,26 @@ note() { echo "--- $*"; }
 # own_image POOL/IMAGE: removed at exit, whatever happens.
 own_image() { _images+=("$1"); }
 
-# attach_loop FILE: prints the loop device, detached at exit.
-attach_loop() { losetup -f --show "$1"; }
+# _loop_named_by_domain DEV: true when a libvirt domain's definition (or a
+# running one's live XML) names DEV as a disk source.
+_loop_named_by_domain() {
+    grep -qsF -e "dev='$1'" -e "dev=\"$1\"" /etc/libvirt/qemu/*.xml /run/libvirt/qemu/*.xml 2>/dev/null
+}
+
+# attach_loop FILE: prints the loop device, detached at exit. A device that a
+# domain still names (a run killed before its cleanup leaves the definition
+# behind) is passed over: it stays attached to FILE, ours, until exit, and
+# FILE is attached again to the next free one; a fresh disk must never look
+# shared with a VM it has nothing to do with.
+attach_loop() {
+    local dev i
+    for ((i = 0; i < 16; i++)); do
+        dev=$(losetup -f --show "$1") || return 1
+        _loop_named_by_domain "$dev" || { echo "$dev"; return 0; }
+        echo "NOTE: $TEST_NAME: $dev is named by a leftover libvirt domain: passed over" >&2
+    done
+    echo "$dev"
+}
 
 # run_v2r ARGS...: runs virt2rbd, output in $T/out and $T/err, exit code in $RC.
 run_v2r() {
