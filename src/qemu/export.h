@@ -1,0 +1,70 @@
+// An NBD export of one disk by qemu-nbd on a private Unix socket: how
+// virt2rbd reads every disk that is not a raw local file or block device
+// (qcow2 and the other image formats qemu reads, network disks), and writes
+// one back in its own format (rollback --copy-back).
+//
+// virt2rbd starts the export, owns it (the child's pid, the socket in the
+// state dir) and stops it; the format always comes from the caller (libvirt's
+// definition), never from probing the bytes: a raw disk whose bytes look like
+// qcow2 is exported as raw.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace v2r {
+
+struct ExportSpec {
+  // The disk as qemu's --image-opts, e.g.
+  // "driver=qcow2,file.driver=file,file.filename=/var/lib/libvirt/images/a.qcow2".
+  // Build it with ImageOptsForFile for a local image.
+  std::string image_opts;
+  bool writable = false;
+  std::string socket_path;  // created by qemu-nbd; its directory must exist
+  int connections = 4;      // clients allowed at once (qemu-nbd --shared)
+  // qemu-nbd's stderr goes here (its error messages: a missing backing file,
+  // a corrupt header); empty: socket_path + ".log".
+  std::string log_path;
+  int start_timeout_s = 30;
+};
+
+// --image-opts for a local image file in FORMAT (raw, qcow2, vmdk, vdi,
+// vhdx, qed, ...); commas in the path are escaped the way qemu wants.
+std::string ImageOptsForFile(const std::string& path, const std::string& format);
+
+// Commas doubled: one value inside a qemu option string.
+std::string QemuOptValue(const std::string& value);
+
+class NbdExport {
+ public:
+  // Starts qemu-nbd and waits until its socket accepts connections; on a
+  // failure the message says what qemu-nbd said.
+  static Result<std::unique_ptr<NbdExport>> Start(const ExportSpec& spec);
+  ~NbdExport();  // Stop()
+  NbdExport(const NbdExport&) = delete;
+  NbdExport& operator=(const NbdExport&) = delete;
+
+  const std::string& socket_path() const { return spec_.socket_path; }
+  pid_t pid() const { return pid_; }
+  bool writable() const { return spec_.writable; }
+
+  // SIGTERM, wait (SIGKILL after a few seconds), remove the socket. Idempotent.
+  Status Stop();
+
+ private:
+  NbdExport(ExportSpec spec, pid_t pid) : spec_(std::move(spec)), pid_(pid) {}
+  ExportSpec spec_;
+  pid_t pid_ = -1;
+};
+
+// An export left by a killed run (its pid and socket from the journal): ended
+// when that pid is still a qemu-nbd serving that socket, left alone otherwise.
+// Returns whether a process was ended.
+Result<bool> StopStaleExport(pid_t pid, const std::string& socket_path);
+
+}  // namespace v2r
