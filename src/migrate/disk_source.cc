@@ -1,0 +1,88 @@
+#include "migrate/disk_source.h"
+
+#include <fmt/format.h>
+
+#include "copy/file_source.h"
+#include "qemu/export.h"
+#include "qemu/nbd_endpoint.h"
+
+namespace v2r {
+
+namespace {
+
+// The source and the export behind it, stopped in that order.
+class ExportedSource : public Source {
+ public:
+  ExportedSource(std::unique_ptr<NbdExport> exp, std::unique_ptr<NbdSource> src)
+      : export_(std::move(exp)), source_(std::move(src)) {}
+  ~ExportedSource() override {
+    source_.reset();
+    (void)export_->Stop();
+  }
+  const std::string& name() const override { return source_->name(); }
+  uint64_t size() const override { return source_->size(); }
+  Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override {
+    return source_->Extents(offset, length);
+  }
+  Status Read(uint64_t offset, void* buf, size_t length) override { return source_->Read(offset, buf, length); }
+
+ private:
+  std::unique_ptr<NbdExport> export_;
+  std::unique_ptr<NbdSource> source_;
+};
+
+Result<OpenedSource> OpenDirect(const DiskInfo& disk) {
+  auto src = FileSource::Open(disk.source);
+  if (!src.ok()) return src.status();
+  auto fp = (*src)->Fingerprint();
+  if (!fp.ok()) return fp.status();
+  OpenedSource o;
+  o.fingerprint = *fp;
+  o.read_path = DescribeReadPath(disk, nullptr);
+  o.source = std::move(*src);
+  return o;
+}
+
+}  // namespace
+
+bool QemuReadsFormat(const std::string& f) {
+  return f == "qcow2" || f == "qcow" || f == "vmdk" || f == "vdi" || f == "vhdx" || f == "vpc" || f == "qed";
+}
+
+ReadPath ReadPathFor(const DiskInfo& disk) {
+  if (disk.driver_type.empty() || disk.driver_type == "raw") return ReadPath::kDirect;
+  return ReadPath::kQemuNbd;
+}
+
+std::string DescribeReadPath(const DiskInfo& disk, const ImageChain* chain) {
+  if (ReadPathFor(disk) == ReadPath::kDirect) return "direct";
+  return fmt::format("qemu-nbd ({})", chain ? chain->Describe() : disk.driver_type);
+}
+
+Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections) {
+  if (ReadPathFor(disk) == ReadPath::kDirect) return OpenDirect(disk);
+  if (!QemuReadsFormat(disk.driver_type))
+    return Status::Refused(fmt::format("disk {}: format '{}' is not one virt2rbd reads", disk.target,
+                                       disk.driver_type));
+  auto chain = ProbeImageChain(disk.source, disk.driver_type);
+  if (!chain.ok()) return chain.status().Wrap(fmt::format("disk {}", disk.target));
+  auto fp = ChainFingerprint(*chain);
+  if (!fp.ok()) return fp.status();
+  ExportSpec spec;
+  spec.image_opts = ImageOptsForFile(disk.source, disk.driver_type);
+  spec.socket_path = socket_dir + "/nbd-" + disk.target + ".sock";
+  spec.connections = connections;
+  auto exp = NbdExport::Start(spec);
+  if (!exp.ok()) return exp.status().Wrap(fmt::format("disk {}", disk.target));
+  auto conns = NbdConnections::Open(spec.socket_path, disk.source, connections, /*want_allocation=*/true);
+  if (!conns.ok()) return conns.status();
+  OpenedSource o;
+  o.fingerprint = *fp;
+  o.read_path = DescribeReadPath(disk, &*chain);
+  o.export_pid = static_cast<uint64_t>((*exp)->pid());
+  o.socket_path = spec.socket_path;
+  o.source = std::make_unique<ExportedSource>(std::move(*exp), std::make_unique<NbdSource>(std::move(*conns)));
+  return o;
+}
+
+}  // namespace v2r

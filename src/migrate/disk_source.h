@@ -1,0 +1,40 @@
+// How a disk's bytes are read, chosen from libvirt's definition (never from
+// the bytes): a raw file or block device directly (copy/file_source.h), every
+// other format through a read-only qemu-nbd export owned by this run
+// (qemu/export.h). Copy, verification and the plan use the same choice.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "copy/endpoint.h"
+#include "qemu/image_info.h"
+#include "virt/domain_xml.h"
+
+namespace v2r {
+
+enum class ReadPath {
+  kDirect,   // raw file or block device: pread, SEEK_DATA/SEEK_HOLE
+  kQemuNbd,  // qcow2, vmdk, vdi, vhdx, qed: qemu's own driver behind qemu-nbd
+};
+
+// The formats read through qemu (the ones libvirt uses for file disks).
+bool QemuReadsFormat(const std::string& format);
+ReadPath ReadPathFor(const DiskInfo& disk);
+// For the plan: "direct", "qemu-nbd (qcow2 <- qcow2)".
+std::string DescribeReadPath(const DiskInfo& disk, const ImageChain* chain);
+
+struct OpenedSource {
+  std::unique_ptr<Source> source;  // owns the export, if any (stopped when it is destroyed)
+  std::string fingerprint;         // changes when the disk (any layer of its chain) is written
+  std::string read_path;           // DescribeReadPath
+  uint64_t export_pid = 0;         // the qemu-nbd serving it; 0 when read directly
+  std::string socket_path;         // its socket
+};
+
+// Opens DISK for reading. SOCKET_DIR (the migration's own directory) holds
+// the export's socket and log, named after the disk's target.
+Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections);
+
+}  // namespace v2r
