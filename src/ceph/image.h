@@ -75,7 +75,9 @@ class RbdImage {
 // would silently truncate) is kInternal, reported on the calling thread.
 class RbdSink : public Sink {
  public:
-  explicit RbdSink(std::unique_ptr<RbdImage> image) : image_(std::move(image)) {}
+  explicit RbdSink(std::unique_ptr<RbdImage> image) : owned_(std::move(image)), image_(owned_.get()) {}
+  // Not owning: `image` must outlive the sink.
+  explicit RbdSink(RbdImage& image) : image_(&image) {}
   RbdSink(const RbdSink&) = delete;
   RbdSink& operator=(const RbdSink&) = delete;
 
@@ -91,14 +93,17 @@ class RbdSink : public Sink {
  private:
   bool CheckRange(uint64_t offset, uint64_t length, const Completion& done) const;
 
-  std::unique_ptr<RbdImage> image_;
+  std::unique_ptr<RbdImage> owned_;
+  RbdImage* image_;
 };
 
 // Reads from an image (normally opened read-only). Read errors are kFailed
 // and name the image and offset.
 class RbdSource : public Source {
  public:
-  explicit RbdSource(std::unique_ptr<RbdImage> image) : image_(std::move(image)) {}
+  explicit RbdSource(std::unique_ptr<RbdImage> image) : owned_(std::move(image)), image_(owned_.get()) {}
+  // Not owning: `image` must outlive the source.
+  explicit RbdSource(RbdImage& image) : image_(&image) {}
   RbdSource(const RbdSource&) = delete;
   RbdSource& operator=(const RbdSource&) = delete;
 
@@ -113,7 +118,8 @@ class RbdSource : public Source {
   RbdImage& image() { return *image_; }
 
  private:
-  std::unique_ptr<RbdImage> image_;
+  std::unique_ptr<RbdImage> owned_;
+  RbdImage* image_;
 };
 
 }  // namespace v2r

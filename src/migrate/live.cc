@@ -51,8 +51,7 @@ std::vector<std::string> PivotedTargets(const MigrationState& ms, const std::map
 
 class LiveMigration {
  public:
-  LiveMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), r_(observer, cancel) {}
+  LiveMigration(const MigrateOptions& opts, const RunContext& ctx) : opts_(opts), r_(ctx) {}
   Result<MigrateReport> Run();
 
  private:
@@ -514,13 +513,12 @@ Result<MigrateReport> LiveMigration::Run() {
 
 }  // namespace
 
-Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* observer,
-                                     const std::atomic<bool>* cancel) {
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, const RunContext& ctx) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
-  LiveMigration m(opts, observer, cancel);
+  LiveMigration m(opts, ctx);
   return m.Run();
 }
 

@@ -165,15 +165,14 @@ Result<RollbackReport> FinishLiveRollback(Runner& r, const RollbackOptions& opts
 
 }  // namespace
 
-Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
-                                       const std::atomic<bool>* cancel) {
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, const RunContext& ctx) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (opts.discard_changes)
     return Status::Usage("--live copies every change back: it cannot be combined with --discard-changes");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
-  Runner r(observer, cancel);
+  Runner r(ctx);
   RollbackReport report;
   auto nothing_to_do = OpenForRollback(opts, r, &report);
   if (!nothing_to_do.ok()) return nothing_to_do.status();

@@ -316,9 +316,9 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
   return plan;
 }
 
-Result<MigrateReport> RunMigrate(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel) {
-  if (opts.live) return RunLiveMigrate(opts, observer, cancel);  // live.cc
-  OfflineMigration m(opts, observer, cancel);
+Result<MigrateReport> RunMigrate(const MigrateOptions& opts, const RunContext& ctx) {
+  if (opts.live) return RunLiveMigrate(opts, ctx);  // live.cc
+  OfflineMigration m(opts, ctx);
   return m.Run();
 }
 

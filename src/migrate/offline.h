@@ -23,8 +23,7 @@ namespace v2r {
 
 class OfflineMigration {
  public:
-  OfflineMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), r_(observer, cancel) {}
+  OfflineMigration(const MigrateOptions& opts, const RunContext& ctx) : opts_(opts), r_(ctx) {}
   Result<MigrateReport> Run();
 
  private:

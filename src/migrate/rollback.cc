@@ -207,8 +207,8 @@ namespace {
 // disks, what the migration created removed.
 class OfflineRollback {
  public:
-  OfflineRollback(const RollbackOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), observer_(observer), cancel_(cancel), r_(observer, cancel) {}
+  OfflineRollback(const RollbackOptions& opts, const RunContext& ctx)
+      : opts_(opts), observer_(ctx.observer), cancel_(ctx.cancel), r_(ctx) {}
 
   Result<RollbackReport> Run() {
     auto nothing_to_do = OpenForRollback(opts_, r_, &report_);
@@ -372,17 +372,16 @@ class OfflineRollback {
 
 }  // namespace
 
-Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
-                                   const std::atomic<bool>* cancel) {
-  if (opts.live) return RunLiveRollback(opts, observer, cancel);  // live_rollback.cc
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, const RunContext& ctx) {
+  if (opts.live) return RunLiveRollback(opts, ctx);  // live_rollback.cc
   if (opts.copy_back && opts.discard_changes)
     return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
-  return OfflineRollback(opts, observer, cancel).Run();
+  return OfflineRollback(opts, ctx).Run();
 }
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
-                                 const std::string& state_dir, Observer* observer) {
-  Runner r(observer, nullptr);
+                                 const std::string& state_dir, const RunContext& ctx) {
+  Runner r(ctx);
   V2R_RETURN_IF_ERROR(r.Open(connect, domain, state_dir));
   MigrationState ms = r.State();
   V2R_RETURN_IF_ERROR(RefuseFinished(ms, domain));

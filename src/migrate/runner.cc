@@ -53,6 +53,11 @@ Status RemoveOurImage(IoCtx& io, const std::string& image) {
   return st;
 }
 
+Runner::Runner(const RunContext& ctx) : ctx_(ctx), observer_(ctx.observer), cancel_(ctx.cancel) {
+  s.open_hypervisor = ctx.open_hypervisor;
+  s.open_cluster = ctx.open_cluster;
+}
+
 Status Runner::Open(const std::string& uri, const std::string& domain, const std::string& state_dir) {
   V2R_RETURN_IF_ERROR(OpenLibvirt(uri, domain, &s));
   // What this run creates is removed again if it records nothing (~Runner).
@@ -115,11 +120,14 @@ Status Runner::ArchiveJournal() {
 
 Status Runner::Log(nlohmann::json record) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!crashed_.ok()) return crashed_;
+  nlohmann::json copy = ctx_.after_record ? record : nlohmann::json();
   V2R_RETURN_IF_ERROR(AppendRecord(*journal_, std::move(record)));  // the version record first in a new journal
   auto folded = FoldJournal(journal_->records());
   if (!folded.ok()) return folded.status().Wrap(journal_->path());
   state_ = std::move(*folded);
-  return Status::Ok();
+  if (ctx_.after_record) crashed_ = ctx_.after_record(copy);
+  return crashed_;
 }
 
 MigrationState Runner::State() {

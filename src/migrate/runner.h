@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "ceph/image.h"
 #include "journal/journal.h"
+#include "migrate/context.h"
 #include "migrate/record.h"
 #include "migrate/session.h"
 #include "migrate/state_dir.h"
@@ -22,7 +23,9 @@ namespace v2r {
 
 class Runner {
  public:
-  Runner(Observer* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  // The session opens libvirt and Ceph through ctx's openers; Log calls
+  // ctx.after_record. `ctx` is copied.
+  explicit Runner(const RunContext& ctx);
   // A run that recorded nothing (refused before its first record) leaves no
   // trace: the journal, lock and directories its Open created are removed.
   ~Runner();
@@ -36,7 +39,9 @@ class Runner {
   // migration starts with an empty one.
   Status ArchiveJournal();
 
-  // Appends a record (thread-safe) and refolds the state.
+  // Appends a record (thread-safe) and refolds the state; then the
+  // context's after_record hook, whose failure makes this Log and every
+  // later one fail with it (a simulated crash: nothing more is written).
   Status Log(nlohmann::json record);
   MigrationState State();
 
@@ -76,12 +81,14 @@ class Runner {
 
   bool Cancelled() const { return cancel_ && cancel_->load(); }
   Observer* observer() { return observer_; }
+  const RunContext& context() const { return ctx_; }
   const std::atomic<bool>* cancel() const { return cancel_; }
 
   Session s;
   std::unique_ptr<StateDir> dir;
 
  private:
+  RunContext ctx_;
   Observer* observer_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<DomainLock> lock_;
@@ -89,6 +96,7 @@ class Runner {
   std::unique_ptr<Journal> journal_;
   std::mutex mu_;
   MigrationState state_;
+  Status crashed_;  // after_record failed: every later Log fails with it
   int steps_planned_ = 0;
   int steps_run_ = 0;
   Result<std::string> Undo(const std::string& reason);

@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "ceph/cluster.h"
+#include "ceph/cluster_api.h"
 #include "ceph/secret_bytes.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
@@ -22,6 +23,9 @@ struct Session {
   // reconnect, the source guard's own connection): a unit test's fake
   // (tests/unit/fake_hypervisor.h) in place of libvirt.
   HypervisorOpener open_hypervisor = LibvirtOpener();
+  // How Ceph is opened (OpenCeph): a unit test's fake
+  // (tests/unit/fake_cluster.h) in place of librados.
+  ClusterOpener open_cluster = RadosOpener();
   std::unique_ptr<Hypervisor> virt;
   std::unique_ptr<Domain> domain;
   std::unique_ptr<RadosCluster> rados;

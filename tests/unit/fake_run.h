@@ -33,8 +33,10 @@ struct FakeRun {
   // when Open fails). A second one on the same domain is a rerun: destroy
   // the first one before (a crash leaves its journal, not its lock).
   std::unique_ptr<Runner> Open(const std::string& domain, const std::atomic<bool>* cancel = nullptr) {
-    auto r = std::make_unique<Runner>(nullptr, cancel);
-    r->s.open_hypervisor = virt.Opener();
+    RunContext ctx;
+    ctx.cancel = cancel;
+    ctx.open_hypervisor = virt.Opener();
+    auto r = std::make_unique<Runner>(ctx);
     Status st = r->Open(virt.uri(), domain, state_dir);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return st.ok() ? std::move(r) : nullptr;
