@@ -10,7 +10,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "copy/buffer.h"
 #include "copy/engine.h"
 #include "journal/copy_progress.h"
@@ -36,7 +36,7 @@ class OfflineMigration {
   // or resumed) and its progress file.
   struct DiskCopy {
     std::unique_ptr<Source> source;
-    std::unique_ptr<RbdSink> sink;
+    std::unique_ptr<Image> sink;  // opened writable
     std::unique_ptr<CopyProgressFile> done;
     bool resumed = false;
   };

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "journal/journal.h"
 #include "migrate/context.h"
 #include "migrate/record.h"
@@ -105,10 +105,10 @@ class Runner {
 // Removes an image this migration created, also after a crash of ours: the
 // dead run's lock is broken (the dead client is blocklisted, which drops its
 // watch) and a remove refused for watchers is retried for up to a minute.
-Status RemoveOurImage(IoCtx& io, const std::string& image);
+Status RemoveOurImage(Pool& pool, const std::string& image);
 // Opens an image of ours for writing after a crash of ours: breaks the dead
 // run's exclusive lock first, so writes need not wait for its watch to expire.
-Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::string& image);
+Result<std::unique_ptr<Image>> OpenOurImageForWriting(Pool& pool, const std::string& image);
 
 // Image names "pool/image".
 std::string ImagePath(const std::string& pool, const std::string& image);
