@@ -1,5 +1,7 @@
 // RBD images (librbd): existence, creation, removal, an open-image handle,
 // and the Sink / Source implementations the copy engine writes and reads.
+// Internals of the real Cluster seam (ceph/rados_api.cc): code above ceph/
+// uses ceph/cluster_api.h.
 //
 // Lifetime: every object here that refers to an IoCtx must be destroyed
 // before it (and the IoCtx before its RadosCluster). An RbdImage, RbdSink or
@@ -75,7 +77,8 @@ class RbdImage {
 // would silently truncate) is kInternal, reported on the calling thread.
 class RbdSink : public Sink {
  public:
-  explicit RbdSink(std::unique_ptr<RbdImage> image) : image_(std::move(image)) {}
+  // Not owning: `image` must outlive the sink.
+  explicit RbdSink(RbdImage& image) : image_(&image) {}
   RbdSink(const RbdSink&) = delete;
   RbdSink& operator=(const RbdSink&) = delete;
 
@@ -86,19 +89,19 @@ class RbdSink : public Sink {
   void WriteZeroes(uint64_t offset, uint64_t length, Completion done) override;
   void Flush(Completion done) override;
 
-  RbdImage& image() { return *image_; }
 
  private:
   bool CheckRange(uint64_t offset, uint64_t length, const Completion& done) const;
 
-  std::unique_ptr<RbdImage> image_;
+  RbdImage* image_;
 };
 
 // Reads from an image (normally opened read-only). Read errors are kFailed
 // and name the image and offset.
 class RbdSource : public Source {
  public:
-  explicit RbdSource(std::unique_ptr<RbdImage> image) : image_(std::move(image)) {}
+  // Not owning: `image` must outlive the source.
+  explicit RbdSource(RbdImage& image) : image_(&image) {}
   RbdSource(const RbdSource&) = delete;
   RbdSource& operator=(const RbdSource&) = delete;
 
@@ -110,10 +113,9 @@ class RbdSource : public Source {
   Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override;
   Status Read(uint64_t offset, void* buf, size_t length) override;
 
-  RbdImage& image() { return *image_; }
 
  private:
-  std::unique_ptr<RbdImage> image_;
+  RbdImage* image_;
 };
 
 }  // namespace v2r

@@ -49,7 +49,7 @@ Status Run(const CopyArgs& a, const CommandEnv& env, nlohmann::json* json_out) {
   req.copy.stall_timeout_s = a.stall_timeout_s;
   req.bandwidth = a.bandwidth;
 
-  Result<CopyReport> r = CopyToRbd(req, env.observer);
+  Result<CopyReport> r = CopyToRbd(req, env.observer, MakeRunContext(env).open_cluster);
   if (!r.ok()) return r.status();
   const CopyReport& rep = *r;
   double rate = rep.seconds > 0 ? static_cast<double>(rep.size) / rep.seconds : 0;

@@ -119,7 +119,7 @@ Status RunPlanCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
 
 Status RunMigrateCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
   V2R_RETURN_IF_ERROR(Finish(a));
-  auto report = RunMigrate(a->opts, env.observer, env.cancel);
+  auto report = RunMigrate(a->opts, MakeRunContext(env));
   if (!report.ok()) return report.status();
   // Always: the event stream's report has it too. The plan was shown
   // before the steps (StepPrinter); here only what came of it.

@@ -65,7 +65,7 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
     if (a->start) a->opts.start = true;
     if (a->no_start) a->opts.start = false;
     V2R_RETURN_IF_ERROR(ResolveCeph(&a->opts.ceph));
-    auto r = RunRollback(a->opts, env.observer, env.cancel);
+    auto r = RunRollback(a->opts, MakeRunContext(env));
     if (!r.ok()) return r.status();
     nlohmann::json changed = nlohmann::json::object();  // always: the event stream's report has it too
     for (const auto& [t, b] : r->changed) changed[t] = b;
@@ -80,7 +80,7 @@ CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env) {
   AddCommon(sub, a.get(), true);
   return [a, env](nlohmann::json* out) -> Status {
     V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
-    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir, env.observer);
+    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir, MakeRunContext(env));
     if (!st.ok()) return st.status();
     *out = {{"message", "migration of " + a->domain + " committed: the rollback snapshots are removed"},
             {"migration", StateJson(*st)}};

@@ -26,7 +26,7 @@ Status Run(const VerifyArgs& a, const CommandEnv& env, nlohmann::json* json_out)
   req.threads = a.threads;
 
   VerifyReport rep;
-  Status st = VerifyAgainstRbd(req, env.observer, &rep);
+  Status st = VerifyAgainstRbd(req, env.observer, MakeRunContext(env).open_cluster, &rep);
   bool compared = st.ok() || st.kind() == Kind::kMismatch;
   if (compared) {  // always: the event stream's report has it too
     nlohmann::json ranges = nlohmann::json::array();

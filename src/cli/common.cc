@@ -6,6 +6,13 @@
 
 namespace v2r {
 
+RunContext MakeRunContext(const CommandEnv& env) {
+  RunContext ctx;
+  ctx.observer = env.observer;
+  ctx.cancel = env.cancel;
+  return ctx;
+}
+
 void AddOutputOptions(CLI::App* app, OutputOptions* out) {
   app->add_option("--format", out->format, "output format: text, or json: one summary document on stdout (default text)")
       ->check(CLI::IsMember({"text", "json"}));

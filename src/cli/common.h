@@ -12,6 +12,7 @@
 #include "base/observer.h"
 #include "base/status.h"
 #include "ceph/options.h"
+#include "migrate/context.h"
 #include "ops/image_spec.h"
 
 namespace v2r {
@@ -36,6 +37,10 @@ struct CommandEnv {
   // terminal, the event stream, the log (set up once options are parsed).
   Observer* observer;
 };
+
+// The context a command's run gets: its observer and cancel flag, the real
+// libvirt and Ceph.
+RunContext MakeRunContext(const CommandEnv& env);
 
 void AddOutputOptions(CLI::App* app, OutputOptions* out);
 void AddCephOptions(CLI::App* app, CephOptions* ceph);

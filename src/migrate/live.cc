@@ -9,9 +9,6 @@
 
 #include "base/fault.h"
 #include "base/units.h"
-#include "ceph/image.h"
-#include "ceph/snapshot_view.h"
-#include "ceph/snapshots.h"
 #include "copy/file_source.h"
 #include "copy/hasher.h"
 #include "migrate/live_mirror.h"
@@ -51,8 +48,7 @@ std::vector<std::string> PivotedTargets(const MigrationState& ms, const std::map
 
 class LiveMigration {
  public:
-  LiveMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), r_(observer, cancel) {}
+  LiveMigration(const MigrateOptions& opts, const RunContext& ctx) : opts_(opts), r_(ctx) {}
   Result<MigrateReport> Run();
 
  private:
@@ -161,7 +157,7 @@ Status LiveMigration::StepCopies() {
   }
   SplitBandwidth(opts_.bandwidth, copying_);
 
-  IoCtx& io = *r_.s.io;
+  Pool& io = *r_.s.pool;
   for (MirrorDisk* m : copying_) {
     const DiskPlan* d = nullptr;
     for (const DiskPlan* p : plan_.Moving())
@@ -176,12 +172,12 @@ Status LiveMigration::StepCopies() {
     if (rec && (rec->created || rec->create_intent)) {
       // No copy runs into it: whatever it holds is stale. Start afresh (a new
       // image reads as zeros, which qemu relies on to skip the source's holes).
-      V2R_RETURN_IF_ERROR(RemoveImage(io, d->image));
+      V2R_RETURN_IF_ERROR(io.RemoveImage(d->image));
       V2R_RETURN_IF_ERROR(r_.Log(rec::ImageRemoved(m->target, d->image,
                                                "no block copy into it: starting again on a fresh image")));
     }
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(m->target, d->image)));
-    V2R_RETURN_IF_ERROR(CreateImage(io, d->image, d->size));
+    V2R_RETURN_IF_ERROR(io.CreateImage(d->image, d->size));
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreated(m->target, d->image)));
     V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
     V2R_RETURN_IF_ERROR(StartCopy(r_, *m, kForwardEvents));
@@ -203,10 +199,10 @@ Status LiveMigration::StepPivot() {
   // XML (ResumeAfterKill).
   MigrationState ms = r_.State();
   // Opened now: opening an image costs round trips the paused VM need not wait for.
-  std::vector<std::unique_ptr<RbdImage>> images;
-  std::vector<RbdImage*> handles;
+  std::vector<std::unique_ptr<Image>> images;
+  std::vector<Image*> handles;
   for (const MirrorDisk* m : copying_) {
-    auto image = RbdImage::Open(*r_.s.io, ms.Disk(m->target)->image, false);
+    auto image = r_.s.pool->OpenImage(ms.Disk(m->target)->image, false);
     if (!image.ok()) return image.status();
     images.push_back(std::move(*image));
     handles.push_back(images.back().get());
@@ -280,10 +276,9 @@ Status LiveMigration::StepVerify() {
       if (!src.ok()) { st = src.status(); break; }
       auto a = HashSource(**src, src_opts, pair.side(0));
       if (!a.ok()) { st = a.status(); break; }
-      auto snap = OpenAtSnapshot(*r_.s.io, d->image, kSwitchSnapshot);
+      auto snap = r_.s.pool->OpenAtSnapshot(d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }
-      RbdSource view(std::move(*snap));
-      auto b = HashSource(view, src_opts, pair.side(1));
+      auto b = HashSource(**snap, src_opts, pair.side(1));
       if (!b.ok()) { st = b.status(); break; }
       std::vector<Extent> diff = CompareHashes(*a, *b);
       if (!diff.empty()) {
@@ -346,15 +341,15 @@ Status LiveMigration::StepSparsify(const std::vector<std::string>& targets) {
       break;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    auto before = ImageUsedBytes(*r_.s.io, d->image);
+    auto before = ImageUsedBytes(*r_.s.pool, d->image);
     if (!before.ok()) { st = before.status(); break; }
     {
-      auto image = RbdImage::Open(*r_.s.io, d->image, false);
+      auto image = r_.s.pool->OpenImage(d->image, false);
       if (!image.ok()) { st = image.status(); break; }
-      st = Sparsify(**image, kSparseSize);
+      st = (*image)->Sparsify(kSparseSize);
       if (!st.ok()) break;
     }
-    auto after = ImageUsedBytes(*r_.s.io, d->image);
+    auto after = ImageUsedBytes(*r_.s.pool, d->image);
     if (!after.ok()) { st = after.status(); break; }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     st = r_.Log(rec::Sparsified(d->disk.target, d->image, *before, *after, kSparseSize, secs));
@@ -453,13 +448,13 @@ Status LiveMigration::ResumeAfterKill() {
     auto live = LiveDisks(*r_.s.domain);
     Status st = live.status();
     for (const DiskRecord& d : ms.disks) {
-      if (!st.ok() || !r_.s.io) break;
+      if (!st.ok() || !r_.s.pool) break;
       if (d.snapshot || !RunsOn((*live)[d.target], ImagePath(ms.pool, d.image))) continue;
       if (!d.live.pivoted)
         st = r_.Log(rec::Pivoted(RecordType::kPivoted, d.target, ImagePath(ms.pool, d.image),
                                  {{"recovered", true}, {"at_ms", EpochMs()}}));
-      auto image = RbdImage::Open(*r_.s.io, d.image, false);
-      if (st.ok()) st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+      auto image = r_.s.pool->OpenImage(d.image, false);
+      if (st.ok()) st = image.ok() ? (*image)->CreateSnapshot(kSwitchSnapshot) : image.status();
       if (st.ok())
         st = r_.Log(rec::SnapshotCreated(d.target, kSwitchSnapshot, /*at_pivot=*/true));
     }
@@ -514,13 +509,12 @@ Result<MigrateReport> LiveMigration::Run() {
 
 }  // namespace
 
-Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* observer,
-                                     const std::atomic<bool>* cancel) {
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, const RunContext& ctx) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
-  LiveMigration m(opts, observer, cancel);
+  LiveMigration m(opts, ctx);
   return m.Run();
 }
 
@@ -555,9 +549,9 @@ Status CancelLiveCopies(Runner& r) {
     V2R_RETURN_IF_ERROR(st);
   }
   // qemu lets go of the images once the jobs ended.
-  if (r.s.io)
+  if (r.s.pool)
     for (const DiskRecord& d : ms.disks)
-      if (d.created || d.create_intent) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+      if (d.created || d.create_intent) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.pool, d.image, 30));
   return Status::Ok();
 }
 

@@ -27,6 +27,7 @@
 #include <atomic>
 
 #include "base/status.h"
+#include "migrate/context.h"
 #include "migrate/migrate.h"
 #include "migrate/options.h"
 #include "migrate/runner.h"
@@ -34,8 +35,7 @@
 
 namespace v2r {
 
-Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* observer,
-                                     const std::atomic<bool>* cancel);
+Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, const RunContext& ctx);
 
 // rollback --live: the VM must be running on RBD (or part way: some disks
 // pivoted). Copies every disk that runs on its image back onto its original
@@ -45,8 +45,7 @@ Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, Observer* obser
 // undone as by `rollback`. Failure or Ctrl-C before the pivot cancels the
 // copies back: the VM stays on RBD (the originals are then partly
 // overwritten, which the journal records).
-Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
-                                       const std::atomic<bool>* cancel);
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, const RunContext& ctx);
 
 // What rollback and rollback --live do first: open the runner, refuse a
 // domain with no migration or a committed one, and open the migration's pool.

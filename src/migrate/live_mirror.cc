@@ -7,8 +7,6 @@
 #include <thread>
 
 #include "base/fault.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 
 namespace v2r {
 
@@ -184,12 +182,12 @@ Status CancelCopy(Runner& r, const std::string& target, const std::string& dest,
   return r.Log(rec::BlockcopyCancelled(ev.cancelled, target, dest));
 }
 
-Status WaitUnwatched(IoCtx& io, const std::string& image, int timeout_s) {
+Status WaitUnwatched(Pool& pool, const std::string& image, int timeout_s) {
   const auto t0 = Clock::now();
   while (true) {
-    auto img = RbdImage::Open(io, image, /*read_only=*/true);
+    auto img = pool.OpenImage(image, /*read_only=*/true);
     if (!img.ok()) return img.status().kind() == Kind::kRefused ? Status::Ok() : img.status();  // gone
-    auto w = Watchers(**img);
+    auto w = (*img)->Watchers();
     if (!w.ok()) return w.status();
     if (w->empty()) return Status::Ok();
     if (Since(t0) > timeout_s)
@@ -199,12 +197,10 @@ Status WaitUnwatched(IoCtx& io, const std::string& image, int timeout_s) {
   }
 }
 
-Result<uint64_t> ImageUsedBytes(IoCtx& io, const std::string& image) {
-  auto img = RbdImage::Open(io, image, /*read_only=*/true);
+Result<uint64_t> ImageUsedBytes(Pool& pool, const std::string& image) {
+  auto img = pool.OpenImage(image, /*read_only=*/true);
   if (!img.ok()) return img.status();
-  uint64_t size = (*img)->size();
-  RbdSource src(std::move(*img));
-  auto extents = src.Extents(0, size);
+  auto extents = (*img)->Extents(0, (*img)->size());
   if (!extents.ok()) return extents.status();
   uint64_t used = 0;
   for (const Extent& e : *extents)

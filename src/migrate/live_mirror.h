@@ -18,7 +18,7 @@
 
 #include "base/progress.h"
 #include "base/status.h"
-#include "ceph/cluster.h"
+#include "ceph/cluster_api.h"
 #include "migrate/runner.h"
 #include "virt/domain_xml.h"
 #include "virt/hypervisor.h"
@@ -98,9 +98,9 @@ Status PivotAll(Runner& r, const std::vector<MirrorDisk*>& disks, const MirrorEv
 Status CancelCopy(Runner& r, const std::string& target, const std::string& dest, const MirrorEvents& ev);
 
 // Waits until no client (qemu) has `image` open, up to timeout_s.
-Status WaitUnwatched(IoCtx& io, const std::string& image, int timeout_s);
+Status WaitUnwatched(Pool& pool, const std::string& image, int timeout_s);
 
 // Bytes the image uses, counted in whole objects as `rbd du` does.
-Result<uint64_t> ImageUsedBytes(IoCtx& io, const std::string& image);
+Result<uint64_t> ImageUsedBytes(Pool& pool, const std::string& image);
 
 }  // namespace v2r

@@ -5,7 +5,6 @@
 
 #include "base/fault.h"
 #include "base/parallel.h"
-#include "ceph/snapshot_view.h"
 
 namespace v2r {
 
@@ -19,12 +18,12 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
 }
 
 // Creates the snapshots of the pivoted images together, one thread each.
-void SnapshotPivoted(const std::vector<RbdImage*>& images, const std::string& snap, PausedPivot* out) {
+void SnapshotPivoted(const std::vector<Image*>& images, const std::string& snap, PausedPivot* out) {
   // Each disk's outcome is kept in out->disks (the pause goes on regardless).
   (void)AllAtOnce(images.size(), [&](size_t i) {
     if (!out->disks[i].pivoted) return Status::Ok();
     const auto t = Clock::now();
-    out->disks[i].snap = CreateSnapshotSkipQuiesce(*images[i], snap);
+    out->disks[i].snap = images[i]->CreateSnapshotSkipQuiesce(snap);
     out->disks[i].snap_ms = MsSince(t);
     return Status::Ok();
   });
@@ -33,7 +32,7 @@ void SnapshotPivoted(const std::vector<RbdImage*>& images, const std::string& sn
 }  // namespace
 
 Result<PausedPivot> PauseAndPivot(Domain& dom, const std::vector<MirrorDisk*>& disks,
-                                  const std::vector<RbdImage*>& images, const std::string& snap, double timeout_s) {
+                                  const std::vector<Image*>& images, const std::string& snap, double timeout_s) {
   PausedPivot out;
   out.disks.resize(disks.size());
   const auto t0 = Clock::now();

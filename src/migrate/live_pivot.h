@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "migrate/live_mirror.h"
 #include "virt/hypervisor.h"
 
@@ -55,6 +55,6 @@ struct PausedPivot {
 // before each. Fails (nothing changed, the VM not paused) only if the
 // suspend does.
 Result<PausedPivot> PauseAndPivot(Domain& dom, const std::vector<MirrorDisk*>& disks,
-                                  const std::vector<RbdImage*>& images, const std::string& snap, double timeout_s);
+                                  const std::vector<Image*>& images, const std::string& snap, double timeout_s);
 
 }  // namespace v2r

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include "base/units.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 #include "copy/file_source.h"
 #include "migrate/live.h"
 #include "migrate/live_mirror.h"
@@ -94,9 +92,9 @@ Status PlanBackCopies(const std::vector<const DiskRecord*>& on_image, LiveDiskMa
 void MeasureChanged(Runner& r, const std::vector<const DiskRecord*>& on_image, RollbackReport* report) {
   for (const DiskRecord* d : on_image) {
     if (!d->snapshot) continue;
-    auto image = RbdImage::Open(*r.s.io, d->image, true);
+    auto image = r.s.pool->OpenImage(d->image, true);
     if (!image.ok()) continue;
-    auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+    auto bytes = (*image)->ChangedBytesSince(kSwitchSnapshot);
     if (bytes.ok()) report->changed.emplace_back(d->target, *bytes);
   }
 }
@@ -152,7 +150,7 @@ Result<RollbackReport> FinishLiveRollback(Runner& r, const RollbackOptions& opts
   done.push_back("restored the saved definition");
   V2R_RETURN_IF_ERROR(r.RunStep("clean-up", "remove what the migration created", [&]() -> Status {
     if (opts.remove_images)
-      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.io, d.image, 30));
+      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.pool, d.image, 30));
     return r.RemoveCreated(opts.remove_images, &done);
   }));
   NoteKeptImages(opts, ms, &done);
@@ -165,15 +163,14 @@ Result<RollbackReport> FinishLiveRollback(Runner& r, const RollbackOptions& opts
 
 }  // namespace
 
-Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, Observer* observer,
-                                       const std::atomic<bool>* cancel) {
+Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, const RunContext& ctx) {
   if (opts.shutdown || opts.force_off)
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (opts.discard_changes)
     return Status::Usage("--live copies every change back: it cannot be combined with --discard-changes");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
-  Runner r(observer, cancel);
+  Runner r(ctx);
   RollbackReport report;
   auto nothing_to_do = OpenForRollback(opts, r, &report);
   if (!nothing_to_do.ok()) return nothing_to_do.status();

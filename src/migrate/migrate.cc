@@ -7,9 +7,6 @@
 
 #include "base/abandon.h"
 #include "base/fault.h"
-#include "ceph/admin.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 #include "migrate/guard.h"
 #include "migrate/live.h"
 #include "migrate/offline.h"
@@ -158,7 +155,7 @@ Status OfflineMigration::Steps(bool resuming) {
     // Offline, before the switch, only our own runs wrote the images: a lock
     // still held is a killed run's, and would make the snapshot wait ~30 s.
     for (const DiskPlan* d : plan_.Moving()) {
-      auto img = OpenOurImageForWriting(*r_.s.io, d->image);
+      auto img = OpenOurImageForWriting(*r_.s.pool, d->image);
       if (!img.ok()) return img.status();
     }
     return SnapshotImages(r_, plan_);
@@ -316,9 +313,9 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
   return plan;
 }
 
-Result<MigrateReport> RunMigrate(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel) {
-  if (opts.live) return RunLiveMigrate(opts, observer, cancel);  // live.cc
-  OfflineMigration m(opts, observer, cancel);
+Result<MigrateReport> RunMigrate(const MigrateOptions& opts, const RunContext& ctx) {
+  if (opts.live) return RunLiveMigrate(opts, ctx);  // live.cc
+  OfflineMigration m(opts, ctx);
   return m.Run();
 }
 

@@ -22,6 +22,7 @@
 
 #include "base/observer.h"
 #include "base/status.h"
+#include "migrate/context.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
 #include "migrate/record.h"
@@ -52,19 +53,17 @@ Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptio
 // refusals say where migrate would refuse.
 Result<Plan> RunPlan(const MigrateOptions& opts);
 
-Result<MigrateReport> RunMigrate(const MigrateOptions& opts, Observer* observer,
-                                 const std::atomic<bool>* cancel);
+Result<MigrateReport> RunMigrate(const MigrateOptions& opts, const RunContext& ctx);
 
 struct RollbackReport {
   MigrationState state;
   std::vector<std::pair<std::string, uint64_t>> changed;  // target → bytes changed since the switch
   std::string message;
 };
-Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
-                                   const std::atomic<bool>* cancel);
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, const RunContext& ctx);
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
-                                 const std::string& state_dir, Observer* observer);
+                                 const std::string& state_dir, const RunContext& ctx);
 
 struct StatusEntry {
   MigrationState state;

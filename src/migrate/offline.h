@@ -10,7 +10,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "copy/buffer.h"
 #include "copy/engine.h"
 #include "journal/copy_progress.h"
@@ -23,8 +23,7 @@ namespace v2r {
 
 class OfflineMigration {
  public:
-  OfflineMigration(const MigrateOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), r_(observer, cancel) {}
+  OfflineMigration(const MigrateOptions& opts, const RunContext& ctx) : opts_(opts), r_(ctx) {}
   Result<MigrateReport> Run();
 
  private:
@@ -37,7 +36,7 @@ class OfflineMigration {
   // or resumed) and its progress file.
   struct DiskCopy {
     std::unique_ptr<Source> source;
-    std::unique_ptr<RbdSink> sink;
+    std::unique_ptr<Image> sink;  // opened writable
     std::unique_ptr<CopyProgressFile> done;
     bool resumed = false;
   };

@@ -7,8 +7,6 @@
 #include "base/abandon.h"
 #include "base/fault.h"
 #include "base/parallel.h"
-#include "ceph/admin.h"
-#include "ceph/snapshots.h"
 #include "copy/checksum.h"
 #include "copy/faulty_source.h"
 #include "copy/file_source.h"
@@ -32,10 +30,10 @@ void OfflineMigration::DropReadbacks() {
 
 Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
                                                                 const std::string& fingerprint, bool* resumed) {
-  IoCtx& io = *r_.s.io;
+  Pool& io = *r_.s.pool;
   const std::string& target = disk.disk.target;
   auto loaded = CopyProgressFile::Load(progress_path);
-  auto image = RbdImage::Open(io, disk.image, true);
+  auto image = io.OpenImage(disk.image, true);
   std::string why;
   if (!loaded.ok()) why = "no copy progress recorded";
   else if (!image.ok()) why = "the image is gone";
@@ -44,7 +42,7 @@ Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const Dis
     why = "the source is another disk than the one the copy began from";
   else if ((*image)->size() != disk.size) why = "the image has another size";
   else {
-    auto state = GetMeta(**image, "virt2rbd.state");
+    auto state = (*image)->GetMeta("virt2rbd.state");
     if (!state.ok() || !state->has_value() || (**state != "copying" && **state != "complete"))
       why = "the image is not marked as one being copied by virt2rbd";
   }
@@ -62,7 +60,7 @@ Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const Dis
 
 Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan& disk, const DiskRecord* rec) {
   const std::string& target = disk.disk.target;
-  IoCtx& io = *r_.s.io;
+  Pool& io = *r_.s.pool;
   auto src = FileSource::Open(disk.disk.source);
   if (!src.ok()) return src.status();
   if ((*src)->size() != disk.size)
@@ -86,21 +84,21 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
   if (auto off = InjectedReadError(target)) c.source = std::make_unique<FaultySource>(std::move(c.source), *off);
   if (!c.resumed) {
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(target, disk.image)));
-    V2R_RETURN_IF_ERROR(CreateImage(io, disk.image, disk.size));
+    V2R_RETURN_IF_ERROR(io.CreateImage(disk.image, disk.size));
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreated(target, disk.image)));
     V2R_RETURN_IF_ERROR(FaultPoint("after-image-create"));
   }
-  auto image = c.resumed ? OpenOurImageForWriting(io, disk.image) : RbdImage::Open(io, disk.image, false);
+  auto image = c.resumed ? OpenOurImageForWriting(io, disk.image) : io.OpenImage(disk.image, false);
   if (!image.ok()) return image.status();
-  c.sink = std::make_unique<RbdSink>(std::move(*image));
+  c.sink = std::move(*image);
   if (c.resumed && recheck_ && rec->snapshot) {
     // The rollback point may be taken again of chunks the recheck rewrites.
-    V2R_RETURN_IF_ERROR(RemoveSnapshot(c.sink->image(), kSwitchSnapshot));
+    V2R_RETURN_IF_ERROR(c.sink->RemoveSnapshot(kSwitchSnapshot));
     V2R_RETURN_IF_ERROR(r_.Log(rec::SnapshotRemoved(target, "rechecked")));
   }
   if (!c.resumed) {
-    V2R_RETURN_IF_ERROR(SetMeta(c.sink->image(), "virt2rbd.state", "copying"));
-    V2R_RETURN_IF_ERROR(SetMeta(c.sink->image(), "virt2rbd.source", disk.disk.source));
+    V2R_RETURN_IF_ERROR(c.sink->SetMeta("virt2rbd.state", "copying"));
+    V2R_RETURN_IF_ERROR(c.sink->SetMeta("virt2rbd.source", disk.disk.source));
     CopyProgressHeader h{disk.image, disk.disk.source, *fingerprint, disk.size,
                          std::max<uint64_t>(c.sink->object_size(), kHashBlock)};
     auto created = CopyProgressFile::Create(progress_path, h);
@@ -115,7 +113,7 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
 // rechecked: then each once found unchanged or rewritten and flushed). The
 // disks share four reader threads.
 Result<std::unique_ptr<Readback>> OfflineMigration::StartReadback(const DiskPlan& disk, const DiskCopy& c) {
-  auto rimage = RbdImage::Open(*r_.s.io, disk.image, /*read_only=*/true);
+  auto rimage = r_.s.pool->OpenImage(disk.image, /*read_only=*/true);
   if (!rimage.ok()) return rimage.status();
   auto readback = std::make_unique<Readback>(std::move(*rimage), disk.size, c.done->header().chunk_size);
   std::vector<uint64_t> before;
@@ -243,11 +241,11 @@ Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progr
   } else {
     progress->done += disk.size;
   }
-  auto image = OpenOurImageForWriting(*r_.s.io, disk.image);
+  auto image = OpenOurImageForWriting(*r_.s.pool, disk.image);
   if (!image.ok()) return image.status();
   std::string digest = copied->hashes.Digest();
-  V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.digest", digest));
-  V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "complete"));
+  V2R_RETURN_IF_ERROR((*image)->SetMeta("virt2rbd.digest", digest));
+  V2R_RETURN_IF_ERROR((*image)->SetMeta("virt2rbd.state", "complete"));
   return r_.Log(rec::DiskCopiedRecord({.target = disk.disk.target, .image = disk.image, .digest = digest,
                                         .bytes_copied = copied->bytes_written, .bytes_zero = copied->bytes_zero,
                                         .seconds = copied->seconds, .verified = verified,

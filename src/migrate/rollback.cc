@@ -8,8 +8,6 @@
 
 #include "base/fault.h"
 #include "base/units.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 #include "copy/engine.h"
 #include "copy/file_sink.h"
 #include "copy/checksum.h"
@@ -46,7 +44,7 @@ Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackRep
     return true;
   }
   V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, ms.pool, &r.s));
-  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+  if (!r.s.pool) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
   return false;
 }
 
@@ -58,10 +56,10 @@ namespace {
 // copied whole (unchanged bytes in them equal the source already), zero runs
 // become zeroes on the source (FileSink keeps a file thin). Flushed before
 // it returns. Returns the data bytes written.
-Result<uint64_t> CopyBack(std::unique_ptr<RbdImage> image, const std::vector<Extent>& changed, const std::string& source,
+Result<uint64_t> CopyBack(std::unique_ptr<Image> image, const std::vector<Extent>& changed, const std::string& source,
                           const std::atomic<bool>* cancel, const std::atomic<bool>* halt, ProgressCounters* progress) {
   uint64_t object_size = image->object_size();
-  RbdSource src(std::move(image));
+  Image& src = *image;
   auto sink = FileSink::Open(source, object_size);
   if (!sink.ok()) return sink.status();
   if ((*sink)->size() < src.size())
@@ -85,7 +83,7 @@ Result<uint64_t> CopyBack(std::unique_ptr<RbdImage> image, const std::vector<Ext
 
 struct ChangedDisk {
   const DiskRecord* disk;
-  std::unique_ptr<RbdImage> image;
+  std::unique_ptr<Image> image;
   std::vector<Extent> extents;  // changed since the switch snapshot
 };
 
@@ -93,9 +91,9 @@ struct ChangedDisk {
 Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& ms) {
   std::vector<ChangedDisk> out;
   for (const DiskRecord& d : ms.disks) {
-    auto image = RbdImage::Open(*r.s.io, d.image, true);
+    auto image = r.s.pool->OpenImage(d.image, true);
     if (!image.ok()) return image.status();
-    auto extents = ChangedSince(**image, kSwitchSnapshot);
+    auto extents = (*image)->ChangedSince(kSwitchSnapshot);
     if (!extents.ok()) return extents.status();
     if (!extents->empty()) out.push_back({&d, std::move(*image), std::move(*extents)});
   }
@@ -141,7 +139,7 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
     if (!src.ok()) { st = src.status(); break; }
     auto a = HashSource(**src, hopts, pair.side(0));
     if (!a.ok()) { st = a.status(); break; }
-    auto b = HashImage(ceph, ImageSpec{ms.pool, d.image}, hopts, pair.side(1));
+    auto b = HashImage(r.s.open_cluster, ceph, ImageSpec{ms.pool, d.image}, hopts, pair.side(1));
     if (!b.ok()) { st = b.status(); break; }
     auto diff = CompareHashes(*a, *b);
     if (!diff.empty()) {
@@ -207,8 +205,8 @@ namespace {
 // disks, what the migration created removed.
 class OfflineRollback {
  public:
-  OfflineRollback(const RollbackOptions& opts, Observer* observer, const std::atomic<bool>* cancel)
-      : opts_(opts), observer_(observer), cancel_(cancel), r_(observer, cancel) {}
+  OfflineRollback(const RollbackOptions& opts, const RunContext& ctx)
+      : opts_(opts), observer_(ctx.observer), cancel_(ctx.cancel), r_(ctx) {}
 
   Result<RollbackReport> Run() {
     auto nothing_to_do = OpenForRollback(opts_, r_, &report_);
@@ -274,9 +272,9 @@ class OfflineRollback {
   Status Measure() {
     report_.changed.clear();
     for (const DiskRecord& d : r_.State().disks) {
-      auto image = RbdImage::Open(*r_.s.io, d.image, true);
+      auto image = r_.s.pool->OpenImage(d.image, true);
       if (!image.ok()) return image.status().Wrap(fmt::format("disk {}", d.target));
-      auto bytes = ChangedBytesSince(**image, kSwitchSnapshot);
+      auto bytes = (*image)->ChangedBytesSince(kSwitchSnapshot);
       if (!bytes.ok()) return bytes.status().Wrap(fmt::format("disk {}", d.target));
       report_.changed.emplace_back(d.target, *bytes);
     }
@@ -372,17 +370,16 @@ class OfflineRollback {
 
 }  // namespace
 
-Result<RollbackReport> RunRollback(const RollbackOptions& opts, Observer* observer,
-                                   const std::atomic<bool>* cancel) {
-  if (opts.live) return RunLiveRollback(opts, observer, cancel);  // live_rollback.cc
+Result<RollbackReport> RunRollback(const RollbackOptions& opts, const RunContext& ctx) {
+  if (opts.live) return RunLiveRollback(opts, ctx);  // live_rollback.cc
   if (opts.copy_back && opts.discard_changes)
     return Status::Usage("--copy-back and --discard-changes are mutually exclusive");
-  return OfflineRollback(opts, observer, cancel).Run();
+  return OfflineRollback(opts, ctx).Run();
 }
 
 Result<MigrationState> RunCommit(const std::string& domain, const std::string& connect, const CephOptions& ceph,
-                                 const std::string& state_dir, Observer* observer) {
-  Runner r(observer, nullptr);
+                                 const std::string& state_dir, const RunContext& ctx) {
+  Runner r(ctx);
   V2R_RETURN_IF_ERROR(r.Open(connect, domain, state_dir));
   MigrationState ms = r.State();
   V2R_RETURN_IF_ERROR(RefuseFinished(ms, domain));
@@ -392,14 +389,14 @@ Result<MigrationState> RunCommit(const std::string& domain, const std::string& c
     return Status::Refused(fmt::format("the migration of {} is unfinished: finish it (rerun migrate) or roll it back",
                                        domain));
   V2R_RETURN_IF_ERROR(OpenCeph(ceph, ms.pool, &r.s));
-  if (!r.s.io) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
+  if (!r.s.pool) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
   r.PlanSteps(1);
   V2R_RETURN_IF_ERROR(r.RunStep("remove-snapshots", "remove the rollback snapshots", [&]() -> Status {
     for (const DiskRecord& d : ms.disks) {
-      auto image = RbdImage::Open(*r.s.io, d.image, false);
+      auto image = r.s.pool->OpenImage(d.image, false);
       if (!image.ok()) return image.status();
-      V2R_RETURN_IF_ERROR(RemoveSnapshot(**image, kSwitchSnapshot));
-      V2R_RETURN_IF_ERROR(SetMeta(**image, "virt2rbd.state", "committed"));
+      V2R_RETURN_IF_ERROR((*image)->RemoveSnapshot(kSwitchSnapshot));
+      V2R_RETURN_IF_ERROR((*image)->SetMeta("virt2rbd.state", "committed"));
       V2R_RETURN_IF_ERROR(r.Log(rec::SnapshotRemoved(d.target)));
     }
     return Status::Ok();
@@ -461,12 +458,12 @@ Result<std::vector<StatusEntry>> RunStatus(const std::string& domain, const std:
       Status st = OpenCeph(ceph, e.state.pool, &s);
       if (!st.ok()) warnings->push_back("Ceph not reachable, images not checked: " + st.message());
     }
-    if (live && s.rados) {
-      auto io = s.rados->OpenPool(e.state.pool);
+    if (live && s.cluster) {
+      auto pool = s.cluster->OpenPool(e.state.pool);
       for (const DiskRecord& d : e.state.disks) {
         bool exists = false;
-        if (io.ok()) {
-          auto ex = ImageExists(*io, d.image);
+        if (pool.ok()) {
+          auto ex = (*pool)->ImageExists(d.image);
           exists = ex.ok() && *ex;
         }
         if (!exists) e.drift.push_back(fmt::format("image {} is missing", ImagePath(e.state.pool, d.image)));

@@ -13,25 +13,22 @@
 #include <thread>
 
 #include "base/fault.h"
-#include "ceph/admin.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 #include "migrate/live.h"
 
 namespace v2r {
 
 std::string ImagePath(const std::string& pool, const std::string& image) { return pool + "/" + image; }
 
-Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::string& image) {
-  auto img = RbdImage::Open(io, image, false);
+Result<std::unique_ptr<Image>> OpenOurImageForWriting(Pool& pool, const std::string& image) {
+  auto img = pool.OpenImage(image, false);
   if (!img.ok()) return img.status();
-  auto broken = BreakLocks(**img);
+  auto broken = (*img)->BreakLocks();
   if (!broken.ok()) return broken.status();
   return img;
 }
 
-Status RemoveOurImage(IoCtx& io, const std::string& image) {
-  auto exists = ImageExists(io, image);
+Status RemoveOurImage(Pool& io, const std::string& image) {
+  auto exists = io.ImageExists(image);
   if (!exists.ok()) return exists.status();
   if (*exists) {
     auto img = OpenOurImageForWriting(io, image);  // breaks a dead run's locks
@@ -40,17 +37,22 @@ Status RemoveOurImage(IoCtx& io, const std::string& image) {
     // Not there, or a creation interrupted half way (by a crash while
     // another disk's thread was creating it): listed, yet it does not open,
     // and creating it again fails with EEXIST. rbd_remove clears that.
-    auto listed = ImageNameListed(io, image);
+    auto listed = io.ImageListed(image);
     if (!listed.ok()) return listed.status();
     if (!*listed) return Status::Ok();
   }
   Status st;
   for (int i = 0; i < 60; ++i) {
-    st = RemoveImage(io, image);
+    st = io.RemoveImage(image);
     if (st.ok() || st.cause() != Cause::kBusy) return st;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   return st;
+}
+
+Runner::Runner(const RunContext& ctx) : ctx_(ctx), observer_(ctx.observer), cancel_(ctx.cancel) {
+  s.open_hypervisor = ctx.open_hypervisor;
+  s.open_cluster = ctx.open_cluster;
 }
 
 Status Runner::Open(const std::string& uri, const std::string& domain, const std::string& state_dir) {
@@ -115,11 +117,14 @@ Status Runner::ArchiveJournal() {
 
 Status Runner::Log(nlohmann::json record) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!crashed_.ok()) return crashed_;
+  nlohmann::json copy = ctx_.after_record ? record : nlohmann::json();
   V2R_RETURN_IF_ERROR(AppendRecord(*journal_, std::move(record)));  // the version record first in a new journal
   auto folded = FoldJournal(journal_->records());
   if (!folded.ok()) return folded.status().Wrap(journal_->path());
   state_ = std::move(*folded);
-  return Status::Ok();
+  if (ctx_.after_record) crashed_ = ctx_.after_record(copy);
+  return crashed_;
 }
 
 MigrationState Runner::State() {
@@ -201,19 +206,19 @@ Status Runner::RestoreAutostart() {
 
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
-  if (images && s.io) {
+  if (images && s.pool) {
     // Lock breaking, the snapshot's and the image's removal only free space:
     // they must also work in a pool that is full or over quota.
-    PoolFullTry full_try(*s.io);
+    auto full_try = s.pool->FullTry();
     for (const DiskRecord& d : st.disks) {
       if (!(d.created || d.create_intent) || d.removed) continue;
-      auto img = RbdImage::Open(*s.io, d.image, false);
+      auto img = s.pool->OpenImage(d.image, false);
       if (img.ok()) {
-        V2R_RETURN_IF_ERROR(RemoveSnapshot(**img, kSwitchSnapshot));
+        V2R_RETURN_IF_ERROR((*img)->RemoveSnapshot(kSwitchSnapshot));
         img->reset();
       }
       V2R_RETURN_IF_ERROR(FaultPoint("before-image-remove"));
-      V2R_RETURN_IF_ERROR(RemoveOurImage(*s.io, d.image));
+      V2R_RETURN_IF_ERROR(RemoveOurImage(*s.pool, d.image));
       V2R_RETURN_IF_ERROR(Log(rec::ImageRemoved(d.target, d.image)));
       done->push_back("removed image " + ImagePath(st.pool, d.image));
     }
@@ -238,17 +243,17 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
       done->push_back("removed libvirt secret " + st.secret_uuid);
     }
   }
-  if (s.rados && (st.user_created || st.user_create_intent) && !st.user_removed) {
+  if (s.cluster && (st.user_created || st.user_create_intent) && !st.user_removed) {
     if (shared) {
       done->push_back(fmt::format("kept cephx user {} (its secret is used by {})", st.user_entity,
                                   fmt::join(users_of_secret, ", ")));
     } else {
-      V2R_RETURN_IF_ERROR(DeleteUser(*s.rados, st.user_entity));
+      V2R_RETURN_IF_ERROR(s.cluster->DeleteUser(st.user_entity));
       V2R_RETURN_IF_ERROR(Log(rec::UserRemoved(st.user_entity)));
       done->push_back("removed cephx user " + st.user_entity);
     }
-  } else if (s.rados && st.user_caps_updated && !st.user_removed && !shared) {
-    V2R_RETURN_IF_ERROR(SetCaps(*s.rados, st.user_entity, st.user_old_caps));
+  } else if (s.cluster && st.user_caps_updated && !st.user_removed && !shared) {
+    V2R_RETURN_IF_ERROR(s.cluster->SetCaps(st.user_entity, st.user_old_caps));
     V2R_RETURN_IF_ERROR(Log(rec::UserCapsRestored(st.user_entity)));
     done->push_back("restored the caps of cephx user " + st.user_entity);
   }

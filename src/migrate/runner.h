@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "journal/journal.h"
+#include "migrate/context.h"
 #include "migrate/record.h"
 #include "migrate/session.h"
 #include "migrate/state_dir.h"
@@ -22,7 +23,9 @@ namespace v2r {
 
 class Runner {
  public:
-  Runner(Observer* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  // The session opens libvirt and Ceph through ctx's openers; Log calls
+  // ctx.after_record. `ctx` is copied.
+  explicit Runner(const RunContext& ctx);
   // A run that recorded nothing (refused before its first record) leaves no
   // trace: the journal, lock and directories its Open created are removed.
   ~Runner();
@@ -36,7 +39,9 @@ class Runner {
   // migration starts with an empty one.
   Status ArchiveJournal();
 
-  // Appends a record (thread-safe) and refolds the state.
+  // Appends a record (thread-safe) and refolds the state; then the
+  // context's after_record hook, whose failure makes this Log and every
+  // later one fail with it (a simulated crash: nothing more is written).
   Status Log(nlohmann::json record);
   MigrationState State();
 
@@ -76,12 +81,14 @@ class Runner {
 
   bool Cancelled() const { return cancel_ && cancel_->load(); }
   Observer* observer() { return observer_; }
+  const RunContext& context() const { return ctx_; }
   const std::atomic<bool>* cancel() const { return cancel_; }
 
   Session s;
   std::unique_ptr<StateDir> dir;
 
  private:
+  RunContext ctx_;
   Observer* observer_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<DomainLock> lock_;
@@ -89,6 +96,7 @@ class Runner {
   std::unique_ptr<Journal> journal_;
   std::mutex mu_;
   MigrationState state_;
+  Status crashed_;  // after_record failed: every later Log fails with it
   int steps_planned_ = 0;
   int steps_run_ = 0;
   Result<std::string> Undo(const std::string& reason);
@@ -97,10 +105,10 @@ class Runner {
 // Removes an image this migration created, also after a crash of ours: the
 // dead run's lock is broken (the dead client is blocklisted, which drops its
 // watch) and a remove refused for watchers is retried for up to a minute.
-Status RemoveOurImage(IoCtx& io, const std::string& image);
+Status RemoveOurImage(Pool& pool, const std::string& image);
 // Opens an image of ours for writing after a crash of ours: breaks the dead
 // run's exclusive lock first, so writes need not wait for its watch to expire.
-Result<std::unique_ptr<RbdImage>> OpenOurImageForWriting(IoCtx& io, const std::string& image);
+Result<std::unique_ptr<Image>> OpenOurImageForWriting(Pool& pool, const std::string& image);
 
 // Image names "pool/image".
 std::string ImagePath(const std::string& pool, const std::string& image);

@@ -6,22 +6,20 @@
 
 #include <fmt/format.h>
 
-#include "ceph/admin.h"
-#include "ceph/image.h"
 #include "copy/file_source.h"
 
 namespace v2r {
 
 Session::~Session() {
-  io.reset();
-  rados.reset();
+  pool.reset();
+  cluster.reset();
   domain.reset();
   virt.reset();
 }
 
 Result<SecretBytes> Session::CephxKey(const std::string& entity) {
-  if (cephx_key) return cephx_key(entity);
-  return GetKeyBytes(*rados, entity);
+  if (!cluster) return Status::Internal("the cephx key of " + entity + " asked for without a cluster connection");
+  return cluster->KeyBytes(entity);
 }
 
 Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s) {
@@ -41,14 +39,14 @@ Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s
 Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
   CephOptions with_log = ceph;
   if (with_log.ceph_log_file.empty()) with_log.ceph_log_file = s->ceph_log_file;
-  auto cluster = RadosCluster::Connect(with_log, kBulkIoConf);
+  auto cluster = s->open_cluster(with_log, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
-  s->rados = std::move(*cluster);
-  auto io = s->rados->OpenPool(pool);
-  if (io.ok()) {
-    s->io = std::make_unique<IoCtx>(std::move(*io));
-  } else if (io.status().cause() != Cause::kNotFound) {
-    return io.status();
+  s->cluster = std::move(*cluster);
+  auto opened = s->cluster->OpenPool(pool);
+  if (opened.ok()) {
+    s->pool = std::move(*opened);
+  } else if (opened.status().cause() != Cause::kNotFound) {
+    return opened.status();
   }
   return Status::Ok();
 }
@@ -149,25 +147,25 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
 Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,
                                         const std::vector<std::string>& image_names) {
   ClusterFacts f;
-  f.pool_exists = s.io != nullptr;
+  f.pool_exists = s.pool != nullptr;
   if (f.pool_exists) {
-    f.pool_is_rbd = CheckRbdPool(*s.io).ok();
-    auto space = GetPoolSpace(*s.rados, pool);
+    f.pool_is_rbd = s.pool->CheckRbd().ok();
+    auto space = s.cluster->GetPoolSpace(pool);
     if (!space.ok()) return space.status();
     f.max_avail = space->max_avail;
     f.quota_max_bytes = space->quota_max_bytes;
     f.pool_stored = space->stored;
     if (!space->usage_known) f.max_avail = UINT64_MAX;  // no mgr: unknown, do not refuse on it
     for (const std::string& name : image_names) {
-      auto exists = ImageExists(*s.io, name);
+      auto exists = s.pool->ImageExists(name);
       if (!exists.ok()) return exists.status();
       if (*exists) f.existing_images.insert(name);
     }
   }
-  auto mons = MonitorAddresses(*s.rados);
+  auto mons = s.cluster->MonitorAddresses();
   if (!mons.ok()) return mons.status();
   for (const MonAddress& m : *mons) f.monmap.push_back({m.host, m.port});
-  auto user = GetUser(*s.rados, user_entity);
+  auto user = s.cluster->GetUser(user_entity);
   if (!user.ok()) return user.status();
   if (user->has_value()) {
     f.user_exists = true;

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "ceph/cluster.h"
+#include "ceph/cluster_api.h"
 #include "ceph/secret_bytes.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
@@ -22,33 +22,34 @@ struct Session {
   // reconnect, the source guard's own connection): a unit test's fake
   // (tests/unit/fake_hypervisor.h) in place of libvirt.
   HypervisorOpener open_hypervisor = LibvirtOpener();
+  // How Ceph is opened (OpenCeph): a unit test's fake
+  // (tests/unit/fake_cluster.h) in place of librados.
+  ClusterOpener open_cluster = RadosOpener();
   std::unique_ptr<Hypervisor> virt;
   std::unique_ptr<Domain> domain;
-  std::unique_ptr<RadosCluster> rados;
-  // Declared after rados: destroyed before it.
-  std::unique_ptr<IoCtx> io;
+  std::unique_ptr<Cluster> cluster;
+  // The migration's pool (null when it does not exist). Declared after
+  // cluster: destroyed before it.
+  std::unique_ptr<Pool> pool;
   // Where librados' own log goes (its messages never reach the screen):
   // the domain's run log once the state dir is open; empty: discarded.
   std::string ceph_log_file;
-  // The cephx key of `entity` (the libvirt secret's value): GetKeyBytes on
-  // `rados`, unless `cephx_key` is set (a unit test without a cluster, until
-  // the Cluster seam replaces rados/io).
-  std::function<Result<SecretBytes>(const std::string& entity)> cephx_key;
+  // The cephx key of `entity` (the libvirt secret's value), from `cluster`.
   Result<SecretBytes> CephxKey(const std::string& entity);
-  ~Session();  // io before rados; domain before virt
+  ~Session();  // pool before cluster; domain before virt
   // Writes were abandoned: leak the Ceph handles (closing them would wait
   // for those writes for ever). See base/abandon.h.
   void Abandon() {
-    (void)io.release();
-    (void)rados.release();
+    (void)pool.release();
+    (void)cluster.release();
   }
 };
 
 // Opens libvirt through s->open_hypervisor (refused when unreachable) and
 // looks the domain up.
 Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s);
-// Connects to Ceph as the operator and opens the pool when it exists
-// (s->io stays empty when the pool does not exist).
+// Connects to Ceph as the operator (through s->open_cluster) and opens the
+// pool when it exists (s->pool stays empty when the pool does not exist).
 Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s);
 
 RunState ToRunState(DomainState st);

@@ -8,9 +8,6 @@
 
 #include "base/fault.h"
 #include "base/parallel.h"
-#include "ceph/admin.h"
-#include "ceph/image.h"
-#include "ceph/snapshots.h"
 #include "copy/checksum.h"
 #include "migrate/live_mirror.h"
 
@@ -80,7 +77,7 @@ std::string CopyStepTitle(const Plan& plan, bool verify) {
 Status EnsureUser(Runner& r_, const Plan& plan_) {
   MigrationState ms = r_.State();
   if (ms.user_created || ms.user_caps_updated) return Status::Ok();
-  RadosCluster& c = *r_.s.rados;
+  Cluster& c = *r_.s.cluster;
   switch (plan_.user_action) {
     case UserAction::kReuse:
       if (ms.user_create_intent) {  // we created it before a crash
@@ -90,12 +87,12 @@ Status EnsureUser(Runner& r_, const Plan& plan_) {
     case UserAction::kCreate:
       V2R_RETURN_IF_ERROR(r_.Log(rec::UserCreate(plan_.user_entity, plan_.user_caps_after)));
       V2R_RETURN_IF_ERROR(FaultPoint("before-user-create"));
-      V2R_RETURN_IF_ERROR(CreateUser(c, plan_.user_entity, plan_.user_caps_after));
+      V2R_RETURN_IF_ERROR(c.CreateUser(plan_.user_entity, plan_.user_caps_after));
       V2R_RETURN_IF_ERROR(FaultPoint("after-user-create"));
       return r_.Log(rec::UserCreated(plan_.user_entity));
     case UserAction::kUpdateCaps:
       V2R_RETURN_IF_ERROR(r_.Log(rec::UserCapsUpdate(plan_.user_entity, plan_.user_caps_before)));
-      V2R_RETURN_IF_ERROR(SetCaps(c, plan_.user_entity, plan_.user_caps_after));
+      V2R_RETURN_IF_ERROR(c.SetCaps(plan_.user_entity, plan_.user_caps_after));
       return r_.Log(rec::UserCapsUpdated(plan_.user_entity, plan_.user_caps_before));
   }
   return Status::Ok();
@@ -147,8 +144,8 @@ Status SnapshotImages(Runner& r_, const Plan& plan_) {
   // disks about 0.5 s more downtime than one disk of the same bytes.
   return AllAtOnce(todo.size(), [&](size_t i) {
     const DiskPlan* d = todo[i];
-    auto image = RbdImage::Open(*r_.s.io, d->image, false);
-    Status st = image.ok() ? CreateSnapshot(**image, kSwitchSnapshot) : image.status();
+    auto image = r_.s.pool->OpenImage(d->image, false);
+    Status st = image.ok() ? (*image)->CreateSnapshot(kSwitchSnapshot) : image.status();
     if (st.ok()) st = r_.Log(rec::SnapshotCreated(d->disk.target, kSwitchSnapshot));
     return st;
   });
@@ -207,9 +204,9 @@ Status ConfirmOnRbd(Runner& r_, const Plan& plan_) {
                                         ImagePath(plan_.pool, d->image)));
     bool watched = false;
     for (int i = 0; i < 50 && !watched; ++i) {
-      auto image = RbdImage::Open(*r_.s.io, d->image, true);
+      auto image = r_.s.pool->OpenImage(d->image, true);
       if (!image.ok()) return image.status();
-      auto w = Watchers(**image);
+      auto w = (*image)->Watchers();
       if (!w.ok()) return w.status();
       watched = !w->empty();
       if (!watched) std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -243,9 +240,9 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
 
 std::map<std::string, uint64_t> UsedSpace(Runner& r) {
   std::map<std::string, uint64_t> used;
-  if (!r.s.io) return used;
+  if (!r.s.pool) return used;
   for (const DiskRecord& d : r.State().disks) {
-    auto bytes = ImageUsedBytes(*r.s.io, d.image);
+    auto bytes = ImageUsedBytes(*r.s.pool, d.image);
     if (bytes.ok()) used[d.target] = *bytes;
   }
   return used;

@@ -10,9 +10,7 @@
 
 #include "base/units.h"
 #include "base/abandon.h"
-#include "ceph/admin.h"
-#include "ceph/cluster.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "copy/file_source.h"
 #include "copy/rate_limiter.h"
 #include "ops/readback.h"
@@ -40,9 +38,8 @@ auto InPhase(Observer* observer, const std::string& label, ProgressCounters& cou
 // would block half way (librbd waits for ever on a full or over-quota pool).
 // A block device's allocation is only an upper bound (its size, zeros are
 // not copied): too big only warns.
-Status CheckRoom(RadosCluster& cluster, const std::string& pool, const FileSource& source,
-                 Observer* observer) {
-  auto space = GetPoolSpace(cluster, pool);
+Status CheckRoom(Cluster& cluster, const std::string& pool, const FileSource& source, Observer* observer) {
+  auto space = cluster.GetPoolSpace(pool);
   if (!space.ok()) return space.status();
   uint64_t avail = space->usage_known ? space->max_avail : UINT64_MAX;  // no mgr: unknown, not "none"
   if (space->quota_max_bytes) {
@@ -65,16 +62,15 @@ Status CheckRoom(RadosCluster& cluster, const std::string& pool, const FileSourc
 
 }  // namespace
 
-Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, const HashOptions& hopts,
-                              ProgressCounters* progress) {
-  auto cluster = RadosCluster::Connect(ceph, kBulkIoConf);
+Result<BlockHashes> HashImage(const ClusterOpener& open_cluster, const CephOptions& ceph, const ImageSpec& target,
+                              const HashOptions& hopts, ProgressCounters* progress) {
+  auto cluster = open_cluster(ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
-  auto ioctx = (*cluster)->OpenPool(target.pool);
-  if (!ioctx.ok()) return ioctx.status();
-  auto image = RbdImage::Open(*ioctx, target.image, /*read_only=*/true);
+  auto pool = (*cluster)->OpenPool(target.pool);
+  if (!pool.ok()) return pool.status();
+  auto image = (*pool)->OpenImage(target.image, /*read_only=*/true);
   if (!image.ok()) return image.status();
-  RbdSource source(std::move(*image));
-  return HashSource(source, hopts, progress);
+  return HashSource(**image, hopts, progress);
 }
 
 namespace {
@@ -84,11 +80,12 @@ namespace {
 // writes had to be abandoned (Abandon: nothing may be closed then).
 class CopyToRbdRun {
  public:
-  CopyToRbdRun(const CopyRequest& req, Observer* observer) : req_(req), observer_(observer) {}
+  CopyToRbdRun(const CopyRequest& req, Observer* observer, const ClusterOpener& open_cluster)
+      : req_(req), observer_(observer), open_cluster_(open_cluster) {}
 
   Result<CopyReport> Run() {
     V2R_RETURN_IF_ERROR(Preflight());
-    V2R_RETURN_IF_ERROR(CreateImage(*ioctx_, req_.target.image, source_->size()));
+    V2R_RETURN_IF_ERROR(pool_->CreateImage(req_.target.image, source_->size()));
     CopyOptions copts = req_.copy;
     if (Status st = Prepare(&copts); !st.ok()) return Cleanup(st);
     ProgressCounters copy_progress;
@@ -120,14 +117,14 @@ class CopyToRbdRun {
     auto source = FileSource::Open(req_.source);
     if (!source.ok()) return source.status();
     source_ = std::move(*source);
-    auto cluster = RadosCluster::Connect(req_.ceph, kBulkIoConf);
+    auto cluster = open_cluster_(req_.ceph, kBulkIoConf);
     if (!cluster.ok()) return cluster.status();
     cluster_ = std::move(*cluster);
-    auto ioctx = cluster_->OpenPool(req_.target.pool);
-    if (!ioctx.ok()) return ioctx.status();
-    ioctx_ = std::make_unique<IoCtx>(std::move(*ioctx));
-    V2R_RETURN_IF_ERROR(CheckRbdPool(*ioctx_));
-    auto exists = ImageExists(*ioctx_, req_.target.image);
+    auto pool = cluster_->OpenPool(req_.target.pool);
+    if (!pool.ok()) return pool.status();
+    pool_ = std::move(*pool);
+    V2R_RETURN_IF_ERROR(pool_->CheckRbd());
+    auto exists = pool_->ImageExists(req_.target.image);
     if (!exists.ok()) return exists.status();
     const std::string name = req_.target.ToString();
     if (*exists)
@@ -141,9 +138,9 @@ class CopyToRbdRun {
 
   // The sink, the read-back that follows the copy, the rate limit.
   Status Prepare(CopyOptions* copts) {
-    auto image = RbdImage::Open(*ioctx_, req_.target.image, /*read_only=*/false);
+    auto image = pool_->OpenImage(req_.target.image, /*read_only=*/false);
     if (!image.ok()) return image.status();
-    sink_ = std::make_unique<RbdSink>(std::move(*image));
+    sink_ = std::move(*image);
     copts->cancel = req_.cancel;
     copts->target_fresh = true;  // created just now
     V2R_RETURN_IF_ERROR(ResolveCopyOptions(*source_, *sink_, copts));
@@ -151,7 +148,7 @@ class CopyToRbdRun {
     // hold, a span once the copy has flushed it, while later chunks are still
     // being written. What is left after the copy is about its last second.
     if (req_.verify) {
-      auto rimage = RbdImage::Open(*ioctx_, req_.target.image, /*read_only=*/true);
+      auto rimage = pool_->OpenImage(req_.target.image, /*read_only=*/true);
       if (!rimage.ok()) return rimage.status();
       readback_ = std::make_unique<Readback>(std::move(*rimage), source_->size(), copts->chunk_size);
       Readback* rb = readback_.get();
@@ -175,7 +172,7 @@ class CopyToRbdRun {
 
   Status Cleanup(const Status& st) {
     const std::string name = req_.target.ToString();
-    Status rm = RemoveImage(*ioctx_, req_.target.image);
+    Status rm = pool_->RemoveImage(req_.target.image);
     std::string what = rm.ok() ? fmt::format("the partial image {} was removed", name)
                                : fmt::format("removing the partial image {} failed too ({}): remove it with: rbd rm {}",
                                              name, rm.message(), name);
@@ -191,7 +188,7 @@ class CopyToRbdRun {
     MarkAbandoned();
     if (readback_) readback_.release()->Abandon();
     (void)sink_.release();
-    (void)ioctx_.release();  // leaked on purpose, with the cluster handle
+    (void)pool_.release();  // leaked on purpose, with the cluster handle
     (void)cluster_.release();
     (void)rate_.release();
     const std::string name = req_.target.ToString();
@@ -219,34 +216,38 @@ class CopyToRbdRun {
 
   const CopyRequest& req_;
   Observer* const observer_;
+  const ClusterOpener& open_cluster_;
   // Destroyed in reverse: the rate limiter, read-back and sink before the
   // pool, the pool before the cluster.
   std::unique_ptr<FileSource> source_;
-  std::unique_ptr<RadosCluster> cluster_;
-  std::unique_ptr<IoCtx> ioctx_;
-  std::unique_ptr<RbdSink> sink_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Image> sink_;
   std::unique_ptr<Readback> readback_;
   std::unique_ptr<RateLimiter> rate_;
 };
 
 }  // namespace
 
-Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer) { return CopyToRbdRun(req, observer).Run(); }
+Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer, const ClusterOpener& open_cluster) {
+  return CopyToRbdRun(req, observer, open_cluster).Run();
+}
 
-Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyReport* report) {
+Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, const ClusterOpener& open_cluster,
+                        VerifyReport* report) {
   auto vstart = std::chrono::steady_clock::now();
   auto source = FileSource::Open(req.source);
   if (!source.ok()) return source.status();
-  auto cluster = RadosCluster::Connect(req.ceph, kBulkIoConf);
+  auto cluster = open_cluster(req.ceph, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
-  auto ioctx = (*cluster)->OpenPool(req.target.pool);
-  if (!ioctx.ok()) return ioctx.status();
-  auto image = RbdImage::Open(*ioctx, req.target.image, /*read_only=*/true);
+  auto pool = (*cluster)->OpenPool(req.target.pool);
+  if (!pool.ok()) return pool.status();
+  auto image = (*pool)->OpenImage(req.target.image, /*read_only=*/true);
   if (!image.ok()) return image.status();
   report->source = req.source;
   report->image = req.target.ToString();
   report->size = (*source)->size();
-  RbdSource image_source(std::move(*image));
+  Image& image_source = **image;
   if (image_source.size() != (*source)->size()) {
     report->mismatches.push_back({0, std::max(image_source.size(), (*source)->size()), false});
     return Status::Mismatch(fmt::format("{} is {} bytes but {} is {} bytes", req.source, (*source)->size(),

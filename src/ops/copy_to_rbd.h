@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "ceph/cluster.h"
+#include "ceph/cluster_api.h"
 #include "ceph/options.h"
 #include "copy/checksum.h"
 #include "copy/engine.h"
@@ -45,12 +45,13 @@ struct CopyReport {
 // unreachable, the pool missing or not RBD, or the image exists. On any later
 // failure or interruption the image this call created is removed; the status
 // says so. A verification mismatch keeps the image for inspection.
-Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer);
+// Ceph is reached through `open_cluster` (RadosOpener() outside tests).
+Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer, const ClusterOpener& open_cluster);
 
 // Reads an image back through its own connection with librbd's cache off,
 // so what is hashed is what the OSDs hold.
-Result<BlockHashes> HashImage(const CephOptions& ceph, const ImageSpec& target, const HashOptions& hopts,
-                              ProgressCounters* progress);
+Result<BlockHashes> HashImage(const ClusterOpener& open_cluster, const CephOptions& ceph, const ImageSpec& target,
+                              const HashOptions& hopts, ProgressCounters* progress);
 
 struct VerifyRequest {
   std::string source;
@@ -73,6 +74,7 @@ struct VerifyReport {
 // Reads both sides and compares them block by block. A difference (in size
 // or data) is a kMismatch status; the report is returned through `report`
 // in every case where both sides could be read.
-Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, VerifyReport* report);
+Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, const ClusterOpener& open_cluster,
+                        VerifyReport* report);
 
 }  // namespace v2r

@@ -9,7 +9,7 @@
 
 #include "base/progress.h"
 #include "base/status.h"
-#include "ceph/image.h"
+#include "ceph/cluster_api.h"
 #include "copy/checksum.h"
 #include "copy/frontier.h"
 #include "copy/hasher.h"
@@ -22,7 +22,7 @@ namespace v2r {
 // hashes of the image (compare them with the copy's); otherwise destroy it
 // (stops and waits), or Abandon() it when the copy's writes were abandoned.
 struct Readback {
-  Readback(std::unique_ptr<RbdImage> image, uint64_t size, uint64_t chunk_size)
+  Readback(std::unique_ptr<Image> image, uint64_t size, uint64_t chunk_size)
       : source(std::move(image)), frontier(size, chunk_size) {
     progress.total = size;
   }
@@ -38,7 +38,7 @@ struct Readback {
     hopts.threads = threads;
     hopts.cancel = cancel;
     hopts.durable = [this](uint64_t need) { return frontier.WaitPast(need); };
-    thread = std::thread([this, hopts] { result = HashSource(source, hopts, &progress); });
+    thread = std::thread([this, hopts] { result = HashSource(*source, hopts, &progress); });
   }
   // The copy succeeded: everything is durable; let the read-back finish.
   Result<BlockHashes> Finish() {
@@ -54,7 +54,7 @@ struct Readback {
     if (thread.joinable()) thread.detach();
   }
 
-  RbdSource source;
+  std::unique_ptr<Image> source;
   DurableFrontier frontier;
   ProgressCounters progress;
   std::thread thread;

@@ -1,5 +1,6 @@
-// A Runner over a FakeLibvirt and a state dir of its own (removed after):
-// for unit tests of the migration steps that talk to libvirt.
+// A Runner over a FakeLibvirt, a FakeCluster and a state dir of its own
+// (removed after): for unit tests of the migration steps. (Whole modes:
+// fake_world.h.)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "fake_cluster.h"
 #include "fake_hypervisor.h"
 #include "migrate/runner.h"
 
@@ -16,6 +18,7 @@ namespace v2r::fake {
 
 struct FakeRun {
   FakeLibvirt virt;
+  FakeCluster ceph;
   std::string state_dir;
 
   FakeRun() {
@@ -33,8 +36,11 @@ struct FakeRun {
   // when Open fails). A second one on the same domain is a rerun: destroy
   // the first one before (a crash leaves its journal, not its lock).
   std::unique_ptr<Runner> Open(const std::string& domain, const std::atomic<bool>* cancel = nullptr) {
-    auto r = std::make_unique<Runner>(nullptr, cancel);
-    r->s.open_hypervisor = virt.Opener();
+    RunContext ctx;
+    ctx.cancel = cancel;
+    ctx.open_hypervisor = virt.Opener();
+    ctx.open_cluster = ceph.Opener();
+    auto r = std::make_unique<Runner>(ctx);
     Status st = r->Open(virt.uri(), domain, state_dir);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return st.ok() ? std::move(r) : nullptr;

@@ -41,14 +41,16 @@ struct Fault {
 
 SecretBytes TestKey() { return SecretBytes("KEY-BYTES", 9); }
 
-// A Runner on `name` whose cephx key (of client.libvirt) is TestKey().
+// A Runner on `name` connected to a cluster where only client.libvirt
+// exists, with the key TestKey().
 std::unique_ptr<Runner> OpenKeyed(FakeRun& f, const std::string& name) {
   auto r = f.Open(name);
-  if (r)
-    r->s.cephx_key = [](const std::string& entity) -> Result<SecretBytes> {
-      EXPECT_EQ(entity, "client.libvirt");
-      return TestKey();
-    };
+  f.ceph.AddUser("client.libvirt", {{"mon", "profile rbd"}}, std::string(TestKey().data(), TestKey().size()));
+  if (r) {
+    auto cluster = r->s.open_cluster(CephOptions{}, {});
+    EXPECT_TRUE(cluster.ok());
+    if (cluster.ok()) r->s.cluster = std::move(*cluster);
+  }
   return r;
 }
 
