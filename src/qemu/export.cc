@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,7 +37,11 @@ std::string ReadTail(const std::string& path, size_t max = 2000) {
   return s;
 }
 
-bool SocketAccepts(const std::string& path) {
+// True once the export greets a client: qemu-nbd listens on its socket
+// before it opens the image (a connect() alone succeeds even when the open
+// then fails and qemu-nbd exits), and sends the NBD greeting ("NBDMAGIC")
+// only from its main loop, with the export in place.
+bool SocketGreets(const std::string& path) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) return false;
   addr.sun_family = AF_UNIX;
@@ -44,6 +49,18 @@ bool SocketAccepts(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (ok) {
+    timeval tv{0, 200 * 1000};  // then the caller checks whether qemu-nbd is still alive
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char magic[8];
+    size_t got = 0;
+    while (got < sizeof(magic)) {
+      ssize_t n = recv(fd, magic + got, sizeof(magic) - got, 0);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ok = got == sizeof(magic) && std::memcmp(magic, "NBDMAGIC", sizeof(magic)) == 0;
+  }
   close(fd);
   return ok;
 }
@@ -117,7 +134,7 @@ Result<std::unique_ptr<NbdExport>> NbdExport::Start(const ExportSpec& spec) {
                                         said.empty() ? "qemu-nbd exited without a message" : said),
                             "check that the image exists, is readable, and is in the format the definition names");
     }
-    if (SocketAccepts(spec.socket_path)) break;
+    if (SocketGreets(spec.socket_path)) break;
     if (Clock::now() >= deadline) {
       kill(*pid, SIGKILL);
       WaitChild(*pid, std::chrono::seconds(5), &wstatus);
