@@ -171,7 +171,7 @@ int Finish(const Status& st, const OutputOptions& out, const RunObservers& o, nl
 
 }  // namespace
 
-int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
+int RunCli(int argc, char** argv, const std::atomic<bool>* cancel, Abandonment* abandonment) {
   // Named: CLI11 would otherwise show argv[0] (the binary's path) in the help.
   CLI::App app{"virt2rbd: move libvirt VM disks from block storage onto Ceph RBD, safely and fast", "virt2rbd"};
   auto formatter = std::make_shared<HelpFormatter>();
@@ -181,7 +181,7 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel) {
   app.require_subcommand(1);
   OutputOptions output;
   RunObservers observers;
-  CommandEnv env{&output, cancel, &observers.fan};
+  CommandEnv env{&output, cancel, &observers.fan, abandonment};
   CommandRunner runner;
   const CommandSpec* chosen = nullptr;
   for (const CommandSpec& spec : CommandTable()) {

@@ -29,7 +29,9 @@ CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env);
 const std::vector<CommandSpec>& CommandTable();
 
 // Parses argv, runs the chosen command, prints errors and the JSON summary,
-// and returns the exit code. The only caller is main().
-int RunCli(int argc, char** argv, const std::atomic<bool>* cancel);
+// and returns the exit code. The only caller is main(), which owns `cancel`
+// (set by SIGINT/SIGTERM) and `abandonment` (marked when a run leaves
+// writes in flight: main then ends with _Exit).
+int RunCli(int argc, char** argv, const std::atomic<bool>* cancel, Abandonment* abandonment);
 
 }  // namespace v2r

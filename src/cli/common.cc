@@ -10,6 +10,7 @@ RunContext MakeRunContext(const CommandEnv& env) {
   RunContext ctx;
   ctx.observer = env.observer;
   ctx.cancel = env.cancel;
+  ctx.abandonment = env.abandonment;
   return ctx;
 }
 

@@ -36,6 +36,7 @@ struct CommandEnv {
   // What the command reports its plan, steps, phases and warnings to: the
   // terminal, the event stream, the log (set up once options are parsed).
   Observer* observer;
+  Abandonment* abandonment;  // owned by main(): see base/abandon.h
 };
 
 // The context a command's run gets: its observer and cancel flag, the real
@@ -66,6 +67,7 @@ Status FillDiskImageRequest(const std::string& source, const std::string& target
   req->source = source;
   req->ceph = ceph;
   req->cancel = env.cancel;
+  if constexpr (requires { req->abandonment; }) req->abandonment = env.abandonment;
   return ResolveCeph(&req->ceph);
 }
 

@@ -52,10 +52,14 @@ class BufferPool {
     free_.push_back(std::move(b));
   }
   size_t buffer_size() const { return size_; }
+  size_t idle() const {  // buffers back in the pool
+    std::lock_guard<std::mutex> lock(mu_);
+    return free_.size();
+  }
 
  private:
   const size_t size_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<AlignedBuffer> free_;
 };
 

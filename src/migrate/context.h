@@ -12,9 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/abandon.h"
 #include "base/observer.h"
 #include "base/status.h"
 #include "ceph/cluster_api.h"
+#include "copy/budget.h"
 #include "virt/hypervisor.h"
 
 namespace v2r {
@@ -24,6 +26,14 @@ struct RunContext {
   const std::atomic<bool>* cancel = nullptr;
   HypervisorOpener open_hypervisor = LibvirtOpener();
   ClusterOpener open_cluster = RadosOpener();
+  // Marked when the run leaves writes in flight to a stalled cluster (its
+  // handles are leaked, the owner must end the process with _Exit). Null:
+  // the run marks one of its own, which nobody can see; give one.
+  Abandonment* abandonment = nullptr;
+  // Shared with other runs in the process (one window, rate limit and
+  // buffer pool for all their copies); null: the run makes its own from
+  // its options (--in-flight, --in-flight-bytes, --bandwidth).
+  CopyBudget* budget = nullptr;
   // Test hook: called after each journal record is durably written; an
   // error return makes Runner::Log fail with it (simulates a crash: every
   // later Log of that run fails the same way and writes nothing).

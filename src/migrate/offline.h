@@ -11,7 +11,7 @@
 
 #include "base/status.h"
 #include "ceph/cluster_api.h"
-#include "copy/buffer.h"
+#include "copy/budget.h"
 #include "copy/engine.h"
 #include "journal/copy_progress.h"
 #include "migrate/guard.h"
@@ -31,7 +31,7 @@ class OfflineMigration {
   // StepCopy, then again (rechecking every disk) while the source guard lost
   // sight of the domain during it: until the copy can be trusted.
   Status CopyUntilTrusted();
-  Status CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress);
+  Status CopyOne(const DiskPlan& disk, ProgressCounters* progress);
   // One disk's copy as PrepareDisk sets it up: the source, the image (created
   // or resumed) and its progress file.
   struct DiskCopy {
@@ -42,8 +42,7 @@ class OfflineMigration {
   };
   Result<DiskCopy> PrepareDisk(const DiskPlan& disk, const DiskRecord* rec);
   Result<std::unique_ptr<Readback>> StartReadback(const DiskPlan& disk, const DiskCopy& c);
-  CopyOptions CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback,
-                             InflightWindow* window);
+  CopyOptions CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback);
   // Resumes a disk whose image this migration created: its progress file, if
   // it may be used, else the image removed. `resumed` says which.
   Result<std::unique_ptr<CopyProgressFile>> ResumeDisk(const DiskPlan& disk, const std::string& progress_path,
@@ -74,8 +73,11 @@ class OfflineMigration {
   bool recheck_ = false;
   std::mutex results_mu_;
   std::map<std::string, CopyResult> copied_;  // this run's copies, by target
-  std::unique_ptr<RateLimiter> rate_;         // --bandwidth: one limit for every disk
-  std::unique_ptr<BufferPool> buffers_;       // chunk buffers, shared by every disk
+  // The window, rate limit and buffers every disk's copy shares: the
+  // context's, or own_budget_ made from the options.
+  CopyBudget* budget_ = nullptr;
+  std::unique_ptr<CopyBudget> own_budget_;
+  std::atomic<int> progress_records_{0};  // fault points "progress-record-N" of this run
   // Read-backs that follow each disk's copy (--verify full), by target; under
   // results_mu_. Dropped (stopped, handles closed) when StepCopy returns.
   std::map<std::string, std::unique_ptr<Readback>> readbacks_;

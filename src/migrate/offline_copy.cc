@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "base/abandon.h"
 #include "base/fault.h"
 #include "base/parallel.h"
 #include "copy/checksum.h"
@@ -24,7 +23,7 @@ void OfflineMigration::DropReadbacks() {
   }
   // After abandoned writes a read-back may hang on the same cluster: never
   // wait for one then (the process ends with _Exit).
-  if (Abandoned())
+  if (r_.abandonment().marked())
     for (auto& [t, rb] : rbs) rb.release()->Abandon();
 }
 
@@ -125,17 +124,16 @@ Result<std::unique_ptr<Readback>> OfflineMigration::StartReadback(const DiskPlan
   return readback;
 }
 
-CopyOptions OfflineMigration::CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback,
-                                      InflightWindow* window) {
+CopyOptions OfflineMigration::CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback) {
   CopyOptions copts;
   copts.chunk_size = c.done->header().chunk_size;
   copts.max_requests = opts_.in_flight;
   copts.max_bytes = opts_.in_flight_bytes;
   copts.cancel = r_.cancel();
   copts.halt = &halt_;
-  copts.shared_window = window;
-  copts.buffer_pool = buffers_.get();
-  copts.rate = rate_.get();
+  copts.shared_window = &budget_->window;
+  copts.buffer_pool = &budget_->buffers;
+  copts.rate = budget_->rate.get();
   copts.target_fresh = !c.resumed;
   copts.done_chunks = &c.done->done();
   copts.initial_hashes = &c.done->hashes();
@@ -144,11 +142,11 @@ CopyOptions OfflineMigration::CopyOptionsFor(const std::string& target, const Di
   CopyProgressFile* file = c.done.get();
   DurableFrontier* frontier = readback ? &readback->frontier : nullptr;
   if (frontier) copts.on_unchanged = [frontier](uint64_t chunk) { frontier->MarkDone({chunk}); };
-  copts.on_durable = [file, frontier](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
+  std::atomic<int>* records = &progress_records_;
+  copts.on_durable = [file, frontier, records](const std::vector<uint64_t>& chunks, const BlockHashes& hashes) {
     // Fault point between the flush and the record: "progress-record-N" is
-    // the Nth record of this process (several disks count together).
-    static std::atomic<int> records{0};
-    V2R_RETURN_IF_ERROR(FaultPoint(fmt::format("progress-record-{}", ++records)));
+    // the Nth record of this run (several disks count together).
+    V2R_RETURN_IF_ERROR(FaultPoint(fmt::format("progress-record-{}", ++*records)));
     if (frontier) frontier->MarkDone(chunks);  // flushed: the read-back may follow
     return file->Record(chunks, hashes);
   };
@@ -166,7 +164,7 @@ CopyOptions OfflineMigration::CopyOptionsFor(const std::string& target, const Di
 // created the image before and the source is the same disk: chunks recorded
 // as durable are read again and rewritten only if they changed, every other
 // chunk is written (zeros included: a resumed image is not fresh).
-Status OfflineMigration::CopyOne(const DiskPlan& disk, InflightWindow* window, ProgressCounters* progress) {
+Status OfflineMigration::CopyOne(const DiskPlan& disk, ProgressCounters* progress) {
   const std::string& target = disk.disk.target;
   MigrationState ms = r_.State();
   const DiskRecord* rec = ms.Disk(target);
@@ -184,19 +182,19 @@ Status OfflineMigration::CopyOne(const DiskPlan& disk, InflightWindow* window, P
     readback = std::move(*started);
   }
   bool abandoned = false;
-  auto copied = CopyDisk(*c.source, *c.sink, CopyOptionsFor(target, c, readback.get(), window), progress, &abandoned);
+  auto copied = CopyDisk(*c.source, *c.sink, CopyOptionsFor(target, c, readback.get()), progress, &abandoned);
   if (abandoned) {
     // librbd still owns writes in flight: never close these handles.
-    MarkAbandoned();
+    r_.abandonment().Mark();
     (void)c.sink.release();
     (void)c.done.release();
-    (void)buffers_.release();  // (their completions would put buffers back)
+    (void)own_budget_.release();  // (their completions would put buffers back)
     if (readback) readback.release()->Abandon();
     r_.s.Abandon();
   }
   if (!copied.ok()) {
     // Another disk's writes abandoned: this read-back may hang on the same cluster.
-    if (readback && Abandoned()) readback.release()->Abandon();
+    if (readback && r_.abandonment().marked()) readback.release()->Abandon();
     return copied.status().Wrap(fmt::format("disk {}", target));
   }
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
@@ -255,16 +253,18 @@ Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progr
 
 Status OfflineMigration::StepCopy() {
   std::vector<const DiskPlan*> disks = plan_.Moving();
-  InflightWindow window(opts_.in_flight, opts_.in_flight_bytes);  // shared by every disk
-  buffers_ = std::make_unique<BufferPool>(kDefaultChunkSize);     // and so are the buffers
-  if (opts_.bandwidth) rate_ = std::make_unique<RateLimiter>(opts_.bandwidth);
+  budget_ = r_.context().budget;
+  if (!budget_) {
+    own_budget_ = std::make_unique<CopyBudget>(opts_.in_flight, opts_.in_flight_bytes, opts_.bandwidth, kDefaultChunkSize);
+    budget_ = own_budget_.get();
+  }
   ProgressCounters copy_progress, verify_progress;
   for (const DiskPlan* d : disks) copy_progress.total += d->size;
   verify_progress.total = copy_progress.total.load();
   Observer* obs = r_.observer();
   if (obs) obs->PhaseStarted("copy", copy_progress);
   Status st = ParallelFor(disks.size(), opts_.parallel_disks,
-                          [&](size_t i) { return CopyOne(*disks[i], &window, &copy_progress); });
+                          [&](size_t i) { return CopyOne(*disks[i], &copy_progress); });
   if (obs) obs->PhaseEnded();
   if (!st.ok()) {
     DropReadbacks();

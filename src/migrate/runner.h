@@ -83,12 +83,15 @@ class Runner {
   Observer* observer() { return observer_; }
   const RunContext& context() const { return ctx_; }
   const std::atomic<bool>* cancel() const { return cancel_; }
+  // The context's, or this run's own when the context gives none.
+  Abandonment& abandonment() { return ctx_.abandonment ? *ctx_.abandonment : own_abandonment_; }
 
   Session s;
   std::unique_ptr<StateDir> dir;
 
  private:
   RunContext ctx_;
+  Abandonment own_abandonment_;
   Observer* observer_;
   const std::atomic<bool>* cancel_;
   std::unique_ptr<DomainLock> lock_;

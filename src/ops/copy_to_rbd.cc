@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "base/units.h"
-#include "base/abandon.h"
 #include "ceph/cluster_api.h"
 #include "copy/file_source.h"
 #include "copy/rate_limiter.h"
@@ -185,7 +184,7 @@ class CopyToRbdRun {
   // librbd still owns writes in flight: the handles are never closed (that
   // would wait for ever) and the image cannot be removed now.
   Status Abandon(const Status& st) {
-    MarkAbandoned();
+    req_.abandonment->Mark();
     if (readback_) readback_.release()->Abandon();
     (void)sink_.release();
     (void)pool_.release();  // leaked on purpose, with the cluster handle
@@ -230,6 +229,7 @@ class CopyToRbdRun {
 }  // namespace
 
 Result<CopyReport> CopyToRbd(const CopyRequest& req, Observer* observer, const ClusterOpener& open_cluster) {
+  if (!req.abandonment) return Status::Internal("copy request without an abandonment flag");
   return CopyToRbdRun(req, observer, open_cluster).Run();
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/abandon.h"
 #include "base/status.h"
 #include "ceph/cluster_api.h"
 #include "ceph/options.h"
@@ -26,6 +27,9 @@ struct CopyRequest {
   bool verify = true;
   int verify_threads = 4;
   const std::atomic<bool>* cancel = nullptr;
+  // Marked when writes in flight to a stalled cluster are abandoned (the
+  // caller must then end the process with _Exit); required.
+  Abandonment* abandonment = nullptr;
 };
 
 struct CopyReport {
