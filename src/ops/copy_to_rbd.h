@@ -11,7 +11,7 @@
 #include "ceph/options.h"
 #include "copy/checksum.h"
 #include "copy/engine.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "ops/image_spec.h"
 #include "base/observer.h"
 

@@ -12,7 +12,7 @@
 #include "ceph/cluster_api.h"
 #include "copy/checksum.h"
 #include "copy/frontier.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 
 namespace v2r {
 
@@ -38,7 +38,7 @@ struct Readback {
     hopts.threads = threads;
     hopts.cancel = cancel;
     hopts.durable = [this](uint64_t need) { return frontier.WaitPast(need); };
-    thread = std::thread([this, hopts] { result = HashSource(*source, hopts, &progress); });
+    thread = std::thread([this, hopts] { result = HashDisk(*source, hopts, &progress); });
   }
   // The copy succeeded: everything is durable; let the read-back finish.
   Result<BlockHashes> Finish() {
