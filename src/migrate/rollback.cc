@@ -17,7 +17,7 @@
 #include "migrate/live.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 namespace v2r {
 

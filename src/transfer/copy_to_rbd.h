@@ -12,7 +12,7 @@
 #include "copy/checksum.h"
 #include "copy/engine.h"
 #include "copy/hash_sink.h"
-#include "ops/image_spec.h"
+#include "ceph/image_spec.h"
 #include "base/observer.h"
 
 namespace v2r {

@@ -1,4 +1,4 @@
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 #include <fmt/format.h>
 
@@ -13,7 +13,7 @@
 #include "ceph/cluster_api.h"
 #include "copy/file_source.h"
 #include "copy/rate_limiter.h"
-#include "ops/readback.h"
+#include "copy/readback.h"
 #include "copy/hash_sink.h"
 
 namespace v2r {
