@@ -7,7 +7,7 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 namespace v2r {
 

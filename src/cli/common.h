@@ -13,7 +13,7 @@
 #include "base/status.h"
 #include "ceph/options.h"
 #include "migrate/context.h"
-#include "ops/image_spec.h"
+#include "ceph/image_spec.h"
 
 namespace v2r {
 

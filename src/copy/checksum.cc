@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace v2r {
@@ -51,6 +52,33 @@ std::string BlockHashes::Digest() const {
   XXH128_hash_t d = XXH3_128bits_digest(st);
   XXH3_freeState(st);
   return "xxh3-128-4m:" + Hash128{d.low64, d.high64}.Hex();
+}
+
+std::vector<Extent> CompareHashes(const BlockHashes& expected, const BlockHashes& actual) {
+  std::vector<Extent> out;
+  if (expected.disk_size() != actual.disk_size()) {
+    out.push_back({0, std::max(expected.disk_size(), actual.disk_size()), false});
+    return out;
+  }
+  for (uint64_t b = 0; b < expected.count(); ++b) {
+    if (expected.Get(b) == actual.Get(b)) continue;
+    uint64_t off = b * kHashBlock;
+    uint64_t len = expected.BlockLength(b);
+    if (!out.empty() && out.back().end() == off)
+      out.back().length += len;
+    else
+      out.push_back({off, len, false});
+  }
+  return out;
+}
+
+std::string DescribeMismatch(const std::vector<Extent>& ranges, size_t max) {
+  std::string s = fmt::format("{} range{} differ{}:", ranges.size(), ranges.size() == 1 ? "" : "s",
+                              ranges.size() == 1 ? "s" : "");
+  for (size_t i = 0; i < ranges.size() && i < max; ++i)
+    s += fmt::format(" {}bytes {}..{}", i ? ", " : "", ranges[i].offset, ranges[i].end());
+  if (ranges.size() > max) s += fmt::format(", and {} more", ranges.size() - max);
+  return s;
 }
 
 }  // namespace v2r

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "copy/endpoint.h"
+
 namespace v2r {
 
 constexpr uint64_t kHashBlock = 4ull << 20;
@@ -47,5 +49,11 @@ class BlockHashes {
   uint64_t disk_size_;
   std::vector<Hash128> hashes_;
 };
+
+// Blocks whose hashes differ, as byte ranges (adjacent blocks merged).
+std::vector<Extent> CompareHashes(const BlockHashes& expected, const BlockHashes& actual);
+
+// "2 ranges differ: 4194304+4194304, 33554432+8388608" (at most `max` listed).
+std::string DescribeMismatch(const std::vector<Extent>& ranges, size_t max = 5);
 
 }  // namespace v2r

@@ -49,10 +49,24 @@ class Source {
 // Must only record and signal: never block, never call back into the sink.
 using Completion = std::function<void(Status)>;
 
+// What a sink is, asked once per copy (as nbdcopy asks an NBD server
+// before it starts): the engine plans its zero handling from it.
+struct SinkCapabilities {
+  // Reads as zeros wherever nothing was written, whatever the caller says
+  // (a sink that keeps no bytes): zero runs never need a write.
+  bool fresh = false;
+  // Zero runs are worth finding in what is read. False for a sink that only
+  // hashes: scanning for zeros would cost as much as hashing and save no
+  // write; every byte read then goes to the sink as data (holes in the
+  // source's map are still skipped).
+  bool split_zeros = true;
+};
+
 // Something to write to, asynchronously.
 class Sink {
  public:
   virtual ~Sink() = default;
+  virtual SinkCapabilities capabilities() const { return {}; }
   virtual const std::string& name() const = 0;
   virtual uint64_t size() const = 0;
   // Writes should be aligned to this (the RBD object size).

@@ -28,7 +28,8 @@ uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 class CopyRun {
  public:
   CopyRun(Source& src, Sink& dst, const CopyOptions& opts, ProgressCounters* progress)
-      : src_(src), dst_(dst), opts_(opts), progress_(progress),
+      : src_(src), dst_(dst), opts_(opts), progress_(progress), caps_(dst.capabilities()),
+        ordered_(opts.readable || opts.map_window > opts.chunk_size),
         window_(opts.max_requests, opts.max_bytes),
         own_pool_(RoundUp(opts.chunk_size, 4096)),
         pool_(opts.buffer_pool && opts.buffer_pool->buffer_size() == RoundUp(opts.chunk_size, 4096)
@@ -60,9 +61,20 @@ class CopyRun {
   };
 
   void ReaderLoop();
-  Status ReadChunk(uint64_t index, ReadChunkData* c);
-  Status CopyChunk(uint64_t index);
-  Status RecheckChunk(uint64_t index);
+  // The next chunk to work on; false when none is left. `ext` is set (the
+  // chunk's map) when chunks are claimed in order (ordered_).
+  Result<bool> Claim(uint64_t* index, std::vector<Extent>* ext);
+  // Asks the source's map for the window from `off`, up to `limit`.
+  Status QueryWindow(uint64_t off, uint64_t limit);
+  std::vector<Extent> WindowSlice(uint64_t off, uint64_t len);
+  // `ext`: the chunk's map if known already (else it is asked).
+  Status ReadChunk(uint64_t index, const std::vector<Extent>* ext, ReadChunkData* c);
+  Status CopyChunk(uint64_t index, const std::vector<Extent>* ext);
+  Status RecheckChunk(uint64_t index, const std::vector<Extent>* ext);
+  // Adds to the progress counters: `len` bytes done, data or zero (or
+  // neither: a chunk resumed or found unchanged).
+  enum class Counted { kData, kZero, kDoneOnly };
+  void Count(uint64_t len, Counted as);
   // Writes a chunk read by ReadChunk (its hashes recorded already).
   void WriteChunk(ReadChunkData c);
   void SetHashes(const ReadChunkData& c);
@@ -83,11 +95,18 @@ class CopyRun {
   Sink& dst_;
   const CopyOptions opts_;
   ProgressCounters* progress_;
+  const SinkCapabilities caps_;  // asked once
+  const bool ordered_;           // chunks claimed in order (Claim)
   InflightWindow window_;  // this disk's chunks in flight (drained before returning)
   BufferPool own_pool_;
   BufferPool* pool_;  // own_pool_, or the one shared by the disks of a run
   const uint64_t chunks_;
   std::atomic<uint64_t> next_chunk_{0};
+  // Ordered claims: the map of [map_off_, map_end_), walked from map_pos_.
+  std::mutex map_mu_;
+  std::vector<Extent> map_;
+  uint64_t map_off_ = 0, map_end_ = 0;
+  size_t map_pos_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<bool> abandoned_{false};
   std::mutex error_mu_;
@@ -120,6 +139,14 @@ void CopyRun::Fail(Status st) {
 
 void CopyRun::Progressed() { last_progress_ns_.store(Clock::now().time_since_epoch().count()); }
 
+void CopyRun::Count(uint64_t len, Counted as) {
+  if (!progress_) return;
+  progress_->done += len;
+  if (as == Counted::kData) progress_->written += len;
+  if (as == Counted::kZero) progress_->zero += len;
+  if (opts_.on_progress) opts_.on_progress();
+}
+
 void CopyRun::ChunkDone(const std::shared_ptr<Chunk>& chunk) {
   uint64_t len = chunk->length;
   if (chunk->buf) pool_->Put(std::move(chunk->buf));
@@ -144,10 +171,7 @@ void CopyRun::OpDone(const std::shared_ptr<Chunk>& chunk, uint64_t length, bool 
   }
   (zero ? zero_ : written_) += length;
   Progressed();
-  if (progress_) {
-    progress_->done += length;
-    (zero ? progress_->zero : progress_->written) += length;
-  }
+  Count(length, zero ? Counted::kZero : Counted::kData);
   if (chunk->pending.fetch_sub(1) == 1) ChunkDone(chunk);
 }
 
@@ -161,7 +185,7 @@ void CopyRun::Issue(const std::shared_ptr<Chunk>& chunk, const Extent& run, bool
   }
 }
 
-Status CopyRun::ReadChunk(uint64_t index, ReadChunkData* c) {
+Status CopyRun::ReadChunk(uint64_t index, const std::vector<Extent>* ext, ReadChunkData* c) {
   c->index = index;
   c->offset = index * opts_.chunk_size;
   c->length = std::min<uint64_t>(opts_.chunk_size, src_.size() - c->offset);
@@ -169,7 +193,7 @@ Status CopyRun::ReadChunk(uint64_t index, ReadChunkData* c) {
   const uint64_t first_block = off / kHashBlock;
   const uint64_t last_block = (off + len + kHashBlock - 1) / kHashBlock;
 
-  Result<std::vector<Extent>> extents = src_.Extents(off, len);
+  Result<std::vector<Extent>> extents = ext ? Result<std::vector<Extent>>(*ext) : src_.Extents(off, len);
   if (!extents.ok()) return extents.status();
   bool all_hole = std::all_of(extents->begin(), extents->end(), [](const Extent& e) { return e.zero; });
   if (all_hole) {
@@ -183,7 +207,10 @@ Status CopyRun::ReadChunk(uint64_t index, ReadChunkData* c) {
     pool_->Put(std::move(c->buf));
     return st;
   }
-  c->runs = SplitZeroRuns(c->buf.get(), off, len, opts_.zero_granularity);
+  if (caps_.split_zeros)
+    c->runs = SplitZeroRuns(c->buf.get(), off, len, opts_.zero_granularity);
+  else
+    c->runs.push_back({off, len, false});
   // Hash each 4 MiB block; blocks inside one zero run need no hashing.
   for (uint64_t b = first_block; b < last_block; ++b) {
     uint64_t bstart = b * kHashBlock;
@@ -205,17 +232,17 @@ void CopyRun::SetHashes(const ReadChunkData& c) {
 // the read of the next chunk then overlaps the writes in flight instead of
 // holding a place idle while the disk answers. Buffers alive stay bounded:
 // the window's chunks plus one per reader.
-Status CopyRun::CopyChunk(uint64_t index) {
+Status CopyRun::CopyChunk(uint64_t index, const std::vector<Extent>* ext) {
   ReadChunkData c;
-  V2R_RETURN_IF_ERROR(ReadChunk(index, &c));
+  V2R_RETURN_IF_ERROR(ReadChunk(index, ext, &c));
   SetHashes(c);
   WriteChunk(std::move(c));
   return Status::Ok();
 }
 
-Status CopyRun::RecheckChunk(uint64_t index) {
+Status CopyRun::RecheckChunk(uint64_t index, const std::vector<Extent>* ext) {
   ReadChunkData c;
-  V2R_RETURN_IF_ERROR(ReadChunk(index, &c));
+  V2R_RETURN_IF_ERROR(ReadChunk(index, ext, &c));
   rechecked_ += 1;
   bool same = true;
   uint64_t b = c.offset / kHashBlock;
@@ -228,7 +255,7 @@ Status CopyRun::RecheckChunk(uint64_t index) {
   }
   if (c.buf) pool_->Put(std::move(c.buf));
   unchanged_bytes_ += c.length;
-  if (progress_) progress_->done += c.length;
+  Count(c.length, Counted::kDoneOnly);
   Progressed();
   if (opts_.on_unchanged) opts_.on_unchanged(index);
   return Status::Ok();
@@ -236,7 +263,7 @@ Status CopyRun::RecheckChunk(uint64_t index) {
 
 void CopyRun::WriteChunk(ReadChunkData c) {
   const uint64_t len = c.length;
-  const ZeroAction zero_action = ZeroPolicy(opts_.target_fresh);
+  const ZeroAction zero_action = ZeroPolicy(opts_.target_fresh, caps_);
   std::vector<Extent>& runs = c.runs;
   AlignedBuffer& buf = c.buf;
   if (opts_.rate) {
@@ -284,10 +311,7 @@ void CopyRun::WriteChunk(ReadChunkData c) {
       wrote = true;
     } else {
       zero_ += run.length;
-      if (progress_) {
-        progress_->done += run.length;
-        progress_->zero += run.length;
-      }
+      Count(run.length, Counted::kZero);
     }
   }
   if (!issued_all) {
@@ -309,16 +333,67 @@ void CopyRun::WriteChunk(ReadChunkData c) {
 
 void CopyRun::ReaderLoop() {
   while (!Stopping()) {
-    uint64_t index = next_chunk_.fetch_add(1);
-    if (index >= chunks_) return;
+    uint64_t index = 0;
+    std::vector<Extent> ext;
+    Result<bool> claimed = Claim(&index, &ext);
+    if (!claimed.ok()) return Fail(claimed.status());
+    if (!*claimed) return;
     bool done = opts_.done_chunks && index < opts_.done_chunks->size() && (*opts_.done_chunks)[index];
-    if (done && !opts_.recheck_done) continue;
-    Status st = done ? RecheckChunk(index) : CopyChunk(index);
-    if (!st.ok()) {
-      Fail(st);
-      return;
-    }
+    const std::vector<Extent>* known = ordered_ ? &ext : nullptr;
+    Status st = done ? RecheckChunk(index, known) : CopyChunk(index, known);
+    if (!st.ok()) return Fail(st);
   }
+}
+
+// Chunks come in order under map_mu_ when they must: a reader that follows
+// a copy waits here (the next chunk is never readable before this one), and
+// the window's map is asked once, by the reader that first needs it.
+Result<bool> CopyRun::Claim(uint64_t* index, std::vector<Extent>* ext) {
+  std::unique_lock<std::mutex> lock(map_mu_, std::defer_lock);
+  if (ordered_) lock.lock();
+  for (;;) {
+    *index = next_chunk_.fetch_add(1);
+    if (*index >= chunks_) return false;
+    bool done = opts_.done_chunks && *index < opts_.done_chunks->size() && (*opts_.done_chunks)[*index];
+    if (!done || opts_.recheck_done) break;
+  }
+  if (!ordered_) return true;
+  const uint64_t off = *index * opts_.chunk_size;
+  const uint64_t len = std::min<uint64_t>(opts_.chunk_size, src_.size() - off);
+  uint64_t limit = src_.size();
+  if (opts_.readable) {
+    limit = opts_.readable(off + len);
+    if (limit < off + len)
+      return Status::Interrupted(fmt::format("reading {} back stopped: the copy did not complete", src_.name()));
+  }
+  if (off < map_off_ || off + len > map_end_) V2R_RETURN_IF_ERROR(QueryWindow(off, limit));
+  *ext = WindowSlice(off, len);
+  return true;
+}
+
+Status CopyRun::QueryWindow(uint64_t off, uint64_t limit) {
+  const uint64_t size = src_.size();
+  uint64_t end = std::min(size, off + RoundUp(std::max(opts_.map_window, opts_.chunk_size), opts_.chunk_size));
+  if (limit < size) end = std::min(end, std::max(off + opts_.chunk_size, limit / opts_.chunk_size * opts_.chunk_size));
+  Result<std::vector<Extent>> map = src_.Extents(off, end - off);
+  if (!map.ok()) return map.status();
+  map_ = std::move(*map);
+  map_off_ = off;
+  map_end_ = end;
+  map_pos_ = 0;
+  return Status::Ok();
+}
+
+// The window's extents within [off, off+len), cut to it (in order: the
+// walk only moves forward).
+std::vector<Extent> CopyRun::WindowSlice(uint64_t off, uint64_t len) {
+  std::vector<Extent> out;
+  while (map_pos_ < map_.size() && map_[map_pos_].end() <= off) ++map_pos_;
+  for (size_t k = map_pos_; k < map_.size() && map_[k].offset < off + len; ++k) {
+    uint64_t b = std::max(off, map_[k].offset), e = std::min(off + len, map_[k].end());
+    if (e > b) out.push_back({b, e - b, map_[k].zero});
+  }
+  return out;
 }
 
 Status CopyRun::FlushSink() {
@@ -407,7 +482,7 @@ Result<CopyResult> CopyRun::Run() {
         if (opts_.initial_hashes) result_.hashes.Set(b, opts_.initial_hashes->Get(b));
       if (opts_.recheck_done) continue;  // counted once read again (RecheckChunk)
       result_.bytes_resumed += len;
-      if (progress_) progress_->done += len;
+      Count(len, Counted::kDoneOnly);
     }
   }
   std::thread flusher([this] { FlusherLoop(); });

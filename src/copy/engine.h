@@ -73,6 +73,20 @@ struct CopyOptions {
   double durable_interval_s = 1.0;
   std::function<Status(const std::vector<uint64_t>& chunks, const BlockHashes& hashes)> on_durable;
 
+  // Following a copy still running (a read-back of its target): before a
+  // chunk is read or its map asked, readable(end of the chunk) blocks until
+  // the source may be read that far and returns how far it may (the
+  // DurableFrontier); less than asked stops the copy (kInterrupted).
+  std::function<uint64_t(uint64_t need)> readable;
+  // The source's map is asked for up to this many bytes at once (0: chunk
+  // by chunk), never past what readable() returned. For a source whose
+  // query is a round trip (an RBD image: librbd reads its whole object map
+  // for each). Chunks are then claimed in order.
+  uint64_t map_window = 0;
+  // Called (from any thread) after each update of `progress`
+  // (PairedProgress::Sync).
+  std::function<void()> on_progress;
+
   double stall_warn_s = 30;
   double stall_timeout_s = 0;       // 0: wait for ever
   std::function<void(double seconds_without_progress)> on_stall_warning;

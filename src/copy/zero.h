@@ -23,10 +23,11 @@ std::vector<Extent> SplitZeroRuns(const void* buf, uint64_t base, size_t len,
 
 // What to do with a range that reads as zero.
 //  - a fresh image reads as zeros already: skip it;
+//  - a sink that keeps no bytes (SinkCapabilities::fresh): skip it;
 //  - an image that may hold older data (a resumed copy): write zeros.
 enum class ZeroAction { kSkip, kWriteZeroes };
-inline ZeroAction ZeroPolicy(bool target_is_fresh) {
-  return target_is_fresh ? ZeroAction::kSkip : ZeroAction::kWriteZeroes;
+inline ZeroAction ZeroPolicy(bool target_is_fresh, const SinkCapabilities& caps = {}) {
+  return target_is_fresh || caps.fresh ? ZeroAction::kSkip : ZeroAction::kWriteZeroes;
 }
 
 }  // namespace v2r

@@ -10,7 +10,7 @@
 #include "base/fault.h"
 #include "base/units.h"
 #include "copy/file_source.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "migrate/live_mirror.h"
 #include "migrate/live_pivot.h"
 #include "migrate/steps.h"
@@ -274,11 +274,11 @@ Status LiveMigration::StepVerify() {
     if (verify) {
       auto src = FileSource::Open(d->disk.source);
       if (!src.ok()) { st = src.status(); break; }
-      auto a = HashSource(**src, src_opts, pair.side(0));
+      auto a = HashDisk(**src, src_opts, pair.side(0));
       if (!a.ok()) { st = a.status(); break; }
       auto snap = r_.s.pool->OpenAtSnapshot(d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }
-      auto b = HashSource(**snap, src_opts, pair.side(1));
+      auto b = HashDisk(**snap, src_opts, pair.side(1));
       if (!b.ok()) { st = b.status(); break; }
       std::vector<Extent> diff = CompareHashes(*a, *b);
       if (!diff.empty()) {

@@ -17,7 +17,7 @@
 #include "migrate/guard.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
-#include "ops/readback.h"
+#include "copy/readback.h"
 
 namespace v2r {
 

@@ -11,7 +11,7 @@
 #include "copy/file_source.h"
 #include "migrate/offline.h"
 #include "migrate/steps.h"
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 namespace v2r {
 

@@ -12,12 +12,12 @@
 #include "copy/file_sink.h"
 #include "copy/checksum.h"
 #include "copy/file_source.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "migrate/guard.h"
 #include "migrate/live.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 namespace v2r {
 
@@ -137,7 +137,7 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
   for (const DiskRecord& d : ms.disks) {
     auto src = FileSource::Open(d.source);
     if (!src.ok()) { st = src.status(); break; }
-    auto a = HashSource(**src, hopts, pair.side(0));
+    auto a = HashDisk(**src, hopts, pair.side(0));
     if (!a.ok()) { st = a.status(); break; }
     auto b = HashImage(r.s.open_cluster, ceph, ImageSpec{ms.pool, d.image}, hopts, pair.side(1));
     if (!b.ok()) { st = b.status(); break; }

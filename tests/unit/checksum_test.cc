@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "copy/frontier.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "memory_endpoints.h"
 
 namespace v2r {
@@ -36,8 +36,8 @@ TEST(BlockHashes, DigestDependsOnBytesNotOnHoles) {
   auto data = MakeData(size, {{100, 200, false}});
   MemorySource plain(data);
   MemorySource with_holes(data, {{kHashBlock, 2 * kHashBlock, true}});
-  auto a = HashSource(plain, HashOptions{}, nullptr);
-  auto b = HashSource(with_holes, HashOptions{}, nullptr);
+  auto a = HashDisk(plain, HashOptions{}, nullptr);
+  auto b = HashDisk(with_holes, HashOptions{}, nullptr);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->Digest(), b->Digest());
   EXPECT_EQ(a->Digest().rfind("xxh3-128-4m:", 0), 0u);
@@ -50,8 +50,8 @@ TEST(BlockHashes, OneChangedByteChangesTheDigestAndIsLocated) {
   MemorySource a(data);
   data[3 * kHashBlock + 17] ^= 0x40;
   MemorySource b(data);
-  auto ha = HashSource(a, HashOptions{}, nullptr);
-  auto hb = HashSource(b, HashOptions{}, nullptr);
+  auto ha = HashDisk(a, HashOptions{}, nullptr);
+  auto hb = HashDisk(b, HashOptions{}, nullptr);
   ASSERT_TRUE(ha.ok() && hb.ok());
   EXPECT_NE(ha->Digest(), hb->Digest());
   auto diff = CompareHashes(*ha, *hb);
@@ -68,6 +68,59 @@ TEST(BlockHashes, AdjacentMismatchesMerge) {
   auto diff = CompareHashes(a, b);
   ASSERT_EQ(diff.size(), 1u);
   EXPECT_EQ(diff[0], (Extent{kHashBlock, 2 * kHashBlock, false}));
+}
+
+// The hashes of a read-back are those HashSource (the verifier before the
+// engine did read-backs) recorded for the same bytes: journals, state files
+// and `status` digests written before stay comparable. The values were
+// computed by HashSource; blocks of zeros stored as data, zeros inside a
+// data block, a hole and a short last block.
+std::vector<unsigned char> KnownPattern(uint64_t size) {
+  std::vector<unsigned char> d(size);
+  uint32_t x = 12345;
+  for (uint64_t i = 0; i < size; ++i) {
+    x = x * 1103515245u + 12345u;
+    d[i] = static_cast<unsigned char>(x >> 16);
+  }
+  std::fill(d.begin() + kHashBlock, d.begin() + 2 * kHashBlock, 0);
+  std::fill(d.begin() + 3 * kHashBlock + 4096, d.begin() + 3 * kHashBlock + 65536 * 3, 0);
+  std::fill(d.begin() + 4 * kHashBlock, d.begin() + 5 * kHashBlock, 0);  // block 4: a hole
+  return d;
+}
+
+TEST(HashDisk, GivesTheHashesAndDigestHashSourceGave) {
+  const uint64_t size = 6 * kHashBlock + 12345;
+  const std::vector<unsigned char> data = KnownPattern(size);
+  MemorySource src(data, {{4 * kHashBlock, kHashBlock, true}});
+  const char* known[] = {"62c5cc433810c0a6b5b2a7a9e7f276a6", "34001ae2f947e773165f453a5f35c459",
+                         "d1019854a275d440c4b819a87bda1b85", "89aebf735661b5634b81e2f54954fe15",
+                         "34001ae2f947e773165f453a5f35c459", "f4319f64b3ecb45b9d6ef5fa1e185965",
+                         "9af39edd63d3a862648cb3ef90704f3a"};
+  for (int threads : {1, 4}) {
+    ProgressCounters progress;
+    auto h = HashDisk(src, HashOptions{threads, nullptr, {}, {}}, &progress);
+    ASSERT_TRUE(h.ok()) << h.status().message();
+    EXPECT_EQ(h->Digest(), "xxh3-128-4m:7614e7f8acf745ba17f685590dc3367a");
+    ASSERT_EQ(h->count(), 7u);
+    for (uint64_t b = 0; b < h->count(); ++b) {
+      EXPECT_EQ(h->Get(b).Hex(), known[b]) << b;
+      EXPECT_EQ(h->Get(b), HashBytes(data.data() + b * kHashBlock, h->BlockLength(b))) << b;
+    }
+    // As HashSource counted: blocks read are "written" (hashed), holes zero.
+    EXPECT_EQ(progress.done.load(), size);
+    EXPECT_EQ(progress.zero.load(), kHashBlock);
+    EXPECT_EQ(progress.written.load(), size - kHashBlock);
+  }
+  EXPECT_EQ(src.reads.load(), 12) << "every block but the hole read, once per run";
+}
+
+TEST(HashDisk, ACancelledHashIsInterruptedAndNamesTheSource) {
+  MemorySource src(MakeData(4 * kHashBlock, {{0, 4 * kHashBlock, false}}));
+  std::atomic<bool> cancel{true};
+  auto h = HashDisk(src, HashOptions{2, &cancel, {}, {}}, nullptr);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().kind(), Kind::kInterrupted);
+  EXPECT_EQ(h.status().message(), "hashing mem interrupted");
 }
 
 // A thin source of a large virtual size: one data block (filled with 0x5a) at
@@ -100,10 +153,10 @@ class ThinSource : public Source {
   uint64_t size_, data_block_;
 };
 
-TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
+TEST(HashDisk, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
   const uint64_t blocks = 16384;  // 64 GiB virtual
   ThinSource thin(blocks * kHashBlock, 9000);
-  auto h = HashSource(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
+  auto h = HashDisk(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(thin.reads.load(), 1);
   EXPECT_LE(thin.queries.load(), static_cast<int>(blocks / 4096 + 1));  // windows of up to 4096 blocks
@@ -112,9 +165,9 @@ TEST(HashSource, AThinSourceIsQueriedBySpansAndOnlyItsDataIsRead) {
     ASSERT_EQ(h->Get(b), b == 9000 ? HashBytes(data.data(), data.size()) : ZeroHash(kHashBlock)) << b;
 }
 
-TEST(HashSource, ASmallSourceIsQueriedOnce) {
+TEST(HashDisk, ASmallSourceIsQueriedOnce) {
   ThinSource thin(40 * kHashBlock + 100, 39);
-  auto h = HashSource(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
+  auto h = HashDisk(thin, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(thin.queries.load(), 1);
   EXPECT_EQ(thin.reads.load(), 1);
@@ -148,18 +201,18 @@ class SlowSource : public Source {
   uint64_t size_;
 };
 
-TEST(HashSource, DataBlocksAreReadInParallel) {
+TEST(HashDisk, DataBlocksAreReadInParallel) {
   SlowSource slow(16 * kHashBlock);
-  auto h = HashSource(slow, HashOptions{4, nullptr, {}, {}}, nullptr);
+  auto h = HashDisk(slow, HashOptions{4, nullptr, {}, {}}, nullptr);
   ASSERT_TRUE(h.ok());
   EXPECT_GE(slow.peak.load(), 3);
   EXPECT_LE(slow.peak.load(), 4);
 }
 
-TEST(HashSource, ReadErrorIsReturned) {
+TEST(HashDisk, ReadErrorIsReturned) {
   MemorySource src(MakeData(3 * kHashBlock, {{0, 3 * kHashBlock, false}}));
   src.fail_at = kHashBlock + 5;
-  auto h = HashSource(src, HashOptions{}, nullptr);
+  auto h = HashDisk(src, HashOptions{}, nullptr);
   ASSERT_FALSE(h.ok());
   EXPECT_NE(h.status().message().find("offset"), std::string::npos);
 }
@@ -212,7 +265,7 @@ class FollowedSource : public Source {
   DurableFrontier& f_;
 };
 
-TEST(HashSource, FollowingAFrontierNeverReadsAheadOfIt) {
+TEST(HashDisk, FollowingAFrontierNeverReadsAheadOfIt) {
   const uint64_t size = 24 * kHashBlock + 4096;
   auto data = MakeData(size, {{0, size, false}});
   MemorySource mem(data);
@@ -222,7 +275,7 @@ TEST(HashSource, FollowingAFrontierNeverReadsAheadOfIt) {
   o.threads = 3;
   o.durable = [&](uint64_t need) { return f.WaitPast(need); };
   Result<BlockHashes> h = Status::Internal("not run");
-  std::thread hasher([&] { h = HashSource(src, o, nullptr); });
+  std::thread hasher([&] { h = HashDisk(src, o, nullptr); });
   // The copy completes chunks out of order, a few at a time.
   std::vector<uint64_t> order = {1, 0, 3, 2, 4, 6, 5, 7, 9, 8, 10, 11, 13, 12, 14, 15, 16, 18, 17, 19, 20, 22, 21, 24, 23};
   for (uint64_t c : order) {
@@ -232,10 +285,10 @@ TEST(HashSource, FollowingAFrontierNeverReadsAheadOfIt) {
   hasher.join();
   ASSERT_TRUE(h.ok()) << h.status().message();
   EXPECT_EQ(src.ahead.load(), 0) << "read or queried past the durable frontier";
-  EXPECT_EQ(h->Digest(), HashSource(mem, HashOptions{}, nullptr)->Digest());
+  EXPECT_EQ(h->Digest(), HashDisk(mem, HashOptions{}, nullptr)->Digest());
 }
 
-TEST(HashSource, AStoppedFrontierEndsItInterrupted) {
+TEST(HashDisk, AStoppedFrontierEndsItInterrupted) {
   const uint64_t size = 8 * kHashBlock;
   MemorySource mem(MakeData(size, {{0, size, false}}));
   DurableFrontier f(size, kHashBlock);
@@ -246,7 +299,7 @@ TEST(HashSource, AStoppedFrontierEndsItInterrupted) {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     f.Stop();
   });
-  auto h = HashSource(mem, o, nullptr);
+  auto h = HashDisk(mem, o, nullptr);
   stopper.join();
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().kind(), Kind::kInterrupted);

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "memory_endpoints.h"
 
 namespace v2r {
@@ -28,7 +28,7 @@ CopyOptions SmallOptions() {
 }
 
 BlockHashes HashOf(MemorySource& src) {
-  auto h = HashSource(src, HashOptions{}, nullptr);
+  auto h = HashDisk(src, HashOptions{}, nullptr);
   EXPECT_TRUE(h.ok());
   return *h;
 }
@@ -179,7 +179,7 @@ TEST(CopyEngine, ResumeSkipsDoneChunksAndOverwritesTheRest) {
   uint64_t size = 17 * MiB + 4096;
   auto data = MakeData(size, {{0, MiB, false}, {9 * MiB, 3 * MiB, false}, {size - 100, 100, false}});
   MemorySource full(data);
-  BlockHashes expected = *HashSource(full, HashOptions{}, nullptr);
+  BlockHashes expected = *HashDisk(full, HashOptions{}, nullptr);
   // The target holds stale bytes (0xAB), except chunks 0 and 2, done before.
   MemorySink sink(size, 4 * MiB, 0xAB);
   // Put the "done" data in place through the sink itself.
@@ -212,7 +212,7 @@ TEST(CopyEngine, RecheckRewritesOnlyDoneChunksThatChanged) {
   uint64_t size = 20 * MiB;
   auto before = MakeData(size, {{0, size, false}});
   MemorySource old_src(before);
-  BlockHashes recorded = *HashSource(old_src, HashOptions{}, nullptr);
+  BlockHashes recorded = *HashDisk(old_src, HashOptions{}, nullptr);
   auto now = before;
   for (uint64_t i = 5 * MiB; i < 5 * MiB + 8192; ++i) now[i] ^= 0x5a;  // the guest wrote in chunk 1
   MemorySink sink(size, 4 * MiB);

@@ -7,7 +7,7 @@
 
 #include "cli/progress_format.h"
 #include "cli/progress_printer.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 #include "base/progress.h"
 #include "memory_endpoints.h"
 
@@ -252,8 +252,8 @@ TEST(PairedProgress, AVerifyOfBothSidesEndsAtTheDiskSize) {
   PairedProgress pair(&shown);
   HashOptions hopts;
   hopts.on_progress = [&pair] { pair.Sync(); };
-  auto a = HashSource(source, hopts, pair.side(0));
-  auto b = HashSource(image, hopts, pair.side(1));
+  auto a = HashDisk(source, hopts, pair.side(0));
+  auto b = HashDisk(image, hopts, pair.side(1));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(shown.total.load(), size);
   EXPECT_EQ(shown.done.load(), size);

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "base/exit_codes.h"
-#include "ops/image_spec.h"
+#include "ceph/image_spec.h"
 
 namespace v2r {
 namespace {

@@ -69,6 +69,8 @@ TEST(SplitZeroRuns, AllZeroAndAllDataAreOneRun) {
 TEST(ZeroPolicy, SkipsOnlyOnAFreshTarget) {
   EXPECT_EQ(ZeroPolicy(true), ZeroAction::kSkip);
   EXPECT_EQ(ZeroPolicy(false), ZeroAction::kWriteZeroes);
+  // A sink that keeps nothing reads as zeros whatever the caller says.
+  EXPECT_EQ(ZeroPolicy(false, SinkCapabilities{.fresh = true}), ZeroAction::kSkip);
 }
 
 }  // namespace

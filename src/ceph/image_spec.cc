@@ -1,4 +1,4 @@
-#include "ops/image_spec.h"
+#include "ceph/image_spec.h"
 
 #include <fmt/format.h>
 

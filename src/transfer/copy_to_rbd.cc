@@ -1,4 +1,4 @@
-#include "ops/copy_to_rbd.h"
+#include "transfer/copy_to_rbd.h"
 
 #include <fmt/format.h>
 
@@ -12,8 +12,8 @@
 #include "ceph/cluster_api.h"
 #include "copy/file_source.h"
 #include "copy/rate_limiter.h"
-#include "ops/readback.h"
-#include "copy/hasher.h"
+#include "copy/readback.h"
+#include "copy/hash_sink.h"
 
 namespace v2r {
 
@@ -69,7 +69,7 @@ Result<BlockHashes> HashImage(const ClusterOpener& open_cluster, const CephOptio
   if (!pool.ok()) return pool.status();
   auto image = (*pool)->OpenImage(target.image, /*read_only=*/true);
   if (!image.ok()) return image.status();
-  return HashSource(**image, hopts, progress);
+  return HashDisk(**image, hopts, progress);
 }
 
 namespace {
@@ -264,8 +264,8 @@ Status VerifyAgainstRbd(const VerifyRequest& req, Observer* observer, const Clus
   hopts.cancel = req.cancel;
   hopts.on_progress = [&pair] { pair.Sync(); };
   auto [src_hashes, img_hashes] = InPhase(observer, "verify", progress, [&] {
-    auto from_image = std::async(std::launch::async, [&] { return HashSource(image_source, hopts, pair.side(1)); });
-    Result<BlockHashes> from_source = HashSource(**source, hopts, pair.side(0));
+    auto from_image = std::async(std::launch::async, [&] { return HashDisk(image_source, hopts, pair.side(1)); });
+    Result<BlockHashes> from_source = HashDisk(**source, hopts, pair.side(0));
     return std::make_pair(std::move(from_source), from_image.get());
   });
   if (!src_hashes.ok()) return src_hashes.status();

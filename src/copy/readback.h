@@ -1,6 +1,7 @@
-// Verification that follows a copy: the image is read back through a
-// read-only handle, a range once the copy has flushed it (DurableFrontier),
-// on a thread of its own, while the rest is still being written.
+// Verification that follows a copy: the target is read back (for an RBD
+// image, through a read-only handle of its own), a range once the copy has
+// flushed it (DurableFrontier), on a thread of its own, through the engine
+// into a HashSink, while the rest is still being written.
 #pragma once
 
 #include <atomic>
@@ -9,21 +10,20 @@
 
 #include "base/progress.h"
 #include "base/status.h"
-#include "ceph/cluster_api.h"
 #include "copy/checksum.h"
 #include "copy/frontier.h"
-#include "copy/hasher.h"
+#include "copy/hash_sink.h"
 
 namespace v2r {
 
-// Usage: construct with the image opened read-only; feed the copy's
-// on_durable into frontier.MarkDone (and MarkDone the chunks a resumed copy
-// had already done); Start(); when the copy has succeeded, Finish() for the
+// Usage: construct with the target opened for reading (an Image: read-only);
+// feed the copy's on_durable into frontier.MarkDone (and MarkDone the chunks
+// a resumed copy had already done); Start(); when the copy has succeeded, Finish() for the
 // hashes of the image (compare them with the copy's); otherwise destroy it
 // (stops and waits), or Abandon() it when the copy's writes were abandoned.
 struct Readback {
-  Readback(std::unique_ptr<Image> image, uint64_t size, uint64_t chunk_size)
-      : source(std::move(image)), frontier(size, chunk_size) {
+  Readback(std::unique_ptr<Source> target, uint64_t size, uint64_t chunk_size)
+      : source(std::move(target)), frontier(size, chunk_size) {
     progress.total = size;
   }
   ~Readback() {
@@ -38,7 +38,7 @@ struct Readback {
     hopts.threads = threads;
     hopts.cancel = cancel;
     hopts.durable = [this](uint64_t need) { return frontier.WaitPast(need); };
-    thread = std::thread([this, hopts] { result = HashSource(*source, hopts, &progress); });
+    thread = std::thread([this, hopts] { result = HashDisk(*source, hopts, &progress); });
   }
   // The copy succeeded: everything is durable; let the read-back finish.
   Result<BlockHashes> Finish() {
@@ -54,7 +54,7 @@ struct Readback {
     if (thread.joinable()) thread.detach();
   }
 
-  std::unique_ptr<Image> source;
+  std::unique_ptr<Source> source;
   DurableFrontier frontier;
   ProgressCounters progress;
   std::thread thread;

@@ -12,8 +12,8 @@
 #include "ceph/options.h"
 #include "copy/checksum.h"
 #include "copy/engine.h"
-#include "copy/hasher.h"
-#include "ops/image_spec.h"
+#include "copy/hash_sink.h"
+#include "ceph/image_spec.h"
 #include "base/observer.h"
 
 namespace v2r {
