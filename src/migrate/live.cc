@@ -58,8 +58,26 @@ class LiveMigration {
   Status StepPivot();
   Status StepConfirm();
   Status StepVerify();
-  Status Steps();
   Status StepSparsify(const std::vector<std::string>& targets);
+
+  // The step table: user, secret, save-definition, copy, sparsify, pivot,
+  // switch, check, verify; every failure goes through Fail (undo before the
+  // pivot, roll forward after it).
+  static const StepEntry<LiveMigration> kSteps[];
+  friend class v2r::Runner;  // RunSteps asks the titles
+  std::string StepTitle(Phase p) const;
+  Status StepUser() { return EnsureUser(r_, plan_); }
+  Status StepSecret() { return EnsureSecret(r_, plan_); }
+  Status StepSaveDefinition() { return SaveDefinition(r_, plan_); }
+  // The disks whose copies this run started or adopted, in sync now.
+  Status StepSparsifyInSync();
+  Status StepSwitch() { return SwitchDefinition(r_, plan_); }
+  // The VM and its definition on RBD; disks pivoted by an earlier run get
+  // their snapshot here.
+  Status StepCheck();
+  // The images verified; disks an earlier run pivoted unsparsified are
+  // sparsified here.
+  Status StepVerifyAll();
   Status ResumeAfterKill();
   Status Fail(Status st);
   std::string Summary();
@@ -390,33 +408,46 @@ Status LiveMigration::Fail(Status st) {
       .WithHint(fmt::format("the VM runs on its original disks; undone: {}", *undone));
 }
 
-// The steps of a live migration, each announced; the first failure ends them.
-Status LiveMigration::Steps() {
-  r_.PlanSteps(9);
-  V2R_RETURN_IF_ERROR(FaultPoint("after-preflight"));
-  V2R_RETURN_IF_ERROR(r_.RunStep("user", UserStepTitle(plan_), [&] { return EnsureUser(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("secret", SecretStepTitle(plan_), [&] { return EnsureSecret(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("save-definition", "save the definition", [&] { return SaveDefinition(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("copy", "live block copies until in sync", [&] { return StepCopies(); }));
-  std::vector<std::string> all, in_sync;
-  for (const DiskPlan* d : plan_.Moving()) all.push_back(d->disk.target);
+const StepEntry<LiveMigration> LiveMigration::kSteps[] = {
+    {Phase::kUser, &LiveMigration::StepUser},
+    {Phase::kSecret, &LiveMigration::StepSecret},
+    {Phase::kSaveDefinition, &LiveMigration::StepSaveDefinition},
+    {Phase::kCopy, &LiveMigration::StepCopies},
+    {Phase::kSparsify, &LiveMigration::StepSparsifyInSync},
+    // Not interruptible: every disk pivots, with its snapshot.
+    {Phase::kPivot, &LiveMigration::StepPivot},
+    // From here on the VM runs on RBD: a failure leaves it so (rerun finishes).
+    {Phase::kSwitch, &LiveMigration::StepSwitch},
+    {Phase::kCheck, &LiveMigration::StepCheck},
+    {Phase::kVerify, &LiveMigration::StepVerifyAll},
+};
+
+std::string LiveMigration::StepTitle(Phase p) const {
+  switch (p) {
+    case Phase::kUser: return UserStepTitle(plan_);
+    case Phase::kSecret: return SecretStepTitle(plan_);
+    case Phase::kCopy: return "live block copies until in sync";
+    default: return PhaseTitle(p);
+  }
+}
+
+Status LiveMigration::StepSparsifyInSync() {
+  std::vector<std::string> in_sync;
   for (const MirrorDisk* m : copying_) in_sync.push_back(m->target);
-  V2R_RETURN_IF_ERROR(r_.RunStep("sparsify", "sparsify the images (zeros the copy wrote)", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StepSparsify(in_sync));
-    return r_.Cancelled() ? Status::Interrupted("interrupted") : Status::Ok();
-  }));
-  // Not interruptible: every disk pivots, with its snapshot.
-  V2R_RETURN_IF_ERROR(r_.RunStep("pivot", "pivot onto RBD (with the rollback snapshots)", [&] { return StepPivot(); }));
-  // From here on the VM runs on RBD: a failure leaves it so (rerun finishes).
-  V2R_RETURN_IF_ERROR(r_.RunStep("switch", "switch the definition to RBD", [&] { return SwitchDefinition(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("check", "check the VM runs on RBD", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StepConfirm());
-    return SnapshotImages(r_, plan_);  // only disks pivoted by an earlier run lack one
-  }));
-  return r_.RunStep("verify", "verify the images", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StepVerify());
-    return StepSparsify(all);  // only disks an earlier run pivoted unsparsified
-  });
+  V2R_RETURN_IF_ERROR(StepSparsify(in_sync));
+  return r_.Cancelled() ? Status::Interrupted("interrupted") : Status::Ok();
+}
+
+Status LiveMigration::StepCheck() {
+  V2R_RETURN_IF_ERROR(StepConfirm());
+  return SnapshotImages(r_, plan_);  // only disks pivoted by an earlier run lack one
+}
+
+Status LiveMigration::StepVerifyAll() {
+  V2R_RETURN_IF_ERROR(StepVerify());
+  std::vector<std::string> all;
+  for (const DiskPlan* d : plan_.Moving()) all.push_back(d->disk.target);
+  return StepSparsify(all);  // only disks an earlier run pivoted unsparsified
 }
 
 std::string LiveMigration::Summary() {
@@ -472,10 +503,6 @@ Result<MigrateReport> LiveMigration::Run() {
   if (*done) return **done;
   MigrateReport report;
   bool resuming = ms.begun;
-  if (resuming && !ms.live)
-    return Status::Refused(fmt::format("an unfinished offline migration of {} is recorded", ms.domain),
-                           "finish it with `virt2rbd migrate` without --live, or undo it with `virt2rbd rollback`");
-  V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
   if (resuming && ms.paused) {
     V2R_RETURN_IF_ERROR(ResumeAfterKill());
     ms = r_.State();
@@ -497,7 +524,8 @@ Result<MigrateReport> LiveMigration::Run() {
   } else if (r_.observer()) {
     r_.observer()->Warn(fmt::format("resuming the live migration of {} begun {}", plan_.domain, ms.began_at));
   }
-  Status st = Steps();
+  Status st = FaultPoint("after-preflight");
+  if (st.ok()) st = r_.RunSteps<LiveMigration>(*this, kSteps, nullptr);
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report.plan = plan_;

@@ -141,24 +141,111 @@ Status RestoreAndCheck(Runner& r, const MigrationState& ms, const std::string& s
   return Status::Ok();
 }
 
-// Pivoted back: the definition restored, what the migration created removed.
-Result<RollbackReport> FinishLiveRollback(Runner& r, const RollbackOptions& opts, const MigrationState& ms,
-                                          const std::string& saved, std::vector<std::string> done,
-                                          RollbackReport report) {
-  V2R_RETURN_IF_ERROR(r.RunStep("restore", "restore the saved definition and check the disks",
-                                [&] { return RestoreAndCheck(r, ms, saved); }));
-  done.push_back("restored the saved definition");
-  V2R_RETURN_IF_ERROR(r.RunStep("clean-up", "remove what the migration created", [&]() -> Status {
-    if (opts.remove_images)
-      for (const DiskRecord& d : ms.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r.s.pool, d.image, 30));
-    return r.RemoveCreated(opts.remove_images, &done);
-  }));
-  NoteKeptImages(opts, ms, &done);
-  V2R_RETURN_IF_ERROR(r.Log(rec::RolledBack(/*live=*/true)));
-  report.state = r.State();
-  report.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts.domain,
-                               fmt::join(done, "; "));
-  return report;
+// rollback --live once the checks passed: the table copy-back, pivot,
+// restore, clean-up. Before the pivot a failure cancels the copies back (the
+// VM stays on RBD); during it, a rerun finishes; after it, the VM runs on its
+// original disks and a failure is returned as is.
+class LiveRollback {
+ public:
+  LiveRollback(const RollbackOptions& opts, const RunContext& ctx) : opts_(opts), r_(ctx) {}
+  Result<RollbackReport> Run();
+
+ private:
+  static const StepEntry<LiveRollback> kSteps[];
+  friend class v2r::Runner;  // RunSteps asks the titles
+  std::string StepTitle(Phase p) const {
+    switch (p) {
+      case Phase::kCopyBack: return "live block copies back to the original disks until in sync";
+      case Phase::kPivot: return "pivot back onto the original disks";
+      case Phase::kRestore: return "restore the saved definition and check the disks";
+      default: return PhaseTitle(p);
+    }
+  }
+  Status StepCopyBack() { return CopyBackLive(r_, ms_, on_image_, copying_, live_); }
+  Status StepPivot() { return PivotAll(r_, copying_, kBackEvents); }
+  Status AfterPivot() {
+    if (!copying_.empty())
+      done_.push_back(fmt::format("copied {} disk{} back live and pivoted", copying_.size(),
+                                  copying_.size() == 1 ? "" : "s"));
+    return Status::Ok();
+  }
+  Status StepRestore() { return RestoreAndCheck(r_, ms_, saved_); }
+  Status AfterRestore() {
+    done_.push_back("restored the saved definition");
+    return Status::Ok();
+  }
+  Status StepCleanUp() {
+    if (opts_.remove_images)
+      for (const DiskRecord& d : ms_.disks) V2R_RETURN_IF_ERROR(WaitUnwatched(*r_.s.pool, d.image, 30));
+    return r_.RemoveCreated(opts_.remove_images, &done_);
+  }
+  // Sets on_image_, or undoes an unfinished migration that never pivoted
+  // (its copies are cancelled) and returns true.
+  Result<bool> UndoIfNeverPivoted();
+
+  const RollbackOptions& opts_;
+  Runner r_;
+  RollbackReport report_;
+  MigrationState ms_;
+  LiveDiskMap live_;
+  std::vector<const DiskRecord*> on_image_;  // into ms_
+  std::string saved_;
+  MirrorDisks mirrors_;
+  std::vector<MirrorDisk*> copying_;
+  std::vector<std::string> done_;
+};
+
+const StepEntry<LiveRollback> LiveRollback::kSteps[] = {
+    {Phase::kCopyBack, &LiveRollback::StepCopyBack},
+    {Phase::kPivot, &LiveRollback::StepPivot, nullptr, &LiveRollback::AfterPivot},
+    {Phase::kRestore, &LiveRollback::StepRestore, nullptr, &LiveRollback::AfterRestore},
+    {Phase::kCleanUp, &LiveRollback::StepCleanUp},
+};
+
+Result<bool> LiveRollback::UndoIfNeverPivoted() {
+  auto live = LiveDisks(*r_.s.domain);
+  if (!live.ok()) return live.status();
+  live_ = std::move(*live);
+  for (const DiskRecord& d : ms_.disks)
+    if (OnImage(live_[d.target], ImagePath(ms_.pool, d.image))) on_image_.push_back(&d);
+  if (!on_image_.empty() || ms_.switched || ms_.switch_intent) return false;
+  auto undone = r_.Abort("rolled back by the operator before the pivot");
+  if (!undone.ok()) return undone.status();
+  report_.state = r_.State();
+  report_.message = fmt::format("unfinished migration of {} undone: {}", opts_.domain, *undone);
+  return true;
+}
+
+Result<RollbackReport> LiveRollback::Run() {
+  auto nothing_to_do = OpenForRollback(opts_, r_, &report_);
+  if (!nothing_to_do.ok()) return nothing_to_do.status();
+  if (*nothing_to_do) return report_;
+  ms_ = r_.State();
+  V2R_RETURN_IF_ERROR(RefuseNotRunning(r_, opts_));
+  auto undone = UndoIfNeverPivoted();
+  if (!undone.ok()) return undone.status();
+  if (*undone) return report_;
+  auto saved = ReadFile(r_.dir->DefinitionPath(ms_.uuid));
+  if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
+  saved_ = std::move(*saved);
+  V2R_RETURN_IF_ERROR(PlanBackCopies(on_image_, live_, saved_, opts_.domain, &mirrors_, &copying_));
+  MeasureChanged(r_, on_image_, &report_);
+
+  V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackBegin(/*copy_back=*/true, /*discard_changes=*/false, /*live=*/true)));
+  Phase failed = Phase::kCopyBack;
+  Status st = r_.RunSteps<LiveRollback>(*this, kSteps, &failed);
+  if (!st.ok() && failed == Phase::kCopyBack) return StoppedBeforePivot(r_, copying_, st, opts_.domain);
+  if (!st.ok() && failed == Phase::kPivot)
+    return st.Wrap(fmt::format("live rollback of {} failed during the pivot", opts_.domain))
+        .WithHint("the journal and `virsh domblklist` say which disks are back; rerun `virt2rbd rollback --live` "
+                  "to finish");
+  if (!st.ok()) return st;
+  NoteKeptImages(opts_, ms_, &done_);
+  V2R_RETURN_IF_ERROR(r_.Log(rec::RolledBack(/*live=*/true)));
+  report_.state = r_.State();
+  report_.message = fmt::format("domain {} rolled back live, without stopping it: {}", opts_.domain,
+                                fmt::join(done_, "; "));
+  return report_;
 }
 
 }  // namespace
@@ -170,48 +257,8 @@ Result<RollbackReport> RunLiveRollback(const RollbackOptions& opts, const RunCon
     return Status::Usage("--live copies every change back: it cannot be combined with --discard-changes");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
-  Runner r(ctx);
-  RollbackReport report;
-  auto nothing_to_do = OpenForRollback(opts, r, &report);
-  if (!nothing_to_do.ok()) return nothing_to_do.status();
-  if (*nothing_to_do) return report;
-  MigrationState ms = r.State();
-  V2R_RETURN_IF_ERROR(RefuseNotRunning(r, opts));
-  auto live = LiveDisks(*r.s.domain);
-  if (!live.ok()) return live.status();
-  std::vector<const DiskRecord*> on_image;
-  for (const DiskRecord& d : ms.disks)
-    if (OnImage((*live)[d.target], ImagePath(ms.pool, d.image))) on_image.push_back(&d);
-  if (on_image.empty() && !ms.switched && !ms.switch_intent) {
-    // Never pivoted: undo the unfinished migration (its copies are cancelled).
-    auto undone = r.Abort("rolled back by the operator before the pivot");
-    if (!undone.ok()) return undone.status();
-    report.state = r.State();
-    report.message = fmt::format("unfinished migration of {} undone: {}", opts.domain, *undone);
-    return report;
-  }
-  auto saved = ReadFile(r.dir->DefinitionPath(ms.uuid));
-  if (!saved.ok()) return saved.status().WithHint("the saved definition is missing: restore the domain by hand");
-  MirrorDisks mirrors;
-  std::vector<MirrorDisk*> copying;
-  V2R_RETURN_IF_ERROR(PlanBackCopies(on_image, *live, *saved, opts.domain, &mirrors, &copying));
-  MeasureChanged(r, on_image, &report);
-
-  V2R_RETURN_IF_ERROR(r.Log(rec::RollbackBegin(/*copy_back=*/true, /*discard_changes=*/false, /*live=*/true)));
-  r.PlanSteps(4);
-  Status st = r.RunStep("copy-back", "live block copies back to the original disks until in sync", [&] {
-    return CopyBackLive(r, ms, on_image, copying, *live);
-  });
-  if (!st.ok()) return StoppedBeforePivot(r, copying, st, opts.domain);
-  st = r.RunStep("pivot", "pivot back onto the original disks", [&] { return PivotAll(r, copying, kBackEvents); });
-  if (!st.ok())
-    return st.Wrap(fmt::format("live rollback of {} failed during the pivot", opts.domain))
-        .WithHint("the journal and `virsh domblklist` say which disks are back; rerun `virt2rbd rollback --live` "
-                  "to finish");
-  std::vector<std::string> done;
-  if (!copying.empty()) done.push_back(fmt::format("copied {} disk{} back live and pivoted", copying.size(),
-                                                   copying.size() == 1 ? "" : "s"));
-  return FinishLiveRollback(r, opts, ms, *saved, std::move(done), std::move(report));
+  LiveRollback rollback(opts, ctx);
+  return rollback.Run();
 }
 
 }  // namespace v2r

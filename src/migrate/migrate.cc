@@ -63,7 +63,7 @@ Status OfflineMigration::Fail(Status st) {
       .WithHint(fmt::format("undone: {}", *undone));
 }
 
-Status OfflineMigration::StepStart() {
+Status OfflineMigration::StartOnRbd() {
   MigrationState ms = r_.State();
   if (!plan_.start_after || ms.started) return Status::Ok();
   V2R_RETURN_IF_ERROR(r_.Log(rec::VmStart()));
@@ -132,43 +132,78 @@ Status OfflineMigration::CopyUntilTrusted() {
   return r_.Log(rec::Rechecked());
 }
 
-// The steps of an offline migration once the VM is shut off; every failure
-// goes through Fail.
-Status OfflineMigration::Steps(bool resuming) {
-  // From here until the switch, any start of the domain is noticed.
-  V2R_RETURN_IF_ERROR(r_.RunStep("guard", "watch the VM, autostart off while copying", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StartGuard());
-    return r_.DisableAutostart();
-  }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("user", UserStepTitle(plan_), [&] { return EnsureUser(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("secret", SecretStepTitle(plan_), [&] { return EnsureSecret(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("save-definition", "save the definition", [&] { return SaveDefinition(r_, plan_); }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("copy", CopyStepTitle(plan_, opts_.verify), [&]() -> Status {
-    V2R_RETURN_IF_ERROR(GuardCheck());
-    recheck_ = resuming;
-    V2R_RETURN_IF_ERROR(CopyUntilTrusted());
-    if (r_.Cancelled()) return Status::Interrupted("interrupted");
-    return Status::Ok();
-  }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("snapshot", "snapshot the images (the rollback point)", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
-    // Offline, before the switch, only our own runs wrote the images: a lock
-    // still held is a killed run's, and would make the snapshot wait ~30 s.
-    for (const DiskPlan* d : plan_.Moving()) {
-      auto img = OpenOurImageForWriting(*r_.s.pool, d->image);
-      if (!img.ok()) return img.status();
-    }
-    return SnapshotImages(r_, plan_);
-  }));
-  V2R_RETURN_IF_ERROR(r_.RunStep("switch", "switch the definition to RBD", [&] {
-    return SwitchDefinition(r_, plan_, [this] { return GuardBeforeSwitch(); });
-  }));
-  guard_.reset();  // switched: the VM may start now (we start it ourselves)
-  if (!plan_.start_after) return r_.RestoreAutostart();
-  return r_.RunStep("start", "start the VM on RBD and check it runs there", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StepStart());
-    return r_.RestoreAutostart();
-  });
+const StepEntry<OfflineMigration> OfflineMigration::kSteps[] = {
+    {Phase::kStop, &OfflineMigration::StepStop},
+    // From here until the switch, any start of the domain is noticed.
+    {Phase::kGuard, &OfflineMigration::StepGuard},
+    {Phase::kUser, &OfflineMigration::StepUser},
+    {Phase::kSecret, &OfflineMigration::StepSecret},
+    {Phase::kSaveDefinition, &OfflineMigration::StepSaveDefinition},
+    {Phase::kCopy, &OfflineMigration::StepCopyAll},
+    {Phase::kSnapshot, &OfflineMigration::StepSnapshot},
+    {Phase::kSwitch, &OfflineMigration::StepSwitch, nullptr, &OfflineMigration::AfterSwitch},
+    {Phase::kStart, &OfflineMigration::StepStartVm, &OfflineMigration::StartApplies},
+};
+
+const StepEntry<OfflineMigration> OfflineMigration::kFinishSteps[] = {
+    {Phase::kStart, &OfflineMigration::StepStartVm},
+};
+
+std::string OfflineMigration::StepTitle(Phase p) const {
+  switch (p) {
+    case Phase::kUser: return UserStepTitle(plan_);
+    case Phase::kSecret: return SecretStepTitle(plan_);
+    case Phase::kCopy: return CopyStepTitle(plan_, opts_.verify);
+    case Phase::kStart:
+      return finishing_ ? "start the VM on RBD and check it runs there (after the switch)" : PhaseTitle(p);
+    default: return PhaseTitle(p);
+  }
+}
+
+Status OfflineMigration::StepStop() {
+  return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
+}
+
+Status OfflineMigration::StepGuard() {
+  V2R_RETURN_IF_ERROR(StartGuard());
+  return r_.DisableAutostart();
+}
+
+Status OfflineMigration::StepUser() { return EnsureUser(r_, plan_); }
+Status OfflineMigration::StepSecret() { return EnsureSecret(r_, plan_); }
+Status OfflineMigration::StepSaveDefinition() { return SaveDefinition(r_, plan_); }
+
+Status OfflineMigration::StepCopyAll() {
+  V2R_RETURN_IF_ERROR(GuardCheck());
+  recheck_ = resuming_;
+  V2R_RETURN_IF_ERROR(CopyUntilTrusted());
+  if (r_.Cancelled()) return Status::Interrupted("interrupted");
+  return Status::Ok();
+}
+
+Status OfflineMigration::StepSnapshot() {
+  V2R_RETURN_IF_ERROR(r_.ReconnectLibvirt(opts_.libvirt_timeout_s));
+  // Offline, before the switch, only our own runs wrote the images: a lock
+  // still held is a killed run's, and would make the snapshot wait ~30 s.
+  for (const DiskPlan* d : plan_.Moving()) {
+    auto img = OpenOurImageForWriting(*r_.s.pool, d->image);
+    if (!img.ok()) return img.status();
+  }
+  return SnapshotImages(r_, plan_);
+}
+
+Status OfflineMigration::StepSwitch() {
+  return SwitchDefinition(r_, plan_, [this] { return GuardBeforeSwitch(); });
+}
+
+Status OfflineMigration::AfterSwitch() {
+  guard_.reset();
+  return plan_.start_after ? Status::Ok() : r_.RestoreAutostart();
+}
+
+Status OfflineMigration::StepStartVm() {
+  V2R_RETURN_IF_ERROR(StartOnRbd());
+  return r_.RestoreAutostart();
 }
 
 Result<MigrateReport> OfflineMigration::Run() {
@@ -177,42 +212,35 @@ Result<MigrateReport> OfflineMigration::Run() {
   if (!done.ok()) return done.status();
   if (*done) return **done;
   MigrateReport report;
-  bool resuming = ms.begun;
-  V2R_RETURN_IF_ERROR(OpenCeph(opts_.ceph, opts_.pool, &r_.s));
-  if (resuming && (ms.switched || ms.switch_intent)) {
+  resuming_ = ms.begun;
+  if (resuming_ && (ms.switched || ms.switch_intent)) {
     auto finished = FinishSwitched(ms, &report);
     if (!finished.ok() || *finished) return finished.ok() ? Result<MigrateReport>(report) : finished.status();
     ms.switch_intent = false;  // the define never happened: go through the steps again
   }
 
-  if (resuming) V2R_RETURN_IF_ERROR(RefuseRunningOnResume(ms.domain));
-  auto plan = PlanWith(r_.s, opts_, resuming ? &ms : nullptr);
+  if (resuming_) V2R_RETURN_IF_ERROR(RefuseRunningOnResume(ms.domain));
+  auto plan = PlanWith(r_.s, opts_, resuming_ ? &ms : nullptr);
   if (!plan.ok()) return plan.status();
   plan_ = std::move(*plan);
   if (!plan_.ok()) {
     // A resumed migration keeps what it did: the operator fixes the cause
     // and reruns, or rolls back.
     Status refused = RefusePlan(plan_);
-    if (!resuming) return refused;
+    if (!resuming_) return refused;
     return refused.WithHint(fmt::format("nothing was undone: fix it and rerun the same command, or undo with "
                                         "virt2rbd rollback {} --state-dir {}", ms.domain, opts_.state_dir));
   }
   if (r_.observer()) r_.observer()->PlanReady(plan_);
-  if (!resuming) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
-  r_.PlanSteps(plan_.start_after ? 9 : 8);
+  if (!resuming_) V2R_RETURN_IF_ERROR(r_.Log(BeginRecord(r_, plan_, opts_, /*live=*/false)));
+  Phase failed = Phase::kStop;
   Status st = FaultPoint("after-preflight");
-  if (st.ok()) {
-    Status stop = r_.RunStep("stop", "stop the VM", [&] {
-      return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
-    });
-    if (!stop.ok() && stop.kind() == Kind::kRefused) {
-      // Shutdown timed out without --force-off: nothing else was changed.
-      auto undone = r_.Abort(stop.message());
-      return stop.WithHint(stop.hint() + (undone.ok() ? "" : "; recording the abort failed: " + undone.status().message()));
-    }
-    st = stop;
+  if (st.ok()) st = r_.RunSteps<OfflineMigration>(*this, kSteps, &failed);
+  if (!st.ok() && failed == Phase::kStop && st.kind() == Kind::kRefused) {
+    // Shutdown timed out without --force-off: nothing else was changed.
+    auto undone = r_.Abort(st.message());
+    return st.WithHint(st.hint() + (undone.ok() ? "" : "; recording the abort failed: " + undone.status().message()));
   }
-  if (st.ok()) st = Steps(resuming);
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report.plan = plan_;
@@ -255,11 +283,8 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
     plan_.disks.push_back(dp);
   }
   if (r_.observer()) r_.observer()->PlanReady(plan_);
-  r_.PlanSteps(1);
-  Status st = r_.RunStep("start", "start the VM on RBD and check it runs there (after the switch)", [&]() -> Status {
-    V2R_RETURN_IF_ERROR(StepStart());
-    return r_.RestoreAutostart();
-  });
+  finishing_ = true;
+  Status st = r_.RunSteps<OfflineMigration>(*this, kFinishSteps, nullptr);
   if (!st.ok()) return Fail(st);
   V2R_RETURN_IF_ERROR(r_.Log(rec::Completed()));
   report->plan = plan_;
@@ -271,6 +296,7 @@ Result<bool> OfflineMigration::FinishSwitched(const MigrationState& ms, MigrateR
 
 Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptions& opts, MigrationState* ms) {
   V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  r.SetUndoPrelude(CancelLiveCopies);  // a live migration's copies end before its undo
   *ms = r.State();
   if (ms->begun && (ms->completed || ms->committed) && !ms->Finished()) {
     MigrateReport report;
@@ -284,6 +310,13 @@ Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptio
     V2R_RETURN_IF_ERROR(r.ArchiveJournal());
     *ms = r.State();
   }
+  if (ms->begun && ms->live != opts.live)
+    return Status::Refused(
+        fmt::format("an unfinished {} migration of {} is recorded", ms->live ? "live" : "offline", ms->domain),
+        ms->live ? fmt::format("finish it with `virt2rbd migrate {0} --live`, or undo it with `virt2rbd rollback {0} "
+                               "--live` (a running VM) or `virt2rbd rollback {0}`", ms->domain)
+                 : "finish it with `virt2rbd migrate` without --live, or undo it with `virt2rbd rollback`");
+  V2R_RETURN_IF_ERROR(OpenCeph(opts.ceph, opts.pool, &r.s));
   return std::optional<MigrateReport>();
 }
 

@@ -42,11 +42,13 @@ struct MigrateReport {
 
 class Runner;
 
-// The prologue of every mode: the runner opened (libvirt, the domain, the
-// state dir, its lock and journal) and *ms folded from it. A migration that
-// completed (or was committed) and was not undone gives the report of a run
-// that changes nothing; a finished (undone) one is archived so that a new one
-// starts; otherwise nullopt, and the mode goes on.
+// The prologue of both migrate modes (opts.live says which): the runner
+// opened (libvirt, the domain, the state dir, its lock and journal) and *ms
+// folded from it, then Ceph opened. A migration that completed (or was
+// committed) and was not undone gives the report of a run that changes
+// nothing; a finished (undone) one is archived so that a new one starts; an
+// unfinished one of the other mode is refused (finish or undo it first);
+// otherwise nullopt, and the mode goes on.
 Result<std::optional<MigrateReport>> OpenMigration(Runner& r, const MigrateOptions& opts, MigrationState* ms);
 
 // The dry run. Changes nothing anywhere (not even the state dir). The plan's

@@ -56,9 +56,31 @@ class OfflineMigration {
   // and may not stop it: refused, nothing undone.
   Status RefuseRunningOnResume(const std::string& domain);
   Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
-  Status StepStart();
-  Status Steps(bool resuming);
+  // The start, and the check that the VM runs on its images.
+  Status StartOnRbd();
   Result<bool> FinishSwitched(const MigrationState& ms, MigrateReport* report);
+
+  // The step table (migrate.cc): stop, guard, user, secret, save-definition,
+  // copy, snapshot, switch, start. Every failure but the stop's refusal goes
+  // through Fail.
+  static const StepEntry<OfflineMigration> kSteps[];
+  // A rerun after a crash around the switch: only the start is left.
+  static const StepEntry<OfflineMigration> kFinishSteps[];
+  friend class Runner;  // RunSteps calls the steps and titles
+  std::string StepTitle(Phase p) const;
+  bool StartApplies() const { return plan_.start_after; }
+  Status StepStop();
+  Status StepGuard();
+  Status StepUser();
+  Status StepSecret();
+  Status StepSaveDefinition();
+  Status StepCopyAll();
+  Status StepSnapshot();
+  Status StepSwitch();
+  // Switched: the guard is dropped (the VM may start now: we start it
+  // ourselves), autostart restored when the VM is not started.
+  Status AfterSwitch();
+  Status StepStartVm();
   // Turns a failure into the documented outcome: interrupted stays
   // resumable; anything else aborts (undoes) the migration.
   Status Fail(Status st);
@@ -66,6 +88,8 @@ class OfflineMigration {
   const MigrateOptions& opts_;
   Runner r_;
   Plan plan_;
+  bool resuming_ = false;   // the journal holds an unfinished migration
+  bool finishing_ = false;  // FinishSwitched: the definition was switched already
   std::unique_ptr<DomainGuard> guard_;  // from the VM shut off until the switch
   std::atomic<bool> halt_{false};       // set by the guard when the VM runs: the copy stops
   // Every chunk recorded by an earlier run (or before libvirt went away) is

@@ -36,6 +36,7 @@ Status RefuseFinished(const MigrationState& ms, const std::string& domain) {
 
 Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackReport* report) {
   V2R_RETURN_IF_ERROR(r.Open(opts.connect, opts.domain, opts.state_dir));
+  r.SetUndoPrelude(CancelLiveCopies);  // a live migration's copies end before its undo
   MigrationState ms = r.State();
   V2R_RETURN_IF_ERROR(RefuseFinished(ms, opts.domain));
   if (ms.rolled_back || ms.aborted) {
@@ -219,28 +220,36 @@ class OfflineRollback {
     V2R_RETURN_IF_ERROR(RefuseChanged("since the switch"));
     auto now = r_.s.domain->State();
     if (!now.ok()) return now.status();
-    const bool was_running = ToRunState(*now) == RunState::kRunning;
+    was_running_ = ToRunState(*now) == RunState::kRunning;
     if (ToRunState(*now) != RunState::kShutoff && !opts_.shutdown && !opts_.force_off)
       return Status::Refused(fmt::format("domain {} is {}: add --shutdown, --force-off, or both (or --live: "
                                          "copy it back without stopping it)",
                                          opts_.domain, RunStateName(ToRunState(*now))));
     V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackBegin(opts_.copy_back, opts_.discard_changes)));
-    const bool start = opts_.start.value_or(was_running);
-    r_.PlanSteps(3 + (opts_.copy_back && AnyChanged()) + start);
-    V2R_RETURN_IF_ERROR(StopAndGuard(was_running));
-    V2R_RETURN_IF_ERROR(r_.DisableAutostart());
-    if (opts_.copy_back && AnyChanged()) {
-      Status st = r_.RunStep("copy-back", "copy the changes back to the original disks and verify", [&] {
-        return CopyBackAndVerify(r_, opts_.ceph, guard_.get(), &halt_, observer_, cancel_);
-      });
-      if (!st.ok()) return GuardedFailure(r_, guard_.get(), st);
-    }
-    V2R_RETURN_IF_ERROR(Restore());
-    if (start) V2R_RETURN_IF_ERROR(StartOnOriginals());
+    start_ = opts_.start.value_or(was_running_);
+    Phase failed = Phase::kStop;
+    Status st = r_.RunSteps<OfflineRollback>(*this, kSteps, &failed);
+    if (!st.ok()) return failed == Phase::kCopyBack ? GuardedFailure(r_, guard_.get(), st) : st;
     return Finish();
   }
 
  private:
+  // The step table: stop, copy-back (when asked and anything changed),
+  // restore, start (when asked, or the VM ran), clean-up. A failure of the
+  // copy-back is judged with the guard (a VM started on RBD meanwhile);
+  // every other failure is returned as is (nothing to undo: rerun).
+  static const StepEntry<OfflineRollback> kSteps[5];
+  friend class v2r::Runner;  // RunSteps asks the titles
+  std::string StepTitle(Phase p) const {
+    if (p == Phase::kStart) return "start the VM on its original disks";
+    if (p == Phase::kCleanUp)
+      return opts_.remove_images ? "remove the images, the secret and the user it created"
+                                 : "remove the secret and the user it created";
+    return PhaseTitle(p);
+  }
+  bool CopyBackApplies() const { return opts_.copy_back && AnyChanged(); }
+  bool StartApplies() const { return start_; }
+
   Result<RollbackReport> UndoUnfinished() {
     auto undone = r_.Abort("rolled back by the operator before the switch");
     if (!undone.ok()) return undone.status();
@@ -296,13 +305,13 @@ class OfflineRollback {
         "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
   }
 
-  // Stops the VM, then watches it: from here until the definition names the
-  // original disks again, a start (on RBD, writing what the copy-back would
-  // miss) is noticed. What the guest wrote while shutting down is measured.
-  Status StopAndGuard(bool was_running) {
-    V2R_RETURN_IF_ERROR(r_.RunStep("stop", "stop the VM", [&] {
-      return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s);
-    }));
+  Status StepStop() { return r_.StopDomain(opts_.shutdown, opts_.force_off, opts_.shutdown_timeout_s); }
+
+  // Stopped: the VM is watched from here until the definition names the
+  // original disks again (a start, on RBD, would write what the copy-back
+  // misses); what the guest wrote while shutting down is measured; autostart
+  // is off until the end.
+  Status AfterStop() {
     DomainGuard::Text text{
         "on RBD while its changes were being copied back to its original disks: the rollback stopped and left the "
         "VM as it is, on RBD",
@@ -312,20 +321,24 @@ class OfflineRollback {
     if (!started.ok()) return started.status();
     guard_ = std::move(*started);
     V2R_RETURN_IF_ERROR(Measure());
-    if (!AnyChanged() || opts_.copy_back || opts_.discard_changes) return Status::Ok();
-    if (was_running) (void)r_.s.domain->Start();
-    V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackCancelled()));
-    return Status::Refused(
-        fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts_.domain,
-                    ChangedText()),
-        "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+    if (AnyChanged() && !opts_.copy_back && !opts_.discard_changes) {
+      if (was_running_) (void)r_.s.domain->Start();
+      V2R_RETURN_IF_ERROR(r_.Log(rec::RollbackCancelled()));
+      return Status::Refused(
+          fmt::format("the images of {} changed while it shut down ({}); it was started again on RBD", opts_.domain,
+                      ChangedText()),
+          "--copy-back writes the changes back to the original disks first; --discard-changes drops them");
+    }
+    return r_.DisableAutostart();
   }
 
-  Status Restore() {
-    V2R_RETURN_IF_ERROR(r_.RunStep("restore", "restore the saved definition", [&]() -> Status {
-      V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
-      return RestoreDefinitionGuarded(r_, guard_.get(), opts_);
-    }));
+  Status StepCopyBack() { return CopyBackAndVerify(r_, opts_.ceph, guard_.get(), &halt_, observer_, cancel_); }
+
+  Status StepRestore() {
+    V2R_RETURN_IF_ERROR(FaultPoint("before-restore"));
+    return RestoreDefinitionGuarded(r_, guard_.get(), opts_);
+  }
+  Status AfterRestore() {
     guard_.reset();  // the definition names the original disks: the VM may start
     done_.push_back("restored the saved definition");
     if (opts_.copy_back && AnyChanged()) done_.push_back("copied back " + ChangedText());
@@ -333,23 +346,21 @@ class OfflineRollback {
     return Status::Ok();
   }
 
-  Status StartOnOriginals() {
-    V2R_RETURN_IF_ERROR(r_.RunStep("start", "start the VM on its original disks", [&]() -> Status {
-      V2R_RETURN_IF_ERROR(r_.s.domain->Start());
-      return r_.Log(rec::VmStarted("original disks"));
-    }));
+  Status StepStart() {
+    V2R_RETURN_IF_ERROR(r_.s.domain->Start());
+    return r_.Log(rec::VmStarted("original disks"));
+  }
+  Status AfterStart() {
     done_.push_back("started the VM on its original disks");
     return Status::Ok();
   }
 
+  Status StepCleanUp() {
+    V2R_RETURN_IF_ERROR(r_.RestoreAutostart());
+    return r_.RemoveCreated(opts_.remove_images, &done_);
+  }
+
   Result<RollbackReport> Finish() {
-    V2R_RETURN_IF_ERROR(r_.RunStep("clean-up",
-                                   opts_.remove_images ? "remove the images, the secret and the user it created"
-                                                       : "remove the secret and the user it created",
-                                   [&]() -> Status {
-                                     V2R_RETURN_IF_ERROR(r_.RestoreAutostart());
-                                     return r_.RemoveCreated(opts_.remove_images, &done_);
-                                   }));
     NoteKeptImages(opts_, r_.State(), &done_);
     V2R_RETURN_IF_ERROR(r_.Log(rec::RolledBack()));
     report_.state = r_.State();
@@ -366,6 +377,16 @@ class OfflineRollback {
   std::atomic<bool> halt_{false};  // set by the guard
   std::unique_ptr<DomainGuard> guard_;
   std::vector<std::string> done_;
+  bool was_running_ = false;
+  bool start_ = false;
+};
+
+const StepEntry<OfflineRollback> OfflineRollback::kSteps[5] = {
+    {Phase::kStop, &OfflineRollback::StepStop, nullptr, &OfflineRollback::AfterStop},
+    {Phase::kCopyBack, &OfflineRollback::StepCopyBack, &OfflineRollback::CopyBackApplies},
+    {Phase::kRestore, &OfflineRollback::StepRestore, nullptr, &OfflineRollback::AfterRestore},
+    {Phase::kStart, &OfflineRollback::StepStart, &OfflineRollback::StartApplies, &OfflineRollback::AfterStart},
+    {Phase::kCleanUp, &OfflineRollback::StepCleanUp},
 };
 
 }  // namespace
@@ -391,7 +412,7 @@ Result<MigrationState> RunCommit(const std::string& domain, const std::string& c
   V2R_RETURN_IF_ERROR(OpenCeph(ceph, ms.pool, &r.s));
   if (!r.s.pool) return Status::Refused(fmt::format("pool '{}' of the migration does not exist", ms.pool));
   r.PlanSteps(1);
-  V2R_RETURN_IF_ERROR(r.RunStep("remove-snapshots", "remove the rollback snapshots", [&]() -> Status {
+  V2R_RETURN_IF_ERROR(r.RunStep(Phase::kRemoveSnapshots, PhaseTitle(Phase::kRemoveSnapshots), [&]() -> Status {
     for (const DiskRecord& d : ms.disks) {
       auto image = r.s.pool->OpenImage(d.image, false);
       if (!image.ok()) return image.status();

@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "base/fault.h"
-#include "migrate/live.h"
 
 namespace v2r {
 
@@ -80,8 +79,8 @@ Status Runner::Open(const std::string& uri, const std::string& domain, const std
   return Status::Ok();
 }
 
-Status Runner::RunStep(const std::string& id, const std::string& title, const std::function<Status()>& work) {
-  Step step{id, title, ++steps_run_, std::max(steps_planned_, steps_run_)};
+Status Runner::RunStep(Phase phase, const std::string& title, const std::function<Status()>& work) {
+  Step step{PhaseId(phase), title, ++steps_run_, std::max(steps_planned_, steps_run_)};
   if (observer_) observer_->StepStarted(step);
   const auto t0 = std::chrono::steady_clock::now();
   Status st = work();
@@ -262,7 +261,7 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
 
 Result<std::string> Runner::Abort(const std::string& reason) {
   std::string what;
-  Status st = RunStep("undo", "undo what this run changed", [&]() -> Status {
+  Status st = RunStep(Phase::kUndo, PhaseTitle(Phase::kUndo), [&]() -> Status {
     auto undone = Undo(reason);
     if (!undone.ok()) return undone.status();
     what = *undone;
@@ -275,7 +274,7 @@ Result<std::string> Runner::Abort(const std::string& reason) {
 Result<std::string> Runner::Undo(const std::string& reason) {
   // A live migration: end its block copies first (refused once a disk runs
   // on its image: removing that would lose data).
-  V2R_RETURN_IF_ERROR(CancelLiveCopies(*this));
+  if (undo_prelude_) V2R_RETURN_IF_ERROR(undo_prelude_(*this));
   std::vector<std::string> done;
   V2R_RETURN_IF_ERROR(Log(rec::AbortBegin(reason)));
   MigrationState st = State();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "ceph/cluster_api.h"
 #include "journal/journal.h"
 #include "migrate/context.h"
+#include "migrate/phase.h"
 #include "migrate/record.h"
 #include "migrate/session.h"
 #include "migrate/state_dir.h"
@@ -77,7 +79,18 @@ class Runner {
   // count the run expects ("[3/9]"), then each step. A step's failure is
   // announced as it happens and returned as is.
   void PlanSteps(int count) { steps_planned_ = count; }
-  Status RunStep(const std::string& id, const std::string& title, const std::function<Status()>& work);
+  Status RunStep(Phase phase, const std::string& title, const std::function<Status()>& work);
+  // Drives a mode through its step table (migrate/phase.h): announces how
+  // many steps apply, runs each in order with its title from
+  // mode.StepTitle(phase), and stops at the first failure, setting *failed
+  // to its phase (untouched on success).
+  template <typename Mode>
+  Status RunSteps(Mode& mode, std::span<const StepEntry<Mode>> steps, Phase* failed);
+
+  // What Abort does first, before anything is undone: a live migration ends
+  // its block copies there (refusing when a disk already runs on its image).
+  // Set by the mode that opens the journal (migrate, rollback).
+  void SetUndoPrelude(std::function<Status(Runner&)> prelude) { undo_prelude_ = std::move(prelude); }
 
   bool Cancelled() const { return cancel_ && cancel_->load(); }
   Observer* observer() { return observer_; }
@@ -102,8 +115,27 @@ class Runner {
   Status crashed_;  // after_record failed: every later Log fails with it
   int steps_planned_ = 0;
   int steps_run_ = 0;
+  std::function<Status(Runner&)> undo_prelude_;
   Result<std::string> Undo(const std::string& reason);
 };
+
+template <typename Mode>
+Status Runner::RunSteps(Mode& mode, std::span<const StepEntry<Mode>> steps, Phase* failed) {
+  auto applies = [&mode](const StepEntry<Mode>& e) { return !e.applies || (mode.*e.applies)(); };
+  int count = 0;
+  for (const StepEntry<Mode>& e : steps) count += applies(e) ? 1 : 0;
+  PlanSteps(count);
+  for (const StepEntry<Mode>& e : steps) {
+    if (!applies(e)) continue;
+    Status st = RunStep(e.phase, mode.StepTitle(e.phase), [&] { return (mode.*e.work)(); });
+    if (st.ok() && e.after) st = (mode.*e.after)();
+    if (!st.ok()) {
+      if (failed) *failed = e.phase;
+      return st;
+    }
+  }
+  return Status::Ok();
+}
 
 // Removes an image this migration created, also after a crash of ours: the
 // dead run's lock is broken (the dead client is blocklisted, which drops its
