@@ -321,17 +321,7 @@ Status LiveMigration::StepConfirm() {
   V2R_RETURN_IF_ERROR(ConfirmOnRbd(r_, plan_));
   auto inactive = r_.s.domain->InactiveSecureXml();
   if (!inactive.ok()) return inactive.status();
-  auto info = ParseDomainXml(*inactive);
-  if (!info.ok()) return info.status();
-  for (const DiskPlan* d : plan_.Moving()) {
-    bool found = false;
-    for (const DiskInfo& di : info->disks)
-      if (di.target == d->disk.target && RunsOn(di, ImagePath(plan_.pool, d->image))) found = true;
-    if (!found)
-      return Status::Failed(fmt::format("the persistent definition's disk {} is not {} after the switch",
-                                        d->disk.target, ImagePath(plan_.pool, d->image)));
-  }
-  return Status::Ok();
+  return ExpectDisksOnRbd(*inactive, plan_, "the persistent definition's", " after the switch");
 }
 
 // The mirror wrote every byte, zeros too: deallocate the zero runs. Done on

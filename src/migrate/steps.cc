@@ -187,21 +187,27 @@ Status SwitchDefinition(Runner& r_, const Plan& plan_, const std::function<Statu
   return FaultPoint("after-switch");
 }
 
+Status ExpectDisksOnRbd(const std::string& xml, const Plan& plan, const std::string& whose,
+                        const std::string& after) {
+  auto info = ParseDomainXml(xml);
+  if (!info.ok()) return info.status();
+  for (const DiskPlan* d : plan.Moving()) {
+    const std::string image = ImagePath(plan.pool, d->image);
+    bool found = false;
+    for (const DiskInfo& disk : info->disks)
+      if (disk.target == d->disk.target && disk.protocol == "rbd" && disk.source == image) found = true;
+    if (!found) return Status::Failed(fmt::format("{} disk {} is not {}{}", whose, d->disk.target, image, after));
+  }
+  return Status::Ok();
+}
+
 Status ConfirmOnRbd(Runner& r_, const Plan& plan_) {
   // qemu must have opened every image: the live XML names it and the image
   // has a watcher (checked through a read-only handle, which is not one).
   auto live = r_.s.domain->LiveXml();
   if (!live.ok()) return live.status();
-  auto info = ParseDomainXml(*live);
-  if (!info.ok()) return info.status();
+  V2R_RETURN_IF_ERROR(ExpectDisksOnRbd(*live, plan_, "the running VM's"));
   for (const DiskPlan* d : plan_.Moving()) {
-    bool found = false;
-    for (const DiskInfo& disk : info->disks)
-      if (disk.target == d->disk.target && disk.protocol == "rbd" && disk.source == ImagePath(plan_.pool, d->image))
-        found = true;
-    if (!found)
-      return Status::Failed(fmt::format("the running VM's disk {} is not {}", d->disk.target,
-                                        ImagePath(plan_.pool, d->image)));
     bool watched = false;
     for (int i = 0; i < 50 && !watched; ++i) {
       auto image = r_.s.pool->OpenImage(d->image, true);

@@ -49,5 +49,9 @@ Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secr
 std::map<std::string, uint64_t> UsedSpace(Runner& r);
 // The running VM's live XML names every image and qemu has each one open.
 Status ConfirmOnRbd(Runner& r, const Plan& plan);
+// Fails naming the first moving disk of `plan` that the domain XML `xml`
+// does not show on its RBD image: "<whose> disk vda is not rbd/img<after>".
+Status ExpectDisksOnRbd(const std::string& xml, const Plan& plan, const std::string& whose,
+                        const std::string& after = "");
 
 }  // namespace v2r
