@@ -359,6 +359,33 @@ TEST(LiveMigrationOverFakes, AClusterOutOfReachAtAnyCallStopsResumableAndARerunC
   EXPECT_GT(interrupted, 15);
 }
 
+TEST(LiveMigrationOverFakes, LibvirtGoneWhileTheCopiesRunStopsResumableAndTheRerunAdoptsThem) {
+  for (int at = 1; at <= 4; ++at) {
+    SCOPED_TRACE("libvirtd dies at BlockJob call " + std::to_string(at));
+    FakeWorld w;
+    w.virt.SetCopyPolls(3);
+    int polls = 0;
+    w.virt.SetBlockJobPollHook([&](const std::string&, const std::string&) {
+      if (++polls == at) w.virt.Kill();
+    });
+    auto r = MigrateLive(w);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().kind(), Kind::kInterrupted) << r.status().ToString();
+    MigrationState ms = w.Folded();
+    EXPECT_FALSE(ms.aborted) << r.status().ToString();
+    FakeDomain d = w.virt.Get("vm1");
+    EXPECT_EQ(d.jobs.size(), 2u) << "qemu's copies keep running";
+    EXPECT_EQ(w.ceph.ImageNames("rbd").size(), 2u);
+    w.virt.SetBlockJobPollHook({});
+    w.virt.Revive();
+    auto rerun = MigrateLive(w);
+    ASSERT_TRUE(rerun.ok()) << rerun.status().ToString();
+    ExpectLiveMigrated(w);
+    EXPECT_EQ(Count(w.Events(), "blockcopy-adopted"), 2);
+    EXPECT_EQ(Count(w.Events(), "image-created"), 2) << "an image made again";
+  }
+}
+
 // ------------------------------------------------------------ rollback --live
 
 TEST(LiveRollbackOverFakes, CopiesWhatTheVmWroteOnRbdBackAndPivotsWithoutStopping) {
