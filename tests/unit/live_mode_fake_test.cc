@@ -452,6 +452,43 @@ TEST(LiveRollbackOverFakes, AFailedCopyBackLeavesTheVmOnRbdAndARerunFinishes) {
   EXPECT_TRUE(w.ceph.ImageNames("rbd").empty());
 }
 
+TEST(LiveRollbackOverFakes, CrashAfterEveryRecordThenRerunFinishesTheRollback) {
+  int records = 0;
+  {
+    FakeWorld w;
+    ASSERT_TRUE(MigrateLive(w).ok());
+    Crash count{&w};
+    ASSERT_TRUE(RollbackLive(w, count.HookFn()).ok());
+    records = *count.seen;
+  }
+  ASSERT_GT(records, 6);
+  int adopted = 0;
+  for (int k = 1; k <= records; ++k) {
+    SCOPED_TRACE("crash after rollback record " + std::to_string(k));
+    FakeWorld w;
+    WorldState before = w.Snapshot();
+    std::string live_before = w.virt.Get("vm1").live_xml;
+    ASSERT_TRUE(MigrateLive(w).ok());
+    w.virt.GuestWrite("vm1", "vdb", 2 << 20, Block('R'));
+    std::string expected_vdb = w.ceph.ImageBytes("rbd", "vm1-vdb");
+    Crash crash{&w, k};
+    ASSERT_FALSE(RollbackLive(w, crash.HookFn()).ok());
+    w.virt.Revive();
+    auto rerun = RollbackLive(w);
+    ASSERT_TRUE(rerun.ok()) << rerun.status().ToString();
+    EXPECT_TRUE(ReadWhole(w.disks[1]) == expected_vdb) << "what the VM wrote on RBD is lost";
+    ExpectOnSources(w, live_before);
+    WorldState after = w.Snapshot();
+    EXPECT_EQ(after.xml, before.xml);
+    EXPECT_TRUE(after.images.empty());
+    EXPECT_TRUE(after.users.empty());
+    EXPECT_TRUE(after.secrets.empty());
+    EXPECT_TRUE(w.Folded().Finished()) << w.Folded().Phase();
+    adopted += Count(w.Events(), "blockcopy-back-adopted") > 0;
+  }
+  EXPECT_GT(adopted, 0) << "no rerun took over a copy back left running";
+}
+
 TEST(LiveRollbackOverFakes, RefusesAStoppedVm) {
   FakeWorld w;
   ASSERT_TRUE(MigrateLive(w).ok());
