@@ -372,15 +372,26 @@ Status LiveMigration::Fail(Status st) {
   MigrationState ms = r_.State();
   auto live = LiveDisks(*r_.s.domain);
   std::vector<std::string> moved = PivotedTargets(ms, live.ok() ? &*live : nullptr);
+  // Environment faults stop resumable, never undo, as offline (migrate.cc):
+  // the cluster out of reach, libvirt gone.
+  bool environment = st.cause() == Cause::kTimeout || r_.LibvirtLost();
   if (!moved.empty() || ms.switched || ms.switch_intent) {
     // Past the pivot the data lives on RBD: never undo by removing images.
-    Kind kind = st.kind() == Kind::kInterrupted ? Kind::kInterrupted : Kind::kFailed;
+    Kind kind = st.kind() == Kind::kInterrupted || environment ? Kind::kInterrupted : Kind::kFailed;
     return Status(st.As(kind))
         .Wrap(fmt::format("live migration of {} stopped after the pivot", plan_.domain))
         .WithHint(fmt::format("the VM runs on RBD for disk{} {}; rerun the same command to finish, or go back "
                               "without downtime: virt2rbd rollback {} --live --state-dir {}",
                               moved.size() == 1 ? "" : "s", fmt::join(moved, ", "), plan_.domain, opts_.state_dir));
   }
+  if (environment && st.kind() != Kind::kInterrupted && !r_.Cancelled())
+    // The copies keep running: a rerun adopts them, `rollback` cancels them.
+    return Status::Interrupted(
+        fmt::format("live migration of {} interrupted before the pivot: {}{}", plan_.domain, st.message(),
+                    r_.LibvirtLost() ? " (the connection to libvirt is lost)" : ""),
+        fmt::format("the VM runs on its original disks; rerun the same command to resume, or undo with: virt2rbd "
+                    "rollback {} --state-dir {}",
+                    plan_.domain, opts_.state_dir));
   bool interrupted = st.kind() == Kind::kInterrupted || r_.Cancelled();
   auto undone = r_.Abort(interrupted ? "interrupted before the pivot" : st.message());
   if (!undone.ok())

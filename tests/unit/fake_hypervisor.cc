@@ -1,4 +1,5 @@
 #include "fake_hypervisor.h"
+#include "fake_hypervisor_world.h"
 
 #include <gtest/gtest.h>
 
@@ -11,79 +12,6 @@
 #include "virt/libvirt.h"  // DomainXmlUsesSecret
 
 namespace v2r::fake {
-
-struct Watcher {
-  std::string uuid;
-  std::vector<std::string> ran;  // guarded by World::mu
-};
-
-struct Failure {
-  std::string op;
-  int at;  // fails when Calls(op) reaches this
-  Status status;
-};
-
-struct FakeLibvirt::World {
-  std::string uri;
-  mutable std::mutex mu;
-  std::map<std::string, FakeDomain> domains;  // by uuid
-  std::vector<FakeSecret> secrets;
-  std::vector<std::weak_ptr<Watcher>> watchers;
-  std::map<std::string, int> calls;
-  std::vector<Failure> failures;
-  int generation = 0;  // connections of an older generation are dead
-  bool down = false;
-  int next_id = 1;
-
-  std::string NewUuid() { return fmt::format("fa4e0000-0000-4000-8000-{:012x}", next_id++); }
-
-  FakeDomain* Find(const std::string& name_or_uuid) {
-    auto it = domains.find(name_or_uuid);
-    if (it != domains.end()) return &it->second;
-    for (auto& [uuid, d] : domains)
-      if (d.name == name_or_uuid) return &d;
-    return nullptr;
-  }
-
-  // Counts the call, then fails it as a lost connection or as scripted.
-  // Callers hold mu.
-  Status Gate(int gen, const std::string& op, Kind kind, const std::string& what) {
-    int n = ++calls[op];
-    if (down || gen != generation) {
-      std::string msg = fmt::format("{} at {}: Cannot write data: Broken pipe", what, uri);
-      Status st = kind == Kind::kFailed ? Status::Failed(msg) : Status::Refused(msg);
-      return st.WithCause(Cause::kConnectionLost);
-    }
-    for (auto it = failures.begin(); it != failures.end(); ++it) {
-      if (it->op == op && it->at == n) {
-        Status st = it->status;
-        failures.erase(it);
-        return st;
-      }
-    }
-    return Status::Ok();
-  }
-
-  // The lifecycle event libvirt would send for from → to, when it means the
-  // domain ran (LifecycleEventMeansRan); empty otherwise.
-  static std::string RanEvent(DomainState from, DomainState to) {
-    if (to == DomainState::kRunning) return from == DomainState::kPaused ? "resumed" : "started (booted)";
-    if (to == DomainState::kPaused) return "suspended";
-    if (to == DomainState::kCrashed) return "crashed";
-    if (to == DomainState::kPmSuspended) return "pmsuspended";
-    if (to == DomainState::kShutdown) return "shutdown";
-    return "";
-  }
-
-  void Transition(FakeDomain& d, DomainState to) {
-    std::string ev = RanEvent(d.state, to);
-    if (to == DomainState::kRunning && d.state != DomainState::kPaused) d.live_xml = d.xml;
-    d.state = to;
-    if (ev.empty()) return;
-    for (auto& weak : watchers)
-      if (auto w = weak.lock(); w && w->uuid == d.uuid) w->ran.push_back(ev);
-  }
-};
 
 namespace {
 
@@ -156,15 +84,36 @@ class FakeDomainHandle : public Domain {
     });
   }
 
-  // Block jobs are not faked (live mode is tested on a lab).
-  Status BlockCopy(const std::string& disk, const std::string&, const BlockCopyParams&) override {
-    return Unfaked("BlockCopy", disk);
+  // Block jobs: fake_block_jobs.cc.
+  Status BlockCopy(const std::string& disk, const std::string& dest_xml, const BlockCopyParams& p) override {
+    return Change("BlockCopy", "starting a block copy of disk " + disk + " of",
+                  [&](World& w, FakeDomain& d) { return FakeBlockCopy(w, d, disk, dest_xml, p); });
   }
   Result<std::optional<BlockJobStatus>> BlockJob(const std::string& disk) override {
-    return Unfaked("BlockJob", disk).As(Kind::kRefused);
+    std::function<void(const std::string&, const std::string&)> hook;
+    {
+      std::lock_guard<std::mutex> lock(w_->mu);
+      hook = w_->poll_hook;
+    }
+    if (hook) hook(name_, disk);  // e.g. the guest writes while the copy runs
+    std::lock_guard<std::mutex> lock(w_->mu);
+    std::string context = fmt::format("reading the block job of disk {} of domain '{}'", disk, name_);
+    V2R_RETURN_IF_ERROR(w_->Gate(gen_, "BlockJob", Kind::kRefused, context));
+    FakeDomain* d = w_->Find(uuid_);
+    if (!d) return NotFound(Kind::kRefused, context);
+    auto job = FakeBlockJobInfo(*w_, *d, disk);
+    if (!job.ok()) return job.status().Wrap(fmt::format("{} at {}", context, uri_));
+    return job;
   }
-  Status BlockJobAbort(const std::string& disk, bool) override { return Unfaked("BlockJobAbort", disk); }
-  Status BlockJobSetSpeed(const std::string& disk, uint64_t) override { return Unfaked("BlockJobSetSpeed", disk); }
+  Status BlockJobAbort(const std::string& disk, bool pivot) override {
+    return Change("BlockJobAbort", std::string(pivot ? "pivoting" : "cancelling") + " the block job of disk " + disk +
+                                       " of",
+                  [&](World& w, FakeDomain& d) { return FakeBlockJobAbort(w, d, disk, pivot); });
+  }
+  Status BlockJobSetSpeed(const std::string& disk, uint64_t bandwidth) override {
+    return Change("BlockJobSetSpeed", "setting the bandwidth of the block job of disk " + disk + " of",
+                  [&](World& w, FakeDomain& d) { return FakeBlockJobSetSpeed(w, d, disk, bandwidth); });
+  }
 
  private:
   template <typename T, typename F>
@@ -202,12 +151,6 @@ class FakeDomainHandle : public Domain {
     std::string msg = fmt::format("{} at {}: domain not found", context, uri_);
     return (kind == Kind::kFailed ? Status::Failed(msg) : Status::Refused(msg)).WithCause(Cause::kNotFound);
   }
-  Status Unfaked(const std::string& op, const std::string& disk) {
-    std::lock_guard<std::mutex> lock(w_->mu);
-    V2R_RETURN_IF_ERROR(w_->Gate(gen_, op, Kind::kFailed, "block job of disk " + disk));
-    return Status::Failed(fmt::format("{} of disk {}: block jobs are not faked", op, disk));
-  }
-
   std::shared_ptr<World> w_;
   int gen_;
   std::string name_, uuid_, uri_;

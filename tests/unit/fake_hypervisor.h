@@ -18,7 +18,9 @@
 // change kFailed, each naming the domain and the URI.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +30,26 @@
 #include "virt/hypervisor.h"
 
 namespace v2r::fake {
+
+class FakeCluster;
+
+// A block copy of one disk of a running domain (qemu's mirror, through
+// virDomainBlockCopy): fake_block_jobs.cc. BlockCopy copies the disk's bytes
+// into the destination at once (every byte, zeros too, as qemu's mirror onto
+// a fresh image) and from then on mirrors the guest's writes (GuestWrite);
+// the job reports progress for `copy_polls` BlockJob calls, then is ready
+// (<mirror ready='yes'> in the live XML). Abort without pivot leaves the
+// disk on its source; with pivot the live XML's disk becomes the destination.
+struct FakeBlockJob {
+  std::string dest_xml;     // the <disk> element BlockCopy was given
+  std::string dest_type;    // "network" (rbd) or "file"
+  std::string dest_source;  // "pool/image" or a path
+  uint64_t cur = 0, end = 0;
+  int polls = 0;            // BlockJob calls so far
+  bool ready = false;
+  bool reuse_ext = false, transient_job = false;
+  std::vector<uint64_t> speeds;  // the bandwidth at the start, then every SetSpeed
+};
 
 // One domain of the fake, as the test sets it up and inspects it.
 struct FakeDomain {
@@ -41,6 +63,7 @@ struct FakeDomain {
   bool ignores_shutdown = false;  // the guest does not answer the power button
   std::vector<std::string> snapshots, checkpoints;
   int defines = 0;  // how many times DefineXml replaced the definition
+  std::map<std::string, FakeBlockJob> jobs;  // by disk target; none once it stops
 };
 
 struct FakeSecret {
@@ -86,6 +109,21 @@ class FakeLibvirt {
   void FailCall(const std::string& op, int nth, Status st);
   // How many times `op` was called (failed calls included).
   int Calls(const std::string& op) const;
+  // --- Block jobs (fake_block_jobs.cc). A disk is a file (its path) or an
+  // rbd image of `ceph` ("pool/image"): UseCluster before a copy to RBD. ---
+  void UseCluster(FakeCluster* ceph);
+  // How many BlockJob calls a copy reports progress before it is ready (1: the
+  // first call says cur == end, the next live XML says ready).
+  void SetCopyPolls(int polls);
+  // Runs hook(domain, disk) at the start of every BlockJob call, outside the
+  // fake's lock (e.g. GuestWrite while the copy runs).
+  void SetBlockJobPollHook(std::function<void(const std::string& domain, const std::string& disk)> hook);
+  // The guest of the running domain writes `bytes` at `offset` of disk
+  // `target`: onto the disk it runs on now, and onto the destination of a
+  // copy of that disk (qemu mirrors writes). A test failure when the domain
+  // is not running or has no such disk.
+  void GuestWrite(const std::string& name, const std::string& target, uint64_t offset, const std::string& bytes);
+
   // libvirtd went away / is back.
   void Kill();
   void Revive();

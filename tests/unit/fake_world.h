@@ -1,8 +1,9 @@
 // A whole world for unit tests of a mode, end to end: a FakeLibvirt, a
 // FakeCluster (pool "rbd"), a domain whose disks are raw temp files (with
 // data and holes), a state dir, and the RunContext that reaches them. Shared
-// by the offline migrate and rollback tests (whole_mode_fake_test.cc); live
-// mode would add block jobs to the fake hypervisor.
+// by the offline migrate and rollback tests (whole_mode_fake_test.cc) and the
+// live ones (live_mode_fake_test.cc: the fake's block copies reach the
+// cluster's images).
 //
 //   FakeWorld w;                      // vm1, running, disks vda and vdb
 //   auto report = RunMigrate(w.Options(), w.Context());
@@ -89,6 +90,7 @@ class FakeWorld {
     std::string xml = DomainXml(name, uuid, dir_);
     virt.Update(name, [&](FakeDomain& d) { d.xml = d.live_xml = xml; });
     ceph.AddPool("rbd");
+    virt.UseCluster(&ceph);
     ceph.SetWatchersHook([this](const std::string& pool, const std::string& image) {
       // qemu holds the image open while the domain runs on it.
       FakeDomain d = virt.Get(name_);
