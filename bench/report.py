@@ -17,10 +17,12 @@ import sys
 
 MiB = 1 << 20
 PEERS = ["rbd-import", "qemu-img", "qemu-img-W"]
-TOOL_ORDER = ["v2r", "v2r-full", "rbd-import", "qemu-img", "qemu-img-W", "ceil-write", "ceil-rbd-read", "ceil-read"]
+TOOL_ORDER = ["v2r", "v2r-full", "base-v2r", "base-v2r-full", "rbd-import", "qemu-img", "qemu-img-W", "ceil-write", "ceil-rbd-read", "ceil-read"]
 TOOL_LABEL = {
     "v2r": "virt2rbd copy --verify none",
     "v2r-full": "virt2rbd copy --verify full",
+    "base-v2r": "base binary (--bin-base): copy --verify none",
+    "base-v2r-full": "base binary (--bin-base): copy --verify full",
     "rbd-import": "rbd import",
     "qemu-img": "qemu-img convert",
     "qemu-img-W": "qemu-img convert -W -m 16",
@@ -473,7 +475,8 @@ def render(args):
     # --- machine ----------------------------------------------------------------------------------
     w("## Machine and command")
     w("")
-    w("- command: `%s` (binary %s)" % (meta["command"], meta["binary"]))
+    w("- command: `%s` (binary %s%s)" % (meta["command"], meta["binary"],
+      ", base binary %s" % meta["binary_base"] if meta.get("binary_base") else ""))
     w("- started %s, finished %s, %d s in all" % (meta.get("started"), meta.get("finished"), meta.get("seconds", 0)))
     w("- %s CPUs (%s), %s GiB RAM, kernel %s" % (meta["nproc"], meta.get("cpu"), meta.get("mem_gib"), meta["kernel"]))
     w("- load average (1, 5, 15 min) before: %s; after: %s; 1-min load at each run: %s" % (
