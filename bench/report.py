@@ -6,6 +6,8 @@
                                     -f '%e %U %S %M'), out= (the tool's stdout), du= (rbd du
                                     --format json, one document per line)
   report.py brief                   a JSON sample line on stdin -> one human line
+  report.py compare JSON           the before/after table (markdown) of a run with --bin-base,
+                                    from its .json
   report.py render --samples F --datasets F --meta F --notes F --out MD --json JSON
 """
 import argparse
@@ -17,10 +19,12 @@ import sys
 
 MiB = 1 << 20
 PEERS = ["rbd-import", "qemu-img", "qemu-img-W"]
-TOOL_ORDER = ["v2r", "v2r-full", "rbd-import", "qemu-img", "qemu-img-W", "ceil-write", "ceil-rbd-read", "ceil-read"]
+TOOL_ORDER = ["v2r", "v2r-full", "base-v2r", "base-v2r-full", "rbd-import", "qemu-img", "qemu-img-W", "ceil-write", "ceil-rbd-read", "ceil-read"]
 TOOL_LABEL = {
     "v2r": "virt2rbd copy --verify none",
     "v2r-full": "virt2rbd copy --verify full",
+    "base-v2r": "base binary (--bin-base): copy --verify none",
+    "base-v2r-full": "base binary (--bin-base): copy --verify full",
     "rbd-import": "rbd import",
     "qemu-img": "qemu-img convert",
     "qemu-img-W": "qemu-img convert -W -m 16",
@@ -473,7 +477,8 @@ def render(args):
     # --- machine ----------------------------------------------------------------------------------
     w("## Machine and command")
     w("")
-    w("- command: `%s` (binary %s)" % (meta["command"], meta["binary"]))
+    w("- command: `%s` (binary %s%s)" % (meta["command"], meta["binary"],
+      ", base binary %s" % meta["binary_base"] if meta.get("binary_base") else ""))
     w("- started %s, finished %s, %d s in all" % (meta.get("started"), meta.get("finished"), meta.get("seconds", 0)))
     w("- %s CPUs (%s), %s GiB RAM, kernel %s" % (meta["nproc"], meta.get("cpu"), meta.get("mem_gib"), meta["kernel"]))
     w("- load average (1, 5, 15 min) before: %s; after: %s; 1-min load at each run: %s" % (
@@ -507,7 +512,47 @@ def render(args):
                "summary": summary, "samples": samples}, open(args.json, "w"), indent=1)
 
 
+def cmd_compare(path):
+    """The before/after table of a run with --bin-base: per dataset and source, the medians of
+    both binaries' copy (--verify none and full), their ratios to rbd import and qemu-img convert
+    of the same rotation, the after/base ratio and the peak RSS."""
+    samples = json.load(open(path))["samples"]
+
+    def vals(ds, form, tool, key="seconds"):
+        return [s[key] for s in samples if (s["dataset"], s["form"], s["tool"]) == (ds, form, tool)
+                and s["rc"] == 0 and s.get(key) is not None]
+
+    def med(ds, form, tool):
+        v = vals(ds, form, tool)
+        return statistics.median(v) if v else None
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if a and b else "-"
+
+    print("| Dataset | Source | Binary | copy s (range) | / rbd import | / qemu-img | --verify full s (range) "
+          "| / rbd import | / qemu-img | Peak RSS |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    forms = sorted({(s["dataset"], s["form"]) for s in samples if s["tool"] == "base-v2r"},
+                   key=lambda k: (DATASET_ORDER.index(k[0]) if k[0] in DATASET_ORDER else 99, k[1]))
+    for ds, form in forms:
+        ri, qi = med(ds, form, "rbd-import"), med(ds, form, "qemu-img")
+        for label, pre in (("base", "base-"), ("after", "")):
+            cells = []
+            for tool in (pre + "v2r", pre + "v2r-full"):
+                m, v = med(ds, form, tool), vals(ds, form, tool)
+                cells += ["%.2f (%.2f–%.2f)" % (m, min(v), max(v)) if v else "failed", ratio(m, ri), ratio(m, qi)]
+            rss = max(vals(ds, form, pre + "v2r", "maxrss_kib") + vals(ds, form, pre + "v2r-full", "maxrss_kib"),
+                      default=0)
+            print("| %s | %s | %s | %s | %d MiB |" % (ds, form, label, " | ".join(cells), rss // 1024))
+        a, b = med(ds, form, "v2r"), med(ds, form, "base-v2r")
+        af, bf = med(ds, form, "v2r-full"), med(ds, form, "base-v2r-full")
+        print("| %s | %s | after / base | %s | | | %s | | | |" % (ds, form, ratio(a, b), ratio(af, bf)))
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "compare":
+        return cmd_compare(sys.argv[2])
     if len(sys.argv) >= 2 and sys.argv[1] == "sample":
         return cmd_sample(sys.argv[2:])
     if len(sys.argv) >= 2 and sys.argv[1] == "brief":

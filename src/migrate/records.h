@@ -25,40 +25,67 @@ namespace v2r {
 // record); 2: a `journal` record first, the same records after it.
 inline constexpr int kJournalFormat = 2;
 
-// X(enumerator, name): the record types, in the order a migration writes them.
-#define V2R_RECORD_TYPES(X)                                                                     \
-  X(kJournal, "journal")                                                                        \
-  X(kBegin, "begin")                                                                            \
-  X(kVmStop, "vm-stop") X(kVmStopped, "vm-stopped")                                             \
-  X(kUserCreate, "user-create") X(kUserCreated, "user-created") X(kUserReused, "user-reused")   \
-  X(kUserCapsUpdate, "user-caps-update") X(kUserCapsUpdated, "user-caps-updated")               \
-  X(kSecretDefine, "secret-define") X(kSecretDefined, "secret-defined")                         \
-  X(kSecretReused, "secret-reused") X(kSecretValueSet, "secret-value-set")                      \
-  X(kDefinitionSaved, "definition-saved")                                                       \
-  X(kAutostartDisable, "autostart-disable") X(kAutostartRestored, "autostart-restored")         \
-  X(kImageCreate, "image-create") X(kImageCreated, "image-created")                             \
-  X(kCopyResume, "copy-resume") X(kDiskCopied, "disk-copied")                                   \
-  X(kCopyUntrusted, "copy-untrusted") X(kRechecked, "rechecked")                                \
-  X(kSnapshotCreated, "snapshot-created")                                                       \
-  X(kSwitch, "switch") X(kSwitched, "switched")                                                 \
-  X(kVmStart, "vm-start") X(kVmStarted, "vm-started")                                           \
-  X(kCompleted, "completed")                                                                    \
-  X(kAbortBegin, "abort-begin") X(kImageRemoved, "image-removed")                               \
-  X(kSecretRemoved, "secret-removed") X(kUserRemoved, "user-removed")                           \
-  X(kUserCapsRestored, "user-caps-restored") X(kDefinitionRestored, "definition-restored")      \
-  X(kVmRestarted, "vm-restarted") X(kAborted, "aborted")                                        \
-  X(kRollbackBegin, "rollback-begin") X(kRollbackCancelled, "rollback-cancelled")               \
-  X(kCopyBack, "copy-back") X(kCopiedBack, "copied-back") X(kCopyBackStopped, "copy-back-stopped") \
-  X(kRolledBack, "rolled-back")                                                                 \
-  X(kSnapshotRemoved, "snapshot-removed") X(kCommitted, "committed")                            \
-  /* live mode (docs/live-migration.md) */                                                      \
-  X(kBlockcopyStart, "blockcopy-start") X(kBlockcopyAdopted, "blockcopy-adopted")               \
-  X(kBlockcopyCancelled, "blockcopy-cancelled")                                                 \
-  X(kPivot, "pivot") X(kPivoted, "pivoted")                                                     \
-  X(kVmPause, "vm-pause") X(kVmResumed, "vm-resumed") X(kSparsified, "sparsified")              \
-  X(kBlockcopyBackStart, "blockcopy-back-start") X(kBlockcopyBackAdopted, "blockcopy-back-adopted") \
-  X(kBlockcopyBackCancelled, "blockcopy-back-cancelled")                                        \
-  X(kPivotBack, "pivot-back") X(kPivotedBack, "pivoted-back")
+// X(enumerator, name): the record types, in the order a migration writes them,
+// one a line.
+#define V2R_RECORD_TYPES(X)                              \
+  X(kJournal, "journal")                                 \
+  X(kBegin, "begin")                                     \
+  X(kVmStop, "vm-stop")                                  \
+  X(kVmStopped, "vm-stopped")                            \
+  X(kUserCreate, "user-create")                          \
+  X(kUserCreated, "user-created")                        \
+  X(kUserReused, "user-reused")                          \
+  X(kUserCapsUpdate, "user-caps-update")                 \
+  X(kUserCapsUpdated, "user-caps-updated")               \
+  X(kSecretDefine, "secret-define")                      \
+  X(kSecretDefined, "secret-defined")                    \
+  X(kSecretReused, "secret-reused")                      \
+  X(kSecretValueSet, "secret-value-set")                 \
+  X(kDefinitionSaved, "definition-saved")                \
+  X(kAutostartDisable, "autostart-disable")              \
+  X(kAutostartRestored, "autostart-restored")            \
+  X(kImageCreate, "image-create")                        \
+  X(kImageCreated, "image-created")                      \
+  X(kCopyResume, "copy-resume")                          \
+  X(kDiskCopied, "disk-copied")                          \
+  X(kCopyUntrusted, "copy-untrusted")                    \
+  X(kRechecked, "rechecked")                             \
+  X(kSnapshotCreated, "snapshot-created")                \
+  X(kSwitch, "switch")                                   \
+  X(kSwitched, "switched")                               \
+  X(kVmStart, "vm-start")                                \
+  X(kVmStarted, "vm-started")                            \
+  X(kCompleted, "completed")                             \
+  X(kAbortBegin, "abort-begin")                          \
+  X(kImageRemoved, "image-removed")                      \
+  X(kSecretRemoved, "secret-removed")                    \
+  X(kUserRemoved, "user-removed")                        \
+  X(kUserCapsRestored, "user-caps-restored")             \
+  X(kDefinitionRestored, "definition-restored")          \
+  X(kVmRestarted, "vm-restarted")                        \
+  X(kAborted, "aborted")                                 \
+  X(kRollbackBegin, "rollback-begin")                    \
+  X(kRollbackCancelled, "rollback-cancelled")            \
+  X(kCopyBack, "copy-back")                              \
+  X(kCopiedBack, "copied-back")                          \
+  X(kCopyBackStopped, "copy-back-stopped")               \
+  X(kRolledBack, "rolled-back")                          \
+  X(kSnapshotRemoved, "snapshot-removed")                \
+  X(kCommitted, "committed")                             \
+  /* live mode (docs/live-migration.md) */               \
+  X(kBlockcopyStart, "blockcopy-start")                  \
+  X(kBlockcopyAdopted, "blockcopy-adopted")              \
+  X(kBlockcopyCancelled, "blockcopy-cancelled")          \
+  X(kPivot, "pivot")                                     \
+  X(kPivoted, "pivoted")                                 \
+  X(kVmPause, "vm-pause")                                \
+  X(kVmResumed, "vm-resumed")                            \
+  X(kSparsified, "sparsified")                           \
+  X(kBlockcopyBackStart, "blockcopy-back-start")         \
+  X(kBlockcopyBackAdopted, "blockcopy-back-adopted")     \
+  X(kBlockcopyBackCancelled, "blockcopy-back-cancelled") \
+  X(kPivotBack, "pivot-back")                            \
+  X(kPivotedBack, "pivoted-back")
 
 enum class RecordType {
 #define V2R_RECORD_ENUM(e, name) e,
