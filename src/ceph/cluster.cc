@@ -236,47 +236,17 @@ PoolFullTry::~PoolFullTry() {
   if (--io_.full_try_ == 0) rados_unset_pool_full_try(io_.handle());
 }
 
-IoCtx::~IoCtx() {
-  if (io_ != nullptr) rados_ioctx_destroy(io_);
-}
+void ShutdownRados(RadosHandle cluster) { rados_shutdown(cluster); }
+void DestroyIoCtx(IoCtxHandle io) { rados_ioctx_destroy(io); }
 
-IoCtx::IoCtx(IoCtx&& other) noexcept : io_(other.io_), pool_(std::move(other.pool_)), full_try_(other.full_try_) {
-  other.io_ = nullptr;
-  other.full_try_ = 0;
-}
+IoCtx::IoCtx(IoCtx&& other) noexcept
+    : io_(std::move(other.io_)), pool_(std::move(other.pool_)), full_try_(std::exchange(other.full_try_, 0)) {}
 
 IoCtx& IoCtx::operator=(IoCtx&& other) noexcept {
   if (this != &other) {
-    if (io_ != nullptr) rados_ioctx_destroy(io_);
-    io_ = other.io_;
+    io_ = std::move(other.io_);
     pool_ = std::move(other.pool_);
-    full_try_ = other.full_try_;
-    other.io_ = nullptr;
-    other.full_try_ = 0;
-  }
-  return *this;
-}
-
-RadosCluster::~RadosCluster() {
-  if (cluster_ != nullptr) rados_shutdown(cluster_);
-}
-
-RadosCluster::RadosCluster(RadosCluster&& other) noexcept
-    : cluster_(other.cluster_),
-      entity_(std::move(other.entity_)),
-      mon_host_(std::move(other.mon_host_)),
-      mon_timeout_s_(other.mon_timeout_s_) {
-  other.cluster_ = nullptr;
-}
-
-RadosCluster& RadosCluster::operator=(RadosCluster&& other) noexcept {
-  if (this != &other) {
-    if (cluster_ != nullptr) rados_shutdown(cluster_);
-    cluster_ = other.cluster_;
-    entity_ = std::move(other.entity_);
-    mon_host_ = std::move(other.mon_host_);
-    mon_timeout_s_ = other.mon_timeout_s_;
-    other.cluster_ = nullptr;
+    full_try_ = std::exchange(other.full_try_, 0);
   }
   return *this;
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/owned_handle.h"
 #include "base/status.h"
 #include "ceph/options.h"
 
@@ -26,22 +27,25 @@ using IoCtxHandle = void*;
 // e.g. {{"rbd_cache", "false"}} for a verifying reader.
 using CephConfOverrides = std::vector<std::pair<std::string, std::string>>;
 
+// rados_shutdown and rados_ioctx_destroy, for OwnedHandle (ceph/cluster.cc).
+void ShutdownRados(RadosHandle cluster);
+void DestroyIoCtx(IoCtxHandle io);
+
 // A pool handle (rados_ioctx_t). Move-only; destroy before its cluster.
 class IoCtx {
  public:
   IoCtx(IoCtxHandle io, std::string pool) : io_(io), pool_(std::move(pool)) {}
-  ~IoCtx();
+  // Move-only (rados_ioctx_destroy on destruction); a move zeroes the
+  // source's PoolFullTry count too.
   IoCtx(IoCtx&& other) noexcept;
   IoCtx& operator=(IoCtx&& other) noexcept;
-  IoCtx(const IoCtx&) = delete;
-  IoCtx& operator=(const IoCtx&) = delete;
 
   IoCtxHandle handle() const { return io_; }
   const std::string& pool() const { return pool_; }
 
  private:
   friend class PoolFullTry;
-  IoCtxHandle io_ = nullptr;
+  OwnedHandle<IoCtxHandle, DestroyIoCtx> io_;
   std::string pool_;
   int full_try_ = 0;  // PoolFullTry scopes alive
 };
@@ -96,11 +100,7 @@ class RadosCluster {
   static Result<std::unique_ptr<RadosCluster>> Connect(const CephOptions& resolved,
                                                        const CephConfOverrides& conf_overrides = {});
 
-  ~RadosCluster();  // rados_shutdown
-  RadosCluster(RadosCluster&& other) noexcept;
-  RadosCluster& operator=(RadosCluster&& other) noexcept;
-  RadosCluster(const RadosCluster&) = delete;
-  RadosCluster& operator=(const RadosCluster&) = delete;
+  // Move-only; rados_shutdown on destruction.
 
   RadosHandle handle() const { return cluster_; }
   // The monitors as configured ("v2:10.0.0.1:3300/0,..."), for messages.
@@ -122,7 +122,7 @@ class RadosCluster {
   RadosCluster(RadosHandle cluster, std::string entity, std::string mon_host)
       : cluster_(cluster), entity_(std::move(entity)), mon_host_(std::move(mon_host)) {}
 
-  RadosHandle cluster_ = nullptr;
+  OwnedHandle<RadosHandle, ShutdownRados> cluster_;
   std::string entity_;
   std::string mon_host_;
   int mon_timeout_s_ = 0;  // rados_mon_op_timeout set at connect, for messages

@@ -197,31 +197,7 @@ Result<std::unique_ptr<RbdImage>> RbdImage::Open(IoCtx& io, const std::string& n
   return std::unique_ptr<RbdImage>(new RbdImage(image, path, info.size, object_size, read_only));
 }
 
-RbdImage::~RbdImage() {
-  if (image_ != nullptr) rbd_close(image_);
-}
-
-RbdImage::RbdImage(RbdImage&& other) noexcept
-    : image_(other.image_),
-      name_(std::move(other.name_)),
-      size_(other.size_),
-      object_size_(other.object_size_),
-      read_only_(other.read_only_) {
-  other.image_ = nullptr;
-}
-
-RbdImage& RbdImage::operator=(RbdImage&& other) noexcept {
-  if (this != &other) {
-    if (image_ != nullptr) rbd_close(image_);
-    image_ = other.image_;
-    name_ = std::move(other.name_);
-    size_ = other.size_;
-    object_size_ = other.object_size_;
-    read_only_ = other.read_only_;
-    other.image_ = nullptr;
-  }
-  return *this;
-}
+void CloseRbdImage(RbdImageHandle image) { rbd_close(image); }
 
 // librbd silently truncates I/O that crosses the end of the image: refuse it.
 bool RbdSink::CheckRange(uint64_t offset, uint64_t length, const Completion& done) const {

@@ -25,6 +25,9 @@ namespace v2r {
 // librbd's rbd_image_t is a typedef of void*: opaque here (see cluster.h).
 using RbdImageHandle = void*;
 
+// rbd_close, for OwnedHandle (ceph/image.cc).
+void CloseRbdImage(RbdImageHandle image);
+
 // Whether image `name` exists in the pool (opens it read-only to find out).
 Result<bool> ImageExists(IoCtx& io, const std::string& name);
 
@@ -45,12 +48,6 @@ class RbdImage {
   // A missing image is kRefused; so is any other failure to open.
   static Result<std::unique_ptr<RbdImage>> Open(IoCtx& io, const std::string& name, bool read_only);
 
-  ~RbdImage();
-  RbdImage(RbdImage&& other) noexcept;
-  RbdImage& operator=(RbdImage&& other) noexcept;
-  RbdImage(const RbdImage&) = delete;
-  RbdImage& operator=(const RbdImage&) = delete;
-
   RbdImageHandle handle() const { return image_; }
   // "pool/image", for messages.
   const std::string& name() const { return name_; }
@@ -63,11 +60,27 @@ class RbdImage {
   RbdImage(RbdImageHandle image, std::string name, uint64_t size, uint64_t object_size, bool read_only)
       : image_(image), name_(std::move(name)), size_(size), object_size_(object_size), read_only_(read_only) {}
 
-  RbdImageHandle image_ = nullptr;
+  OwnedHandle<RbdImageHandle, CloseRbdImage> image_;
   std::string name_;
   uint64_t size_ = 0;
   uint64_t object_size_ = 0;
   bool read_only_ = false;
+};
+
+// What RbdSink and RbdSource share: the image they go through (not owned:
+// it must outlive them), whose name and size they answer.
+template <class Endpoint>
+class OnRbdImage : public Endpoint {
+ public:
+  explicit OnRbdImage(RbdImage& image) : image_(&image) {}
+  OnRbdImage(const OnRbdImage&) = delete;
+  OnRbdImage& operator=(const OnRbdImage&) = delete;
+
+  const std::string& name() const override { return image_->name(); }
+  uint64_t size() const override { return image_->size(); }
+
+ protected:
+  RbdImage* image_;
 };
 
 // Asynchronous writes into an image opened read-write. Each operation's
@@ -75,15 +88,10 @@ class RbdImage {
 // if librbd refused to queue the request. Errors are kFailed and name the
 // image, offset and length; a range beyond the image's size (which librbd
 // would silently truncate) is kInternal, reported on the calling thread.
-class RbdSink : public Sink {
+class RbdSink : public OnRbdImage<Sink> {
  public:
-  // Not owning: `image` must outlive the sink.
-  explicit RbdSink(RbdImage& image) : image_(&image) {}
-  RbdSink(const RbdSink&) = delete;
-  RbdSink& operator=(const RbdSink&) = delete;
+  using OnRbdImage::OnRbdImage;
 
-  const std::string& name() const override { return image_->name(); }
-  uint64_t size() const override { return image_->size(); }
   uint64_t object_size() const override { return image_->object_size(); }
   void Write(uint64_t offset, const void* buf, size_t length, Completion done) override;
   void WriteZeroes(uint64_t offset, uint64_t length, Completion done) override;
@@ -92,30 +100,19 @@ class RbdSink : public Sink {
 
  private:
   bool CheckRange(uint64_t offset, uint64_t length, const Completion& done) const;
-
-  RbdImage* image_;
 };
 
 // Reads from an image (normally opened read-only). Read errors are kFailed
 // and name the image and offset.
-class RbdSource : public Source {
+class RbdSource : public OnRbdImage<Source> {
  public:
-  // Not owning: `image` must outlive the source.
-  explicit RbdSource(RbdImage& image) : image_(&image) {}
-  RbdSource(const RbdSource&) = delete;
-  RbdSource& operator=(const RbdSource&) = delete;
+  using OnRbdImage::OnRbdImage;
 
-  const std::string& name() const override { return image_->name(); }
-  uint64_t size() const override { return image_->size(); }
   // Data extents are the allocated objects (rbd_diff_iterate2, whole objects,
   // parent included); everything else reads as zeros. The range must lie
   // within the image.
   Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override;
   Status Read(uint64_t offset, void* buf, size_t length) override;
-
-
- private:
-  RbdImage* image_;
 };
 
 }  // namespace v2r

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 
 #include "cli/commands.h"
@@ -32,6 +33,17 @@ void AddCommon(CLI::App* sub, CommonArgs* a, bool domain_required) {
   sub->add_option("--connect", a->connect, "libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)");
   sub->add_option("--state-dir", a->state_dir, "where journals and saved definitions live (default /var/lib/virt2rbd)");
   AddCephOptions(sub, &a->ceph);
+}
+
+// A command on CommonArgs: resolves their Ceph options, then runs `body`.
+CommandRunner CommonCommand(CLI::App* sub, const CommandEnv& env, bool domain_required,
+                            std::function<Status(const CommonArgs&, nlohmann::json*)> body) {
+  auto a = std::make_shared<CommonArgs>();
+  AddCommon(sub, a.get(), domain_required);
+  return [a, body](nlohmann::json* out) -> Status {
+    V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
+    return body(*a, out);
+  };
 }
 
 }  // namespace
@@ -76,26 +88,20 @@ CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env) {
 }
 
 CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env) {
-  auto a = std::make_shared<CommonArgs>();
-  AddCommon(sub, a.get(), true);
-  return [a, env](nlohmann::json* out) -> Status {
-    V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
-    auto st = RunCommit(a->domain, a->connect, a->ceph, a->state_dir, MakeRunContext(env));
+  return CommonCommand(sub, env, true, [env](const CommonArgs& c, nlohmann::json* out) -> Status {
+    auto st = RunCommit(c.domain, c.connect, c.ceph, c.state_dir, MakeRunContext(env));
     if (!st.ok()) return st.status();
-    *out = {{"message", "migration of " + a->domain + " committed: the rollback snapshots are removed"},
+    *out = {{"message", "migration of " + c.domain + " committed: the rollback snapshots are removed"},
             {"migration", StateJson(*st)}};
-    if (!env.output->json()) std::printf("migration of %s committed: the rollback snapshots are removed\n", a->domain.c_str());
+    if (!env.output->json()) std::printf("migration of %s committed: the rollback snapshots are removed\n", c.domain.c_str());
     return Status::Ok();
-  };
+  });
 }
 
 CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env) {
-  auto a = std::make_shared<CommonArgs>();
-  AddCommon(sub, a.get(), false);
-  return [a, env](nlohmann::json* out) -> Status {
-    V2R_RETURN_IF_ERROR(ResolveCeph(&a->ceph));
+  return CommonCommand(sub, env, false, [env](const CommonArgs& c, nlohmann::json* out) -> Status {
     std::vector<std::string> warnings;
-    auto entries = RunStatus(a->domain, a->connect, a->ceph, a->state_dir, &warnings);
+    auto entries = RunStatus(c.domain, c.connect, c.ceph, c.state_dir, &warnings);
     if (!entries.ok()) return entries.status();
     for (const std::string& w : warnings) std::fprintf(stderr, "virt2rbd: warning: %s\n", w.c_str());
     if (env.output->json()) {
@@ -103,22 +109,22 @@ CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env) {
       for (const StatusEntry& e : *entries) {
         nlohmann::json j = StateJson(e.state);
         j["drift"] = e.drift;
-        std::string log = StateDir::DomainDirOf(a->state_dir, e.state.uuid) + "/log";
+        std::string log = StateDir::DomainDirOf(c.state_dir, e.state.uuid) + "/log";
         j["log"] = ::access(log.c_str(), F_OK) == 0 ? nlohmann::json(log) : nlohmann::json();
         list.push_back(j);
       }
       *out = {{"migrations", list}, {"warnings", warnings}};
     } else {
-      if (entries->empty()) std::printf("no migrations recorded in %s\n", a->state_dir.c_str());
+      if (entries->empty()) std::printf("no migrations recorded in %s\n", c.state_dir.c_str());
       for (const StatusEntry& e : *entries) {
         std::fputs(StateText(e.state).c_str(), stdout);
-        std::string log = StateDir::DomainDirOf(a->state_dir, e.state.uuid) + "/log";
+        std::string log = StateDir::DomainDirOf(c.state_dir, e.state.uuid) + "/log";
         if (::access(log.c_str(), F_OK) == 0) std::printf("  log: %s\n", log.c_str());
         for (const std::string& d : e.drift) std::printf("  DRIFT: %s\n", d.c_str());
       }
     }
     return Status::Ok();
-  };
+  });
 }
 
 }  // namespace v2r

@@ -61,35 +61,33 @@ RunState ToRunState(DomainState st) {
   }
 }
 
+namespace {
+
+// Stores the value of `r` in `*into`, or answers its error.
+template <class T>
+Status Into(Result<T> r, T* into) {
+  if (!r.ok()) return r.status();
+  *into = std::move(*r);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usage) {
   DomainFacts f;
   Domain& d = *s.domain;
   f.uri = s.virt->uri();
   f.uri_is_local = s.virt->IsLocal();
-  auto xml = d.InactiveSecureXml();
-  if (!xml.ok()) return xml.status();
-  f.xml = *xml;
+  V2R_RETURN_IF_ERROR(Into(d.InactiveSecureXml(), &f.xml));
   auto st = d.State();
   if (!st.ok()) return st.status();
   f.state = ToRunState(*st);
-  auto persistent = d.IsPersistent();
-  if (!persistent.ok()) return persistent.status();
-  f.persistent = *persistent;
-  auto ms = d.HasManagedSave();
-  if (!ms.ok()) return ms.status();
-  f.managed_save = *ms;
-  auto autostart = d.Autostart();
-  if (!autostart.ok()) return autostart.status();
-  f.autostart = *autostart;
-  auto snaps = d.SnapshotNames();
-  if (!snaps.ok()) return snaps.status();
-  f.snapshots = *snaps;
-  auto cps = d.CheckpointNames();
-  if (!cps.ok()) return cps.status();
-  f.checkpoints = *cps;
-  auto secret = s.virt->FindCephSecret(secret_usage);
-  if (!secret.ok()) return secret.status();
-  f.secret_uuid = *secret;
+  V2R_RETURN_IF_ERROR(Into(d.IsPersistent(), &f.persistent));
+  V2R_RETURN_IF_ERROR(Into(d.HasManagedSave(), &f.managed_save));
+  V2R_RETURN_IF_ERROR(Into(d.Autostart(), &f.autostart));
+  V2R_RETURN_IF_ERROR(Into(d.SnapshotNames(), &f.snapshots));
+  V2R_RETURN_IF_ERROR(Into(d.CheckpointNames(), &f.checkpoints));
+  V2R_RETURN_IF_ERROR(Into(s.virt->FindCephSecret(secret_usage), &f.secret_uuid));
   return f;
 }
 

@@ -80,20 +80,39 @@ Result<bool> VirtDomain::HasManagedSave() {
   return r == 1;
 }
 
+namespace {
+
+// A lifecycle call on `dom`: failure is kFailed "<what>: <libvirt's error>",
+// `what` naming the domain and its URI (in that order).
+Status LifecycleCall(int (*call)(virDomainPtr), virDomainPtr dom, const Domain& d,
+                     fmt::format_string<const std::string&, const std::string&> what) {
+  if (call(dom) < 0) return Status::Failed(fmt::format(what, d.name(), d.uri()) + ": " + LastError());
+  return Status::Ok();
+}
+
+// The names of a list libvirt allocated (snapshots, checkpoints); frees the
+// list and its items.
+template <class Ptr>
+std::vector<std::string> TakeNames(Ptr* items, int n, const char* (*name_of)(Ptr), int (*free_item)(Ptr)) {
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    const char* name = name_of(items[i]);
+    if (name != nullptr) names.emplace_back(name);
+    free_item(items[i]);
+  }
+  std::free(items);
+  return names;
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> VirtDomain::SnapshotNames() {
   virDomainSnapshotPtr* snaps = nullptr;
   int n = virDomainListAllSnapshots(dom_, &snaps, 0);
   if (n < 0) {
     return Status::Refused(fmt::format("listing the snapshots of domain '{}' at {}: {}", name_, uri_, LastError()));
   }
-  std::vector<std::string> names;
-  for (int i = 0; i < n; ++i) {
-    const char* name = virDomainSnapshotGetName(snaps[i]);
-    if (name != nullptr) names.emplace_back(name);
-    virDomainSnapshotFree(snaps[i]);
-  }
-  std::free(snaps);
-  return names;
+  return TakeNames(snaps, n, virDomainSnapshotGetName, virDomainSnapshotFree);
 }
 
 Result<std::vector<std::string>> VirtDomain::CheckpointNames() {
@@ -105,14 +124,7 @@ Result<std::vector<std::string>> VirtDomain::CheckpointNames() {
     return Status::Refused(
         fmt::format("listing the checkpoints of domain '{}' at {}: {}", name_, uri_, LastError()));
   }
-  std::vector<std::string> names;
-  for (int i = 0; i < n; ++i) {
-    const char* name = virDomainCheckpointGetName(cps[i]);
-    if (name != nullptr) names.emplace_back(name);
-    virDomainCheckpointFree(cps[i]);
-  }
-  std::free(cps);
-  return names;
+  return TakeNames(cps, n, virDomainCheckpointGetName, virDomainCheckpointFree);
 }
 
 Result<int> VirtDomain::Id() {
@@ -135,39 +147,12 @@ Result<std::string> VirtDomain::XmlDesc(unsigned flags) {
 }
 
 Status VirtDomain::Shutdown() {
-  if (virDomainShutdown(dom_) < 0) {
-    return Status::Failed(fmt::format("asking domain '{}' at {} to shut down: {}", name_, uri_, LastError()));
-  }
-  return Status::Ok();
+  return LifecycleCall(virDomainShutdown, dom_, *this, "asking domain '{}' at {} to shut down");
 }
-
-Status VirtDomain::Destroy() {
-  if (virDomainDestroy(dom_) < 0) {
-    return Status::Failed(fmt::format("powering off domain '{}' at {}: {}", name_, uri_, LastError()));
-  }
-  return Status::Ok();
-}
-
-Status VirtDomain::Start() {
-  if (virDomainCreate(dom_) < 0) {
-    return Status::Failed(fmt::format("starting domain '{}' at {}: {}", name_, uri_, LastError()));
-  }
-  return Status::Ok();
-}
-
-Status VirtDomain::Suspend() {
-  if (virDomainSuspend(dom_) < 0) {
-    return Status::Failed(fmt::format("pausing domain '{}' at {}: {}", name_, uri_, LastError()));
-  }
-  return Status::Ok();
-}
-
-Status VirtDomain::Resume() {
-  if (virDomainResume(dom_) < 0) {
-    return Status::Failed(fmt::format("resuming domain '{}' at {}: {}", name_, uri_, LastError()));
-  }
-  return Status::Ok();
-}
+Status VirtDomain::Destroy() { return LifecycleCall(virDomainDestroy, dom_, *this, "powering off domain '{}' at {}"); }
+Status VirtDomain::Start() { return LifecycleCall(virDomainCreate, dom_, *this, "starting domain '{}' at {}"); }
+Status VirtDomain::Suspend() { return LifecycleCall(virDomainSuspend, dom_, *this, "pausing domain '{}' at {}"); }
+Status VirtDomain::Resume() { return LifecycleCall(virDomainResume, dom_, *this, "resuming domain '{}' at {}"); }
 
 Result<bool> VirtDomain::Autostart() {
   int on = 0;
