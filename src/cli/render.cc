@@ -88,6 +88,8 @@ std::string PlanText(const Plan& p, bool show_diff) {
                        d.disk.type, d.disk.source, d.size, FormatBytes(d.size),
                        d.allocated_upper_bound ? "at most " : "", FormatBytes(d.allocated),
                        d.allocated_upper_bound ? " (upper bound: block device)" : "", p.pool, d.image);
+      if (!d.read_path.empty() && d.read_path != "direct")
+        s += fmt::format("        read through {}: the guest-visible bytes, one flat raw image\n", d.read_path);
     } else {
       s += fmt::format("  {:<5} {:<6} {} {}: {}\n", d.disk.target, DecisionName(d.decision),
                        d.disk.device, d.disk.source.empty() ? "(no source)" : d.disk.source, d.reason);
@@ -141,7 +143,9 @@ nlohmann::json PlanJson(const Plan& p) {
                      {"image", d.image.empty() ? nlohmann::json() : nlohmann::json(p.pool + "/" + d.image)},
                      {"size", d.size},
                      {"allocated", d.allocated},
-                     {"allocated_upper_bound", d.allocated_upper_bound}});
+                     {"allocated_upper_bound", d.allocated_upper_bound},
+                     {"format", d.disk.driver_type.empty() ? "raw" : d.disk.driver_type},
+                     {"read_path", d.read_path.empty() ? nlohmann::json() : nlohmann::json(d.read_path)}});
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : p.hosts) hosts.push_back({{"host", h.host}, {"port", h.port}});
   const char* user_action = p.user_action == UserAction::kReuse    ? "reuse"

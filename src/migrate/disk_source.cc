@@ -45,9 +45,7 @@ Result<OpenedSource> OpenDirect(const DiskInfo& disk) {
 
 }  // namespace
 
-bool QemuReadsFormat(const std::string& f) {
-  return f == "qcow2" || f == "qcow" || f == "vmdk" || f == "vdi" || f == "vhdx" || f == "vpc" || f == "qed";
-}
+bool QemuReadsFormat(const std::string& f) { return IsImageFormat(f); }
 
 ReadPath ReadPathFor(const DiskInfo& disk) {
   if (disk.driver_type.empty() || disk.driver_type == "raw") return ReadPath::kDirect;
@@ -57,6 +55,10 @@ ReadPath ReadPathFor(const DiskInfo& disk) {
 std::string DescribeReadPath(const DiskInfo& disk, const ImageChain* chain) {
   if (ReadPathFor(disk) == ReadPath::kDirect) return "direct";
   return fmt::format("qemu-nbd ({})", chain ? chain->Describe() : disk.driver_type);
+}
+
+std::string ExportSocketPath(const std::string& socket_dir, const std::string& target) {
+  return socket_dir + "/nbd-" + target + ".sock";
 }
 
 Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections) {
@@ -70,7 +72,7 @@ Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& soc
   if (!fp.ok()) return fp.status();
   ExportSpec spec;
   spec.image_opts = ImageOptsForFile(disk.source, disk.driver_type);
-  spec.socket_path = socket_dir + "/nbd-" + disk.target + ".sock";
+  spec.socket_path = ExportSocketPath(socket_dir, disk.target);
   spec.connections = connections;
   auto exp = NbdExport::Start(spec);
   if (!exp.ok()) return exp.status().Wrap(fmt::format("disk {}", disk.target));

@@ -33,6 +33,9 @@ struct OpenedSource {
   std::string socket_path;         // its socket
 };
 
+// Where the export of DISK's target is served, in SOCKET_DIR.
+std::string ExportSocketPath(const std::string& socket_dir, const std::string& target);
+
 // Opens DISK for reading. SOCKET_DIR (the migration's own directory) holds
 // the export's socket and log, named after the disk's target.
 Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections);

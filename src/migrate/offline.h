@@ -14,6 +14,7 @@
 #include "copy/budget.h"
 #include "copy/engine.h"
 #include "journal/copy_progress.h"
+#include "migrate/disk_source.h"
 #include "migrate/guard.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
@@ -39,7 +40,9 @@ class OfflineMigration {
     std::unique_ptr<Image> sink;  // opened writable
     std::unique_ptr<CopyProgressFile> done;
     bool resumed = false;
+    bool exported = false;  // the source is a qemu-nbd export (journalled)
   };
+  Result<OpenedSource> OpenSource(const DiskPlan& disk, const DiskRecord* rec);
   Result<DiskCopy> PrepareDisk(const DiskPlan& disk, const DiskRecord* rec);
   Result<std::unique_ptr<Readback>> StartReadback(const DiskPlan& disk, const DiskCopy& c);
   CopyOptions CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback);

@@ -9,7 +9,9 @@
 #include "copy/checksum.h"
 #include "copy/faulty_source.h"
 #include "copy/file_source.h"
+#include "migrate/disk_source.h"
 #include "migrate/offline.h"
+#include "qemu/export.h"
 #include "migrate/steps.h"
 #include "transfer/copy_to_rbd.h"
 
@@ -57,16 +59,40 @@ Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const Dis
   return std::unique_ptr<CopyProgressFile>();
 }
 
+// Connections to an export: one per concurrent read of the engine's readers.
+constexpr int kExportConnections = 4;
+
+// The disk's source as libvirt's definition says to read it (migrate/
+// disk_source.h): directly, or through a qemu-nbd export of our own,
+// journalled (asked, then its pid) and an export a killed run left stopped first.
+Result<OpenedSource> OfflineMigration::OpenSource(const DiskPlan& disk, const DiskRecord* rec) {
+  const std::string& target = disk.disk.target;
+  const std::string dir = r_.dir->DomainDir(plan_.uuid);
+  if (rec && !rec->export_socket.empty()) {
+    Status stale = rec->export_pid > 0
+                       ? StopStaleExport(static_cast<pid_t>(rec->export_pid), rec->export_socket).status()
+                       : StopStaleExports(rec->export_socket).status();
+    if (!stale.ok()) return stale;
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStopped(target)));
+  }
+  if (ReadPathFor(disk.disk) == ReadPath::kDirect) return OpenDiskSource(disk.disk, dir, 0);
+  V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStart(target, ExportSocketPath(dir, target), disk.read_path)));
+  auto opened = OpenDiskSource(disk.disk, dir, kExportConnections);
+  if (!opened.ok()) return opened.status().Wrap(fmt::format("reading {}", disk.disk.source));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStarted(target, static_cast<int64_t>(opened->export_pid))));
+  return opened;
+}
+
 Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan& disk, const DiskRecord* rec) {
   const std::string& target = disk.disk.target;
   Pool& io = *r_.s.pool;
-  auto src = FileSource::Open(disk.disk.source);
-  if (!src.ok()) return src.status();
-  if ((*src)->size() != disk.size)
+  auto opened = OpenSource(disk, rec);
+  if (!opened.ok()) return opened.status();
+  auto& src = opened->source;
+  if (src->size() != disk.size)
     return Status::Failed(fmt::format("source {} changed size since planning ({} -> {} bytes)", disk.disk.source,
-                                      disk.size, (*src)->size()));
-  auto fingerprint = (*src)->Fingerprint();
-  if (!fingerprint.ok()) return fingerprint.status();
+                                      disk.size, src->size()));
+  const std::string* fingerprint = &opened->fingerprint;
   std::string progress_path = r_.dir->DomainDir(plan_.uuid) + "/copy-" + target + ".progress";
   DiskCopy c;
   // Resume what an earlier run left, when it is safe to.
@@ -79,7 +105,8 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
     V2R_RETURN_IF_ERROR(RemoveOurImage(io, disk.image));
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageRemoved(target, disk.image, "creation was interrupted")));
   }
-  c.source = std::move(*src);
+  c.source = std::move(src);
+  c.exported = opened->export_pid != 0;
   if (auto off = InjectedReadError(target)) c.source = std::make_unique<FaultySource>(std::move(c.source), *off);
   if (!c.resumed) {
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(target, disk.image)));
@@ -196,6 +223,10 @@ Status OfflineMigration::CopyOne(const DiskPlan& disk, ProgressCounters* progres
     // Another disk's writes abandoned: this read-back may hang on the same cluster.
     if (readback && r_.abandonment().marked()) readback.release()->Abandon();
     return copied.status().Wrap(fmt::format("disk {}", target));
+  }
+  if (c.exported) {
+    c.source.reset();  // the export stops with it
+    V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStopped(target)));
   }
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
   if (copied->chunks_rechecked > 0 && r_.observer())

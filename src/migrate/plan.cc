@@ -203,6 +203,15 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.allocated = s.allocated;
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
+        dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
+        if (!s.chain.empty() && opts.live)
+          plan->refusals.push_back(fmt::format("disk {}: a {} image is not moved live yet (its live verification reads "
+                                               "the source directly): migrate the VM offline (without --live)",
+                                               disk.target, disk.driver_type));
+        if (!s.snapshots.empty())
+          plan->warnings.push_back(fmt::format("disk {}: internal snapshots ({}) stay in {}: only the active layer is "
+                                               "copied",
+                                               disk.target, fmt::join(s.snapshots, ", "), disk.source));
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "
                                                "move for one VM only)",

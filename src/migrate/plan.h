@@ -31,6 +31,10 @@ struct SourceFacts {
   uint64_t size = 0;
   uint64_t allocated = 0;            // files: blocks on disk; devices: size (an upper bound)
   std::vector<std::string> used_by;  // other defined domains with this source
+  // An image file (qcow2, vmdk, ...): size is its virtual size, allocated the
+  // host bytes of every layer; chain as ImageChain::Describe ("qcow2 <- raw").
+  std::string chain;
+  std::vector<std::string> snapshots;  // internal snapshots of the active layer
 };
 
 struct DomainFacts {
@@ -67,6 +71,7 @@ struct DiskPlan {
   uint64_t allocated = 0;
   bool allocated_upper_bound = false;
   bool is_block = false;
+  std::string read_path;  // kMove: "direct", "qemu-nbd (qcow2 <- qcow2)"
 };
 
 enum class UserAction { kReuse, kCreate, kUpdateCaps };

@@ -51,6 +51,7 @@ void FoldBegin(const Record& r, MigrationState& s, DiskRecord*) {
     DiskRecord dr;
     dr.target = Str(jd, "target");
     dr.source = Str(jd, "source");
+    dr.format = JsonField<std::string>(jd, "format", "raw");  // 0.1.0 moved raw disks only
     dr.image = Str(jd, "image");
     dr.size = JsonField<uint64_t>(jd, "size", 0);
     s.disks.push_back(dr);
@@ -67,6 +68,18 @@ void FoldCapsUpdate(const Record& r, MigrationState& s, DiskRecord*) {
 void FoldSecretDefined(const Record& r, MigrationState& s, DiskRecord*) {
   s.secret_uuid = Str(r, "uuid");
   s.secret_created = true;
+}
+
+void FoldExportStart(const Record& r, MigrationState&, DiskRecord* d) {
+  d->export_socket = Str(r, "socket");
+  d->export_pid = 0;
+}
+void FoldExportStarted(const Record& r, MigrationState&, DiskRecord* d) {
+  d->export_pid = JsonField<int64_t>(r, "pid", 0);
+}
+void FoldExportStopped(const Record&, MigrationState&, DiskRecord* d) {
+  d->export_socket.clear();
+  d->export_pid = 0;
 }
 
 void FoldImageRemoved(const Record&, MigrationState&, DiskRecord* d) {
@@ -145,6 +158,8 @@ const std::map<RecordType, FoldEntry>& OfflineFolds() {
       {RT::kAutostartRestored, {FoldAutostartRestored, false}},
       {RT::kImageCreate, {FoldImageCreate, true}}, {RT::kImageCreated, {FoldImageCreated, true}},
       {RT::kImageRemoved, {FoldImageRemoved, true}}, {RT::kCopyResume, {nullptr, true}},
+      {RT::kExportStart, {FoldExportStart, true}}, {RT::kExportStarted, {FoldExportStarted, true}},
+      {RT::kExportStopped, {FoldExportStopped, true}},
       {RT::kDiskCopied, {FoldDiskCopied, true}}, {RT::kCopyUntrusted, {FoldCopyUntrusted, false}},
       {RT::kRechecked, {FoldRechecked, false}}, {RT::kSnapshotCreated, {FoldSnapshotCreated, true}},
       {RT::kSnapshotRemoved, {FoldSnapshotRemoved, true}}, {RT::kSwitch, {FoldSwitch, false}},

@@ -41,6 +41,7 @@ struct LiveDiskRecord {
 
 struct DiskRecord {
   std::string target, source, image;
+  std::string format = "raw";  // of the source, as libvirt's definition gave it
   uint64_t size = 0;
   bool create_intent = false;  // image-create written, image-created maybe not
   bool created = false;        // this migration created the image
@@ -53,6 +54,10 @@ struct DiskRecord {
   bool snapshot = false;
   bool removed = false;
   uint64_t copied_back = 0;
+  // The qemu-nbd export reading the source (export-start without
+  // export-stopped): a killed run's may still run.
+  std::string export_socket;
+  int64_t export_pid = 0;
   LiveDiskRecord live;
 };
 

@@ -92,6 +92,14 @@ Record ImageRemoved(const std::string& target, const std::string& image, const s
   if (!why.empty()) r["why"] = why;
   return r;
 }
+Record ExportStart(const std::string& target, const std::string& socket, const std::string& read_path) {
+  return MakeRecord(RT::kExportStart, {{"target", target}, {"socket", socket}, {"read_path", read_path}});
+}
+Record ExportStarted(const std::string& target, int64_t pid) {
+  return MakeRecord(RT::kExportStarted, {{"target", target}, {"pid", pid}});
+}
+Record ExportStopped(const std::string& target) { return MakeRecord(RT::kExportStopped, {{"target", target}}); }
+
 Record CopyResume(const std::string& target, uint64_t done_bytes, bool recheck) {
   return MakeRecord(RT::kCopyResume, {{"target", target}, {"done_bytes", done_bytes}, {"recheck", recheck}});
 }

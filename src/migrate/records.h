@@ -47,6 +47,9 @@ inline constexpr int kJournalFormat = 2;
   X(kImageCreate, "image-create")                        \
   X(kImageCreated, "image-created")                      \
   X(kCopyResume, "copy-resume")                          \
+  X(kExportStart, "export-start")                        \
+  X(kExportStarted, "export-started")                    \
+  X(kExportStopped, "export-stopped")                    \
   X(kDiskCopied, "disk-copied")                          \
   X(kCopyUntrusted, "copy-untrusted")                    \
   X(kRechecked, "rechecked")                             \
@@ -133,6 +136,12 @@ Record ImageCreated(const std::string& target, const std::string& image);
 // why: empty when an abort or rollback removes it.
 Record ImageRemoved(const std::string& target, const std::string& image, const std::string& why = {});
 Record CopyResume(const std::string& target, uint64_t done_bytes, bool recheck);
+// A read-only qemu-nbd export of a disk's source (an image file read through
+// qemu): asked (its socket, in the domain's state dir), started (its pid),
+// stopped. A rerun stops one a killed run left (StopStaleExport).
+Record ExportStart(const std::string& target, const std::string& socket, const std::string& read_path);
+Record ExportStarted(const std::string& target, int64_t pid);
+Record ExportStopped(const std::string& target);
 
 struct DiskCopied {
   std::string target, image, digest;

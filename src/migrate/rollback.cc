@@ -103,6 +103,15 @@ Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& m
 
 }  // namespace
 
+Status RefuseCopyBackInto(const DiskRecord& d) {
+  if (d.format == "raw") return Status::Ok();
+  return Status::Refused(
+      fmt::format("disk {}'s original, {}, is a {} image: copying changes back into it is not supported yet (only raw "
+                  "originals take the bytes back)",
+                  d.target, d.source, d.format),
+      "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
+}
+
 // Writes every changed extent back to the original disks, then verifies
 // that each equals its image. The guard stops it when the VM starts.
 Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
@@ -110,6 +119,7 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
   MigrationState ms = r.State();
   auto disks = ChangedDisks(r, ms);
   if (!disks.ok()) return disks.status();
+  for (const ChangedDisk& c : *disks) V2R_RETURN_IF_ERROR(RefuseCopyBackInto(*c.disk));
   ProgressCounters progress;  // whole disks: chunks without a change count as done at once
   for (const ChangedDisk& c : *disks) progress.total += c.image->size();
   if (observer) observer->PhaseStarted("copy-back", progress);
@@ -218,6 +228,11 @@ class OfflineRollback {
     V2R_RETURN_IF_ERROR(RefuseInexactSnapshots());
     V2R_RETURN_IF_ERROR(Measure());
     V2R_RETURN_IF_ERROR(RefuseChanged("since the switch"));
+    if (opts_.copy_back)
+      for (const auto& [target, bytes] : report_.changed) {
+        const DiskRecord* d = ms_.Disk(target);
+        if (bytes > 0 && d) V2R_RETURN_IF_ERROR(RefuseCopyBackInto(*d));
+      }
     auto now = r_.s.domain->State();
     if (!now.ok()) return now.status();
     was_running_ = ToRunState(*now) == RunState::kRunning;

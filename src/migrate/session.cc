@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "copy/file_source.h"
+#include "migrate/disk_source.h"
+#include "qemu/image_info.h"
 
 namespace v2r {
 
@@ -127,7 +129,19 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
     SourceFacts f;
     f.path = disk.source;
     auto src = FileSource::Open(disk.source);
-    if (!src.ok()) {
+    if (src.ok() && disk.type == "file" && ReadPathFor(disk) == ReadPath::kQemuNbd) {
+      // The format is libvirt's (never probed); qemu reads the chain.
+      auto chain = ProbeImageChain(disk.source, disk.driver_type);
+      if (!chain.ok()) {
+        f.error = chain.status().message();
+      } else {
+        f.readable = true;
+        f.size = chain->virtual_size();
+        for (const ImageLayer& l : chain->layers) f.allocated += l.actual_size;
+        f.chain = chain->Describe();
+        f.snapshots = chain->layers[0].snapshots;
+      }
+    } else if (!src.ok()) {
       f.error = src.status().message();
     } else {
       f.readable = true;

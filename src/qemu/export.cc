@@ -1,5 +1,7 @@
 #include "qemu/export.h"
 
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -177,6 +179,25 @@ Result<bool> StopStaleExport(pid_t pid, const std::string& socket_path) {
   if (kill(pid, 0) == 0) kill(pid, SIGKILL);
   unlink(socket_path.c_str());
   return true;
+}
+
+Result<int> StopStaleExports(const std::string& socket_path) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return Status::FromErrno(Kind::kFailed, "reading /proc", errno);
+  std::vector<pid_t> pids;
+  while (dirent* e = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (end && *end == '\0' && pid > 0) pids.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(proc);
+  int stopped = 0;
+  for (pid_t pid : pids) {
+    auto ended = StopStaleExport(pid, socket_path);
+    if (!ended.ok()) return ended.status();
+    stopped += *ended ? 1 : 0;
+  }
+  return stopped;
 }
 
 }  // namespace v2r

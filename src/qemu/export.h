@@ -66,5 +66,9 @@ class NbdExport {
 // when that pid is still a qemu-nbd serving that socket, left alone otherwise.
 // Returns whether a process was ended.
 Result<bool> StopStaleExport(pid_t pid, const std::string& socket_path);
+// The same for every qemu-nbd serving SOCKET_PATH, found in /proc by its
+// command line (a run killed between starting an export and recording its
+// pid). Returns how many were ended.
+Result<int> StopStaleExports(const std::string& socket_path);
 
 }  // namespace v2r

@@ -395,6 +395,10 @@ Result<std::string> DiskElementXml(const std::string& xml, const std::string& ta
   return Status::Refused("disk '" + target + "' is not in domain '" + root.child_value("name") + "'");
 }
 
+bool IsImageFormat(const std::string& f) {
+  return f == "qcow2" || f == "qcow" || f == "vmdk" || f == "vdi" || f == "vhdx" || f == "vpc" || f == "qed";
+}
+
 DiskClassification ClassifyDisk(const DiskInfo& d) {
   using enum DiskDecision;
   if (d.device == "cdrom" || d.device == "floppy") return {kStay, "removable media stays"};
@@ -403,7 +407,9 @@ DiskClassification ClassifyDisk(const DiskInfo& d) {
     return {kStay, "already on the network (protocol " + d.protocol + ")"};
   }
   if (d.type != "file" && d.type != "block") return {kStay, "type '" + d.type + "' is not supported: stays"};
-  if (!d.driver_type.empty() && d.driver_type != "raw") {
+  // An image file in a format qemu reads moves (read through qemu-nbd); a
+  // block device holding an image, or a format virt2rbd does not read, stays.
+  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type == "file" && IsImageFormat(d.driver_type))) {
     return {kStay, d.driver_type + (d.type == "file" ? " file" : " block device") + ": not raw"};
   }
   if (d.source.empty()) return {kStay, "no source: nothing to move"};

@@ -67,6 +67,10 @@ struct DiskClassification {
   std::string reason;  // empty for kMove; otherwise one line for the plan
 };
 
+// The image formats (a <driver type>) virt2rbd reads through qemu, for file
+// disks: qcow2, qcow, vmdk, vdi, vhdx, vpc, qed. Raw is read directly.
+bool IsImageFormat(const std::string& driver_type);
+
 // Pure policy: which disks virt2rbd moves. First match wins:
 //  kStay:   cdrom or floppy ("removable media stays"); a network disk
 //           ("already on RBD", "already on the network (protocol X)"); a

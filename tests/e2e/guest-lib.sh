@@ -10,7 +10,7 @@
 #   guest_define [OPTS] NAME WORKDIR DISK...
 #                                        write WORKDIR/NAME.xml and `virsh define` it (again:
 #                                        updates the persistent definition). DISK is
-#                                        block:/dev/loopN:vda or file:/path/raw.img:vdb.
+#                                        block:/dev/loopN:vda, file:/path/raw.img:vdb or file-qcow2:/path/a.qcow2:vdc.
 #                                        Serial log: WORKDIR/NAME.console.log (appended, one
 #                                        file for every boot). OPTS:
 #                                          --mode MODE        v2r.mode=MODE (default check)
@@ -163,17 +163,20 @@ guest_define() {
     </disk>
 "
                 ;;
-            file)
+            file|file-*)
+                # file-qcow2:PATH:vdb: an image file in that format (file: raw).
+                local format=raw
+                [ "$type" = file ] || format=${type#file-}
                 [ -f "$path" ] || { _guest_err "guest_define: $path is not a file"; return 1; }
                 chmod o+r "$path" 2>/dev/null || true
                 disks+="    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='none' io='native'/>
+      <driver name='qemu' type='$format' cache='none' io='native'/>
       <source file='$(_gxml "$path")'/>
       <target dev='$target' bus='virtio'/>
     </disk>
 "
                 ;;
-            *) _guest_err "guest_define: bad disk type '$type' in '$spec' (block or file)"; return 2 ;;
+            *) _guest_err "guest_define: bad disk type '$type' in '$spec' (block, file or file-FORMAT)"; return 2 ;;
         esac
     done
 

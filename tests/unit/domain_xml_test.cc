@@ -159,6 +159,12 @@ TEST(DomainXml, ClassifyMovesRawBlockAndFileDisks) {
   DiskInfo inferred = Disk("block", "disk", "");
   inferred.target = "sdc";  // scsi, inferred as libvirt does
   EXPECT_EQ(ClassifyDisk(inferred).decision, DiskDecision::kMove);
+  // Image files in a format qemu reads move too (read through qemu-nbd).
+  for (const char* format : {"qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed"}) {
+    DiskInfo img = Disk("file", "disk");
+    img.driver_type = format;
+    EXPECT_EQ(ClassifyDisk(img).decision, DiskDecision::kMove) << format;
+  }
 }
 
 TEST(DomainXml, ClassifyKeepsRemovableNetworkNonRawAndOtherTypesWithAReason) {
@@ -175,9 +181,9 @@ TEST(DomainXml, ClassifyKeepsRemovableNetworkNonRawAndOtherTypesWithAReason) {
   DiskInfo nbd = Disk("network", "disk");
   nbd.protocol = "nbd";
   stays(nbd, "already on the network (protocol nbd)");
-  DiskInfo qcow = Disk("file", "disk");
-  qcow.driver_type = "qcow2";
-  stays(qcow, "qcow2 file: not raw");
+  DiskInfo iso = Disk("file", "disk");
+  iso.driver_type = "iso";
+  stays(iso, "iso file: not raw");
   DiskInfo qcow_lv = Disk("block", "disk");
   qcow_lv.driver_type = "qcow2";
   stays(qcow_lv, "qcow2 block device: not raw");  // its bytes are not the guest's disk
@@ -420,9 +426,9 @@ TEST(DomainXml, DisksThatDoNotMoveAreRefusedByTheRewrite) {
   refused("    <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' "
           "name='p/i'/><target dev='vda' bus='virtio'/></disk>\n",
           "already on RBD");
-  refused("    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/a.qcow2'/>"
+  refused("    <disk type='block' device='disk'><driver name='qemu' type='qcow2'/><source dev='/dev/vg/a'/>"
           "<target dev='vda' bus='virtio'/></disk>\n",
-          "qcow2 file: not raw");
+          "qcow2 block device: not raw");
   refused("    <disk type='block' device='lun'><source dev='/dev/sdb'/><target dev='vda' bus='scsi'/></disk>\n",
           "device='lun'");
   refused(BlockDisk("/dev/sdb", "vda", "      <shareable/>\n"), "shared with other VMs");

@@ -44,10 +44,11 @@ const std::string kCdrom =
     "      <target dev='sda' bus='sata'/>\n"
     "      <readonly/>\n"
     "    </disk>\n";
+// A qcow2 image on a logical volume: stays (its bytes are not the guest's).
 const std::string kQcow2 =
-    "    <disk type='file' device='disk'>\n"
+    "    <disk type='block' device='disk'>\n"
     "      <driver name='qemu' type='qcow2'/>\n"
-    "      <source file='/var/lib/libvirt/images/scratch.qcow2'/>\n"
+    "      <source dev='/dev/vg0/scratch'/>\n"
     "      <target dev='vdc' bus='virtio'/>\n"
     "    </disk>\n";
 const std::string kRbd =
@@ -96,7 +97,7 @@ std::string DomainXml(const std::string& disks) {
          "</domain>\n";
 }
 
-// Two block disks on loop devices, a cdrom, a qcow2 file and a disk already on RBD.
+// Two block disks on loop devices, a cdrom, a qcow2 logical volume and a disk already on RBD.
 std::string StandardDisks() { return kVda + kVdb + kCdrom + kQcow2 + kRbd; }
 
 // ------------------------------------------------------------------ the facts
@@ -241,7 +242,7 @@ TEST(Plan, ShutOffDomainMovesBothBlockDisksAndKeepsTheRestWithReasons) {
   const DiskPlan* qcow2 = DiskOf(p, "vdc");
   ASSERT_NE(qcow2, nullptr);
   EXPECT_EQ(qcow2->decision, DiskDecision::kStay);
-  EXPECT_EQ(qcow2->reason, "qcow2 file: not raw");
+  EXPECT_EQ(qcow2->reason, "qcow2 block device: not raw");
 
   const DiskPlan* net = DiskOf(p, "vdd");
   ASSERT_NE(net, nullptr);
@@ -398,7 +399,7 @@ TEST(Plan, NewXmlTurnsTheMovedDisksIntoRbdNetworkDisksAndKeepsTheOthers) {
   EXPECT_EQ(cdrom->type, "file");
   EXPECT_EQ(cdrom->source, "/var/lib/libvirt/images/debian-12.iso");
   const DiskInfo* qcow2 = InfoOf(*info, "vdc");
-  EXPECT_EQ(qcow2->type, "file");
+  EXPECT_EQ(qcow2->type, "block");
   EXPECT_EQ(qcow2->driver_type, "qcow2");
   const DiskInfo* net = InfoOf(*info, "vdd");
   EXPECT_EQ(net->source, "other/shared-data");
@@ -423,8 +424,8 @@ TEST(Plan, DiffIsUnifiedAndMentionsTheImageNamesAndOldSources) {
   EXPECT_TRUE(Contains(p.xml_diff, "\n-      <source dev='/dev/loop3'/>\n")) << p.xml_diff;
   EXPECT_TRUE(Contains(p.xml_diff, "\n-      <source dev='/dev/loop4'/>\n")) << p.xml_diff;
   // Disks that stay are not part of any change.
-  EXPECT_FALSE(Contains(p.xml_diff, "-      <source file='/var/lib/libvirt/images/scratch.qcow2'/>"));
-  EXPECT_FALSE(Contains(p.xml_diff, "+      <source file='/var/lib/libvirt/images/scratch.qcow2'/>"));
+  EXPECT_FALSE(Contains(p.xml_diff, "-      <source dev='/dev/vg0/scratch'/>"));
+  EXPECT_FALSE(Contains(p.xml_diff, "+      <source dev='/dev/vg0/scratch'/>"));
 }
 
 TEST(Plan, ListsWhatIsDroppedFromEachMovedDisk) {

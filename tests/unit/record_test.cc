@@ -154,6 +154,28 @@ TEST(Record, DiskLooksUpByTarget) {
   EXPECT_EQ(s.Disk(""), nullptr);
 }
 
+TEST(Record, ADiskWithoutAFormatIsRawAndOneWithAFormatKeepsIt) {
+  json b = Begin();
+  b["disks"][1]["format"] = "qcow2";
+  MigrationState s = MustFold({b});
+  EXPECT_EQ(s.Disk("vda")->format, "raw");  // a 0.1.0 journal: raw disks only
+  EXPECT_EQ(s.Disk("vdb")->format, "qcow2");
+}
+
+TEST(Record, AnExportIsKnownFromItsStartUntilItStops) {
+  json start = Ev("export-start", {{"target", "vda"}, {"socket", "/s/nbd-vda.sock"}, {"read_path", "qemu-nbd (qcow2)"}});
+  MigrationState s = MustFold({Begin(), start});
+  EXPECT_EQ(s.Disk("vda")->export_socket, "/s/nbd-vda.sock");
+  EXPECT_EQ(s.Disk("vda")->export_pid, 0);  // asked, pid not recorded yet
+  s = MustFold({Begin(), start, Ev("export-started", {{"target", "vda"}, {"pid", 4242}})});
+  EXPECT_EQ(s.Disk("vda")->export_pid, 4242);
+  EXPECT_TRUE(s.Disk("vdb")->export_socket.empty());
+  s = MustFold({Begin(), start, Ev("export-started", {{"target", "vda"}, {"pid", 4242}}),
+                Ev("export-stopped", {{"target", "vda"}})});
+  EXPECT_TRUE(s.Disk("vda")->export_socket.empty());
+  EXPECT_EQ(s.Disk("vda")->export_pid, 0);
+}
+
 // ------------------------------------------------------------------ step by step
 
 TEST(Record, IntentsAreRecordedBeforeTheirResults) {
