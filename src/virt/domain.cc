@@ -15,34 +15,7 @@ using namespace lv;
 // VirtDomain
 
 VirtDomain::VirtDomain(virConnect* conn, virDomain* dom, std::string uri, std::string name, std::string uuid)
-    : conn_(conn), dom_(dom), uri_(std::move(uri)), name_(std::move(name)), uuid_(std::move(uuid)) {
-  virConnectRef(conn_);
-}
-
-VirtDomain::~VirtDomain() {
-  if (dom_ != nullptr) virDomainFree(dom_);
-  if (conn_ != nullptr) virConnectClose(conn_);
-}
-
-VirtDomain::VirtDomain(VirtDomain&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)),
-      dom_(std::exchange(other.dom_, nullptr)),
-      uri_(std::move(other.uri_)),
-      name_(std::move(other.name_)),
-      uuid_(std::move(other.uuid_)) {}
-
-VirtDomain& VirtDomain::operator=(VirtDomain&& other) noexcept {
-  if (this != &other) {
-    if (dom_ != nullptr) virDomainFree(dom_);
-    if (conn_ != nullptr) virConnectClose(conn_);
-    conn_ = std::exchange(other.conn_, nullptr);
-    dom_ = std::exchange(other.dom_, nullptr);
-    uri_ = std::move(other.uri_);
-    name_ = std::move(other.name_);
-    uuid_ = std::move(other.uuid_);
-  }
-  return *this;
-}
+    : conn_(RefConnect(conn)), dom_(dom), uri_(std::move(uri)), name_(std::move(name)), uuid_(std::move(uuid)) {}
 
 Result<DomainState> VirtDomain::State() {
   int state = 0;

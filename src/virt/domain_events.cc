@@ -7,6 +7,8 @@
 
 #include <mutex>
 
+#include "virt/handles.h"
+
 namespace v2r {
 
 struct LifecycleWatch::Shared {
@@ -72,8 +74,7 @@ std::string LifecycleEventText(int event, int detail) {
 Result<std::unique_ptr<LifecycleWatch>> LifecycleWatch::Start(virConnect* conn, const std::string& uri,
                                                               const std::string& uuid) {
   std::unique_ptr<LifecycleWatch> w(new LifecycleWatch());
-  virConnectRef(conn);
-  w->conn_ = conn;
+  w->conn_ = VirConnectHandle(lv::RefConnect(conn));
   // Probe every 5 s, give up after 3 missed answers: a hung daemon is a lost one.
   (void)virConnectSetKeepAlive(conn, 5, 3);
   virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid.c_str());
@@ -100,8 +101,7 @@ Result<std::unique_ptr<LifecycleWatch>> LifecycleWatch::Start(virConnect* conn, 
 
 LifecycleWatch::~LifecycleWatch() {
   if (callback_id_ >= 0) (void)virConnectDomainEventDeregisterAny(conn_, callback_id_);
-  domain_.reset();  // before our reference on its connection
-  if (conn_ != nullptr) virConnectClose(conn_);
+  // Then domain_ is freed, then conn_ drops our reference (member order).
 }
 
 std::vector<std::string> LifecycleWatch::RunEvents() const {

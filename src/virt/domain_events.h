@@ -40,7 +40,9 @@ class LifecycleWatch : public DomainWatch {
 
  private:
   LifecycleWatch() = default;
-  virConnect* conn_ = nullptr;  // a reference of ours
+  // conn_ before domain_: members are destroyed in reverse order, so the
+  // domain is freed before our reference on the connection is dropped.
+  VirConnectHandle conn_;  // a reference of ours
   std::unique_ptr<Domain> domain_;
   std::shared_ptr<Shared> shared_;
   int callback_id_ = -1;

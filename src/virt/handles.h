@@ -18,6 +18,13 @@ void InitLibvirt();
 // libvirt's last error on this thread.
 std::string LastError();
 
+// Takes a reference on conn (virConnectRef) and returns it, for a
+// VirConnectHandle that drops that reference on destruction.
+inline virConnectPtr RefConnect(virConnectPtr conn) {
+  (void)virConnectRef(conn);
+  return conn;
+}
+
 struct CFree {
   void operator()(void* p) const { std::free(p); }
 };

@@ -120,6 +120,9 @@ bool UriIsLocal(const std::string& uri) {
 }
 
 
+void CloseVirConnect(virConnect* conn) { (void)virConnectClose(conn); }
+void FreeVirDomain(virDomain* dom) { (void)virDomainFree(dom); }
+
 // ---------------------------------------------------------------------------
 // VirtConnection
 
@@ -156,22 +159,6 @@ HypervisorOpener LibvirtOpener() {
 }
 
 bool VirtConnection::IsAlive() const { return conn_ != nullptr && virConnectIsAlive(conn_) == 1; }
-
-VirtConnection::~VirtConnection() {
-  if (conn_ != nullptr) virConnectClose(conn_);
-}
-
-VirtConnection::VirtConnection(VirtConnection&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)), uri_(std::move(other.uri_)) {}
-
-VirtConnection& VirtConnection::operator=(VirtConnection&& other) noexcept {
-  if (this != &other) {
-    if (conn_ != nullptr) virConnectClose(conn_);
-    conn_ = std::exchange(other.conn_, nullptr);
-    uri_ = std::move(other.uri_);
-  }
-  return *this;
-}
 
 Result<std::unique_ptr<Domain>> VirtConnection::LookupDomain(const std::string& name_or_uuid) {
   virDomainPtr d = virDomainLookupByName(conn_, name_or_uuid.c_str());

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/owned_handle.h"
 #include "base/status.h"
 #include "virt/hypervisor.h"
 
@@ -40,6 +41,13 @@ typedef struct _virConnect virConnect;
 typedef struct _virDomain virDomain;
 
 namespace v2r {
+
+// virConnectClose (drops one reference on the connection) and virDomainFree,
+// for OwnedHandle (virt/libvirt.cc).
+void CloseVirConnect(virConnect* conn);
+void FreeVirDomain(virDomain* dom);
+using VirConnectHandle = OwnedHandle<virConnect*, CloseVirConnect>;
+using VirDomainHandle = OwnedHandle<virDomain*, FreeVirDomain>;
 
 // Whether a domain XML refers to a libvirt secret: a <secret> element (disk
 // <auth>, <encryption>, ...) whose uuid attribute is `uuid` (compared without
@@ -51,7 +59,8 @@ bool DomainXmlUsesSecret(std::string_view xml, std::string_view uuid, std::strin
 
 class VirtDomain;
 
-// An open libvirt connection (virConnectPtr). Move-only; closed on destruction.
+// An open libvirt connection (virConnectPtr). Move-only (a move empties the
+// source); closed on destruction.
 class VirtConnection : public Hypervisor {
  public:
   // Opens `uri` read-write; an empty uri means $LIBVIRT_DEFAULT_URI, then
@@ -59,12 +68,6 @@ class VirtConnection : public Hypervisor {
   // qemu:///session for a non-root user). Failure is kRefused "cannot connect
   // to libvirt at URI: ..." with a hint (start libvirtd, or --connect).
   static Result<std::unique_ptr<VirtConnection>> Open(const std::string& uri);
-
-  ~VirtConnection() override;
-  VirtConnection(VirtConnection&& other) noexcept;
-  VirtConnection& operator=(VirtConnection&& other) noexcept;
-  VirtConnection(const VirtConnection&) = delete;
-  VirtConnection& operator=(const VirtConnection&) = delete;
 
   // The URI libvirt resolved (virConnectGetURI), e.g. "qemu:///system".
   const std::string& uri() const override { return uri_; }
@@ -108,20 +111,15 @@ class VirtConnection : public Hypervisor {
   friend class LifecycleWatch;
   VirtConnection(virConnect* conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
 
-  virConnect* conn_ = nullptr;
+  VirConnectHandle conn_;
   std::string uri_;
 };
 
-// A domain handle (virDomainPtr). Move-only; freed on destruction (the domain
-// itself is untouched). Name and uuid are read once, at lookup.
+// A domain handle (virDomainPtr). Move-only (a move empties the source);
+// freed on destruction (the domain itself is untouched), before its reference
+// on the connection is dropped. Name and uuid are read once, at lookup.
 class VirtDomain : public Domain {
  public:
-  ~VirtDomain() override;
-  VirtDomain(VirtDomain&& other) noexcept;
-  VirtDomain& operator=(VirtDomain&& other) noexcept;
-  VirtDomain(const VirtDomain&) = delete;
-  VirtDomain& operator=(const VirtDomain&) = delete;
-
   const std::string& name() const override { return name_; }
   const std::string& uuid() const override { return uuid_; }
   // The connection's URI, for messages.
@@ -194,8 +192,12 @@ class VirtDomain : public Domain {
   // Takes ownership of dom; takes a reference on conn.
   VirtDomain(virConnect* conn, virDomain* dom, std::string uri, std::string name, std::string uuid);
 
-  virConnect* conn_ = nullptr;
-  virDomain* dom_ = nullptr;
+  // conn_ before dom_: members are destroyed in reverse order, so the domain
+  // is freed before our reference on its connection is dropped. (A move
+  // assignment drops the old reference first, then frees the old domain:
+  // harmless, a virDomain holds libvirt's own reference on its connection.)
+  VirConnectHandle conn_;  // a reference of ours
+  VirDomainHandle dom_;
   std::string uri_;
   std::string name_;
   std::string uuid_;
