@@ -1,6 +1,6 @@
 # More bad inputs (docs/bad-inputs.md lists them all, with the test of each):
 # malformed options, disks that cannot move (usb bus, <encryption>, missing
-# or empty source, only a qcow2 disk), state dirs that cannot be used (under
+# or empty source, raw bytes declared qcow2), state dirs that cannot be used (under
 # a regular file, a regular file, an immutable dir), a domain locked by
 # another virt2rbd, rollback/commit/status of a domain never migrated, a
 # corrupted journal (status, plan, migrate, rollback, commit refuse it with
@@ -169,10 +169,12 @@ expect_out "sdb +refused .*bus 'usb' is not supported"
 refused "<encryption>" 3 "disk vda: has <encryption>: not supported; exclude it with --disks" \
     migrate "$ENC" "${COMMON[@]}" --state-dir "$STATE"
 expect_err "domain $ENC has no disk that can move to RBD"
-refused "only a qcow2 disk" 3 "domain $Q has no disk that can move to RBD" \
+# The format is the definition's, never probed: raw bytes declared qcow2 are
+# refused with qemu's reason.
+refused "raw bytes declared qcow2" 3 "disk vda: source $(re "$T/q.img") is not readable: .*not in qcow2 format" \
     migrate "$Q" "${COMMON[@]}" --state-dir "$STATE"
-refused "only a qcow2 disk (plan)" 3 "migrate would refuse" plan "$Q" "${COMMON[@]}" --state-dir "$STATE"
-expect_out "vda +stays .*qcow2 file: not raw"
+refused "raw bytes declared qcow2 (plan)" 3 "migrate would refuse" plan "$Q" "${COMMON[@]}" --state-dir "$STATE"
+expect_out "vda +moves"
 rm "$T/f.raw"
 refused "source missing" 3 "disk vda: source $(re "$T/f.raw") is not readable: source $(re "$T/f.raw"): No such file or directory" \
     migrate "$F" "${COMMON[@]}" --state-dir "$STATE"

@@ -284,6 +284,58 @@ TEST(Plan, CountsBlockDevicesAsUpperBoundAndFilesAsKnownData) {
   EXPECT_EQ(vde->allocated, 2 * kGiB);
 }
 
+const std::string kQcow2File =
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='/var/lib/libvirt/images/app.qcow2'/>\n"
+    "      <target dev='vdf' bus='virtio'/>\n"
+    "    </disk>\n";
+
+// What GatherSourceFacts says of a qcow2 with a raw backing file and a snapshot.
+SourceFacts Qcow2Source() {
+  SourceFacts s = FileSource("/var/lib/libvirt/images/app.qcow2", 20 * kGiB, 3 * kGiB);
+  s.chain = "qcow2 <- raw";
+  s.snapshots = {"pre-upgrade"};
+  return s;
+}
+
+TEST(Plan, AQcow2FileMovesAtItsVirtualSizeReadThroughQemuAndItsSnapshotsAreNamed) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kQcow2File);
+  f.sources["/var/lib/libvirt/images/app.qcow2"] = Qcow2Source();
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  const DiskPlan* vdf = DiskOf(p, "vdf");
+  ASSERT_NE(vdf, nullptr);
+  EXPECT_EQ(vdf->decision, DiskDecision::kMove);
+  EXPECT_EQ(vdf->size, 20 * kGiB);
+  EXPECT_EQ(vdf->allocated, 3 * kGiB);
+  EXPECT_EQ(vdf->read_path, "qemu-nbd (qcow2 <- raw)");
+  EXPECT_EQ(DiskOf(p, "vda")->read_path, "direct");
+  EXPECT_TRUE(Contains(Join(p.warnings), "internal snapshots (pre-upgrade)")) << Join(p.warnings);
+  // The switched definition names a flat raw image, not the old chain.
+  EXPECT_TRUE(Contains(p.new_xml, "vmpool/web1-vdf")) << p.new_xml;
+  EXPECT_FALSE(Contains(p.new_xml, "app.qcow2")) << p.new_xml;
+}
+
+TEST(Plan, AQcow2FileIsNotMovedLiveYetAndAnUnreadableOneIsRefusedWithQemusReason) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kQcow2File);
+  f.domain.state = RunState::kRunning;
+  f.opts.live = true;
+  f.sources["/var/lib/libvirt/images/app.qcow2"] = Qcow2Source();
+  Plan live = f.Make();
+  EXPECT_TRUE(Contains(Join(live.refusals), "disk vdf: a qcow2 image is not moved live yet")) << Join(live.refusals);
+  Facts g;
+  g.domain.xml = DomainXml(kVda + kQcow2File);
+  SourceFacts broken;
+  broken.path = "/var/lib/libvirt/images/app.qcow2";
+  broken.error = "Could not open backing file base.raw";
+  g.sources[broken.path] = broken;
+  Plan p = g.Make();
+  EXPECT_TRUE(Contains(Join(p.refusals), "is not readable: Could not open backing file base.raw")) << Join(p.refusals);
+}
+
 TEST(Plan, CreatesTheUserWithLeastPrivilege) {
   Facts f;
   Plan p = f.Make();

@@ -37,6 +37,8 @@ std::vector<Record> OneOfEach() {
       rec::AutostartDisable(), rec::AutostartRestored(),
       rec::ImageCreate("vda", "d-vda"), rec::ImageCreated("vda", "d-vda"),
       rec::CopyResume("vda", 4096, true),
+      rec::ExportStart("vda", "/s/nbd-vda.sock", "qemu-nbd (qcow2)"), rec::ExportStarted("vda", 42),
+      rec::ExportStopped("vda"),
       rec::DiskCopiedRecord({.target = "vda", .image = "d-vda", .digest = "dg", .bytes_copied = 4096,
                              .verified = true}),
       rec::CopyUntrusted("it ran"), rec::Rechecked(),
