@@ -148,6 +148,19 @@ void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
   plan->autostart_paused = d.autostart;
 }
 
+// An image file, read through qemu: not moved live yet (the live
+// verification reads the source directly); its internal snapshots stay.
+void NoteImageFile(const MigrateOptions& opts, const DiskInfo& disk, const SourceFacts& s, Plan* plan) {
+  if (s.chain.empty()) return;
+  const std::string what = fmt::format("disk {}: a {} image", disk.target, disk.driver_type);
+  if (opts.live)
+    plan->refusals.push_back(what + " is not moved live yet (its live verification reads the source directly): "
+                                    "migrate the VM offline (without --live)");
+  if (!s.snapshots.empty())
+    plan->warnings.push_back(fmt::format("{}: internal snapshots ({}) stay in {}: only the active layer is copied",
+                                         what, fmt::join(s.snapshots, ", "), disk.source));
+}
+
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
                const ClusterFacts& cluster, Plan* plan) {
   // --disks names must exist.
@@ -204,14 +217,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
-        if (!s.chain.empty() && opts.live)
-          plan->refusals.push_back(fmt::format("disk {}: a {} image is not moved live yet (its live verification reads "
-                                               "the source directly): migrate the VM offline (without --live)",
-                                               disk.target, disk.driver_type));
-        if (!s.snapshots.empty())
-          plan->warnings.push_back(fmt::format("disk {}: internal snapshots ({}) stay in {}: only the active layer is "
-                                               "copied",
-                                               disk.target, fmt::join(s.snapshots, ", "), disk.source));
+        NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "
                                                "move for one VM only)",
