@@ -1,6 +1,12 @@
 #include "cli/common.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -42,11 +48,70 @@ void AddLogOption(CLI::App* app, OutputOptions* out) {
                   "also append the run's log to this file (default: only STATE/domains/UUID/log, and syslog)");
 }
 
+namespace {
+
+// `--keyring -`: the keyring comes on stdin (how `virt2rbd fleet` hands a
+// host its key: never in argv, the environment or a file on the host). It is
+// read once per process into a sealed in-memory file (memfd, close-on-exec:
+// qemu-nbd and other children never see it) that librados opens by path as
+// often as it needs, /proc/self/fd/N. The buffer that held it is wiped.
+Result<std::string> StdinKeyringPath() {
+  static std::string path;  // once per process: stdin can be read only once
+  if (!path.empty()) return path;
+  if (::isatty(STDIN_FILENO))
+    return Status::Usage("--keyring - reads the keyring from stdin, but stdin is a terminal",
+                         "pipe the keyring in: virt2rbd ... --keyring - < FILE");
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(Kind::kUsage, "--keyring -: reading stdin", errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > (64u << 10)) break;
+  }
+  explicit_bzero(buf, sizeof buf);
+  auto wipe = [&text] { explicit_bzero(text.data(), text.size()); };
+  if (text.size() > (64u << 10) || text.find("key") == std::string::npos) {
+    wipe();
+    return Status::Usage("--keyring -: stdin does not hold a keyring (a [client.NAME] section with key = ...)");
+  }
+  int fd = ::memfd_create("virt2rbd-keyring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    wipe();
+    return Status::FromErrno(Kind::kFailed, "--keyring -: memfd_create", errno);
+  }
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      wipe();
+      ::close(fd);
+      return Status::FromErrno(Kind::kFailed, "--keyring -: writing the in-memory keyring", err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  wipe();
+  (void)::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  path = fmt::format("/proc/self/fd/{}", fd);
+  return path;
+}
+
+}  // namespace
+
 Status ResolveCeph(CephOptions* ceph) {
   V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
   auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));
   if (!r.ok()) return r.status();
   *ceph = *r;
+  if (ceph->keyring == "-") {
+    auto path = StdinKeyringPath();
+    if (!path.ok()) return path.status();
+    ceph->keyring = *path;
+  }
   return Status::Ok();
 }
 
@@ -55,7 +120,7 @@ void AddCephOptions(CLI::App* app, CephOptions* ceph) {
   app->add_option("--cluster", ceph->cluster, "cluster name (default: ceph)");
   app->add_option("--id,-i", ceph->id, "client id without the 'client.' prefix (default: admin)");
   app->add_option("--name,-n", ceph->name, "client name, client.ID: the same as --id ID (default client.admin)");
-  app->add_option("-k,--keyring", ceph->keyring, "keyring file (default: the conf file's 'keyring', then /etc/ceph/$cluster.$name.keyring and /etc/ceph/$cluster.keyring)");
+  app->add_option("-k,--keyring", ceph->keyring, "keyring file, or - to read it from stdin (default: the conf file's 'keyring', then /etc/ceph/$cluster.$name.keyring and /etc/ceph/$cluster.keyring)");
   app->add_option("--connect-timeout", ceph->connect_timeout_s,
                   "seconds to wait for the monitors before giving up (default 30)")
       ->check(CLI::PositiveNumber);
