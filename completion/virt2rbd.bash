@@ -213,6 +213,12 @@ _virt2rbd()
             fi ;;
         plan | migrate | rollback | commit | status)
             ((n == 0)) && COMPREPLY=($(compgen -W "$(_virt2rbd_domains)" -- "$cur")) ;;
+        fleet)  # fleet plan FILE
+            if ((n == 0)); then
+                COMPREPLY=($(compgen -W "plan" -- "$cur"))
+            elif ((n == 1)); then
+                _filedir '@(yaml|yml)'
+            fi ;;
     esac
 }
 

@@ -29,6 +29,8 @@ const std::vector<CommandSpec>& CommandTable() {
       {"rollback", "put a migrated domain back on its original disks", SetupRollbackCommand, true, true},
       {"commit", "end the rollback window: remove the rollback snapshots", SetupCommitCommand, true, true},
       {"status", "what was migrated, what is unfinished, what drifted", SetupStatusCommand},
+      {"fleet", "many VMs on many hypervisors from one plan file: fleet plan FILE (docs/fleet.md)",
+       SetupFleetCommand},
   };
   return table;
 }

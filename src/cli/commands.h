@@ -25,6 +25,7 @@ CommandRunner SetupMigrateCommand(CLI::App* sub, const CommandEnv& env);
 CommandRunner SetupRollbackCommand(CLI::App* sub, const CommandEnv& env);
 CommandRunner SetupCommitCommand(CLI::App* sub, const CommandEnv& env);
 CommandRunner SetupStatusCommand(CLI::App* sub, const CommandEnv& env);
+CommandRunner SetupFleetCommand(CLI::App* sub, const CommandEnv& env);
 
 const std::vector<CommandSpec>& CommandTable();
 

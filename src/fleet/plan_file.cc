@@ -185,7 +185,9 @@ class Reader {
     if (!n) return Status::Usage(fmt::format("{}: no 'cluster:' section (it names at least the pool)", origin_));
     if (n.IsMap() && n["key"])
       return Error(n["key"], "a cephx key does not go into the plan file: give 'keyring:' (a file, mode 0600)");
-    V2R_RETURN_IF_ERROR(Keys(n, "cluster", {"conf", "id", "keyring", "cluster", "pool", "client_user"}));
+    V2R_RETURN_IF_ERROR(
+        Keys(n, "cluster", {"conf", "id", "keyring", "cluster", "pool", "client_user", "image_name"}));
+    V2R_RETURN_IF_ERROR(OptStr(n, "image_name", "cluster", &c->image_name));
     V2R_RETURN_IF_ERROR(OptStr(n, "conf", "cluster", &c->conf));
     V2R_RETURN_IF_ERROR(OptStr(n, "id", "cluster", &c->id));
     V2R_RETURN_IF_ERROR(OptStr(n, "keyring", "cluster", &c->keyring));
@@ -198,6 +200,18 @@ class Reader {
     if (c->client_user.rfind("client.", 0) == 0)
       return Error(n["client_user"],
                    fmt::format("cluster client_user '{}': give the id without 'client.'", c->client_user));
+    return Status::Ok();
+  }
+
+  Status ReadTransport(const YAML::Node& n, Transport* t) const {
+    if (!n) return Status::Ok();
+    V2R_RETURN_IF_ERROR(Keys(n, "transport", {"ssh_command", "connect_timeout"}));
+    V2R_RETURN_IF_ERROR(OptStr(n, "ssh_command", "transport", &t->ssh_command));
+    if (YAML::Node v = n["connect_timeout"]) {
+      auto i = Int(v, "transport: connect_timeout", 1, 600);
+      if (!i.ok()) return i.status();
+      t->connect_timeout_s = *i;
+    }
     return Status::Ok();
   }
 
@@ -276,7 +290,8 @@ class Reader {
 
   Status Host(const YAML::Node& n, HostSpec* h) const {
     V2R_RETURN_IF_ERROR(
-        Keys(n, "a host", {"name", "ssh", "port", "identity", "libvirt", "slots", "bandwidth", "vms"}));
+        Keys(n, "a host",
+             {"name", "ssh", "port", "identity", "libvirt", "virt2rbd", "state_dir", "slots", "bandwidth", "vms"}));
     h->line = Line(n);
     V2R_RETURN_IF_ERROR(OptStr(n, "name", "a host", &h->name));
     if (h->name.empty()) return Error(n, "a host needs name: (how the report calls it)");
@@ -291,6 +306,8 @@ class Reader {
     }
     V2R_RETURN_IF_ERROR(OptStr(n, "identity", where, &h->identity));
     V2R_RETURN_IF_ERROR(OptStr(n, "libvirt", where, &h->libvirt));
+    V2R_RETURN_IF_ERROR(OptStr(n, "virt2rbd", where, &h->virt2rbd));
+    V2R_RETURN_IF_ERROR(OptStr(n, "state_dir", where, &h->state_dir));
     if (YAML::Node s = n["slots"]) {
       auto v = Int(s, "slots of " + where, 1, 1000);
       if (!v.ok()) return v.status();
@@ -319,7 +336,7 @@ class Reader {
     PlanFile plan;
     plan.origin = origin_;
     if (!root || root.IsNull()) return Status::Usage(fmt::format("{}: the plan is empty (see docs/fleet.md)", origin_));
-    V2R_RETURN_IF_ERROR(Keys(root, "the plan", {"version", "cluster", "limits", "defaults", "hosts"}));
+    V2R_RETURN_IF_ERROR(Keys(root, "the plan", {"version", "cluster", "transport", "limits", "defaults", "hosts"}));
     YAML::Node version = root["version"];
     if (!version) return Error(root, "no 'version: 1' (the plan format's version)");
     auto v = Int(version, "version", 1, 1000);
@@ -327,6 +344,7 @@ class Reader {
     if (*v != 1)
       return Error(version, fmt::format("version {} is not known to this virt2rbd (it reads version 1)", *v));
     V2R_RETURN_IF_ERROR(Cluster(root["cluster"], &plan.cluster));
+    V2R_RETURN_IF_ERROR(ReadTransport(root["transport"], &plan.transport));
     V2R_RETURN_IF_ERROR(ReadLimits(root["limits"], &plan.limits));
     if (YAML::Node d = root["defaults"]) {
       V2R_RETURN_IF_ERROR(Keys(d, "defaults", {"mode", "stop", "priority", "wave", "window"}));

@@ -70,14 +70,23 @@ struct HostSpec {
   std::string libvirt = "qemu:///system";  // the URI on that host
   std::optional<int> slots;                // copies at once on this host
   std::optional<uint64_t> bandwidth;       // bytes/s for this host's copies
+  std::string virt2rbd = "virt2rbd";       // the program on that host
+  std::string state_dir;                   // --state-dir there; empty: its default
   std::vector<VmRule> vms;
   int line = 0;
+};
+
+// How the coordinator reaches the hosts.
+struct Transport {
+  std::string ssh_command = "ssh";  // the OpenSSH client, or a wrapper of it
+  int connect_timeout_s = 10;
 };
 
 struct ClusterSpec {
   std::string conf, id, keyring, cluster;  // as virt2rbd's --conf/--id/--keyring/--cluster
   std::string pool;
   std::string client_user;  // the cephx user the VMs open their images with (--client-user)
+  std::string image_name;   // --image-name template; empty: virt2rbd's default
 };
 
 struct Limits {
@@ -91,6 +100,7 @@ struct Limits {
 struct PlanFile {
   std::string origin;  // the file name, for messages
   ClusterSpec cluster;
+  Transport transport;
   Limits limits;
   VmSettings defaults;  // every field set after parsing
   std::vector<HostSpec> hosts;

@@ -5,7 +5,9 @@
 #     of a section whose .SS heading names COMMAND ("virt2rbd plan|migrate
 #     ...") or of COMMON OPTIONS / CEPH OPTIONS (which apply to every command);
 #   - an item of a command's section is an option none of its commands
-#     accepts, or an item of COMMON/CEPH OPTIONS one that some command lacks;
+#     accepts, or an item of COMMON/CEPH OPTIONS one that some command lacks
+#     (CEPH OPTIONS: among the commands that accept --conf; a command's
+#     subcommands' options, as fleet plan's, count as the command's);
 #   - a command has no section, or no example (a "virt2rbd COMMAND" line
 #     inside .EX/.EE);
 #   - an exit code of docs/exit-codes.md or src/base/exit_codes.h is not an
@@ -34,9 +36,19 @@ help_options() {
         /^[^ ]/ { o = 0 }
         o && /^  +-/ { n = split($1, parts, ","); for (i = 1; i <= n; i++) print parts[i] }'
 }
+# A command with subcommands of its own (fleet plan): their options count as the command's.
+sub_options() {
+    local c=$1 sc
+    for sc in $("$V2R_BIN" "$c" --help | awk '/^Subcommands:/ { s = 1; next } /^[^ ]/ { s = 0 } s && /^  +[a-z]/ { print $1 }'); do
+        "$V2R_BIN" "$c" "$sc" --help | awk '
+            /^Options:/ { o = 1; next }
+            /^[^ ]/ { o = 0 }
+            o && /^  +-/ { n = split($1, parts, ","); for (i = 1; i <= n; i++) print parts[i] }'
+    done
+}
 declare -A accepts=()   # "cmd opt" -> 1
 for c in "${commands[@]}"; do
-    opts=$(help_options "$c")
+    opts=$(help_options "$c"; sub_options "$c")
     [ -n "$opts" ] || problem "'virt2rbd $c --help' lists no options"
     for o in $opts; do accepts["$c $o"]=1; done
 done
@@ -79,6 +91,8 @@ while IFS=$'\t' read -r kind scope sh tok; do
     [ "$sh" = "COMMANDS" ] || [ "$scope" = "*" ] || { problem "option $tok is an item of section $sh, not of a command's or COMMON/CEPH OPTIONS"; continue; }
     if [ "$scope" = "*" ]; then
         for c in "${commands[@]}"; do
+            # CEPH OPTIONS: every command that talks to Ceph itself (fleet takes them from its plan file).
+            [ "$sh" = "CEPH OPTIONS" ] && [ -z "${accepts["$c --conf"]:-}" ] && continue
             documented["$c $tok"]=1
             [ -n "${accepts["$c $tok"]:-}" ] || problem "$sh lists $tok, which 'virt2rbd $c' does not accept"
         done
