@@ -233,9 +233,9 @@ TEST(ImageInfoTest, RefusesWhatQemuWouldGuessOrCannotRead) {
 
   // LUKS times its key derivation, and qemu-img gives up on a loaded machine
   // ("Unable to get accurate CPU usage"): a few tries.
-  Sh("for i in 1 2 3 4 5 6; do qemu-img create -q -f qcow2 --object secret,id=s0,data=abc "
+  Sh("sh -c 'for i in $(seq 20); do qemu-img create -q -f qcow2 --object secret,id=s0,data=abc "
      "-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 " +
-     d / "enc.qcow2" + " 8M && exit 0; sleep 1; done; exit 1");
+     d / "enc.qcow2" + " 8M && exit 0; sleep 0.5; done; exit 1'");
   auto enc = ProbeImageChain(d / "enc.qcow2", "qcow2");
   ASSERT_FALSE(enc.ok());
   EXPECT_NE(enc.status().message().find("encrypted"), std::string::npos) << enc.status().message();
