@@ -19,6 +19,8 @@ namespace v2r::fleet {
 namespace {
 
 constexpr std::chrono::seconds kCommandTimeout{120};
+// VM plans at once on one host (sessions of its one ssh connection; sshd's MaxSessions is 10).
+constexpr int kPlansPerHost = 4;
 
 // The last non-empty line of a program's stderr, without "virt2rbd: error: ".
 std::string LastLine(const std::string& text) {
@@ -155,6 +157,26 @@ Result<RemoteResult> RunThere(SshHost& ssh, const HostSpec& host, const std::vec
   return r;
 }
 
+void PlanVm(const PlanFile& plan, const HostSpec& host, SshHost& ssh, const std::string& keyring,
+            const std::atomic<bool>* cancel, const SelectedVm& vm, VmFacts* v) {
+  v->vm = vm;
+  if (cancel && cancel->load()) {
+    v->error = "interrupted";
+    return;
+  }
+  auto r = RunThere(ssh, host, RemotePlanArgv(plan, host, vm), plan.cluster.keyring.empty() ? "" : keyring);
+  if (!r.ok()) {
+    v->error = r.status().message();
+    return;
+  }
+  v->exit_code = r->exit_code;
+  v->plan = nlohmann::json::parse(r->out, nullptr, /*allow_exceptions=*/false);
+  if (v->plan.is_discarded() || !v->plan.is_object()) {
+    v->plan = nullptr;
+    v->error = fmt::format("virt2rbd plan exited {}: {}", r->exit_code, LastLine(r->err));
+  }
+}
+
 void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& keyring, const std::string& control_dir,
               const std::atomic<bool>* cancel, HostFacts* h) {
   h->name = host.name;
@@ -182,26 +204,19 @@ void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& key
   std::istringstream names(list->out);
   for (std::string n; std::getline(names, n);)
     if (!n.empty()) h->domains.push_back(n);
-  for (const SelectedVm& vm : SelectVms(plan, host, h->domains, &h->missing)) {
-    VmFacts v;
-    v.vm = vm;
-    if (cancel && cancel->load()) {
-      v.error = "interrupted";
-    } else {
-      auto r = RunThere(ssh, host, RemotePlanArgv(plan, host, vm), plan.cluster.keyring.empty() ? "" : keyring);
-      if (!r.ok()) {
-        v.error = r.status().message();
-      } else {
-        v.exit_code = r->exit_code;
-        v.plan = nlohmann::json::parse(r->out, nullptr, /*allow_exceptions=*/false);
-        if (v.plan.is_discarded() || !v.plan.is_object()) {
-          v.plan = nullptr;
-          v.error = fmt::format("virt2rbd plan exited {}: {}", r->exit_code, LastLine(r->err));
-        }
-      }
-    }
-    h->vms.push_back(std::move(v));
+  // The VMs of a host are planned a few at a time, as sessions of the one connection.
+  std::vector<SelectedVm> picked = SelectVms(plan, host, h->domains, &h->missing);
+  h->vms.resize(picked.size());
+  std::counting_semaphore<kPlansPerHost> slots(kPlansPerHost);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < picked.size(); ++i) {
+    slots.acquire();
+    threads.emplace_back([&, i] {
+      PlanVm(plan, host, ssh, keyring, cancel, picked[i], &h->vms[i]);
+      slots.release();
+    });
   }
+  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace

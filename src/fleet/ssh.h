@@ -5,10 +5,11 @@
 // shell, every word quoted; what they need secretly (a keyring) goes on their
 // stdin, never into the command line.
 //
-// Threads: one SshHost per host; Run may be called from one thread at a time
-// per SshHost (the fleet runs one thread per host).
+// Threads: one SshHost per host; Run may be called from several threads at
+// once (each call is a session of the shared connection).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -56,7 +57,7 @@ class SshHost {
  private:
   SshTarget target_;
   SshSettings settings_;
-  bool used_ = false;
+  std::atomic<bool> used_{false};
 };
 
 // Runs a local program with `input` on stdin, collecting stdout and stderr,
