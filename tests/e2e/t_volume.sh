@@ -117,6 +117,9 @@ virsh -q pool-start "$spool" >/dev/null
 world "$bad" "$dom" >"$T/w1"
 diff -u "$T/w0" "$T/w1" || fail "a refused migrate changed something"
 
+# bad2 names the same volume as vdb: a shared disk would be refused.
+virsh -q undefine "$bad" >/dev/null; virsh -q undefine "$bad2" >/dev/null
+
 note "migrate offline: each image equals qemu-img's raw conversion of its volume, thin"
 v2r migrate "$dom" --pool "$POOL" --client-user "$user" --no-start --verify full
 expect_rc 0
