@@ -231,9 +231,13 @@ nlohmann::json StateJson(const MigrationState& st) {
                      {"size", d.size}, {"copied", d.copied}, {"bytes_copied", d.bytes_copied},
                      {"bytes_zero", d.bytes_zero}, {"seconds", d.seconds}, {"digest", d.digest},
                      {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed},
-                     {"chunks_rechecked", d.chunks_rechecked}, {"chunks_rewritten", d.chunks_rewritten},
-                     {"format", d.format},
-                     {"volume", d.volume.empty() ? nlohmann::json() : nlohmann::json(d.volume)}});
+                     {"chunks_rechecked", d.chunks_rechecked}, {"chunks_rewritten", d.chunks_rewritten}});
+  // A pool volume disk: what it was and resolved to (other disks: as release 0.1.0 showed them).
+  for (size_t i = 0; i < st.disks.size(); ++i)
+    if (!st.disks[i].volume.empty()) {
+      disks[i]["volume"] = st.disks[i].volume;
+      disks[i]["format"] = st.disks[i].format;
+    }
   if (st.live) {
     for (size_t i = 0; i < st.disks.size(); ++i) {
       const LiveDiskRecord& l = st.disks[i].live;
