@@ -88,6 +88,9 @@ std::string PlanText(const Plan& p, bool show_diff) {
                        d.disk.type, d.disk.source, d.size, FormatBytes(d.size),
                        d.allocated_upper_bound ? "at most " : "", FormatBytes(d.allocated),
                        d.allocated_upper_bound ? " (upper bound: block device)" : "", p.pool, d.image);
+      if (!d.disk.volume.empty())
+        s += fmt::format("        pool volume {}/{} ({} pool): {} {}, format {}\n", d.disk.pool, d.disk.volume,
+                         d.pool_type, d.disk.type, d.disk.source, d.disk.driver_type.empty() ? "raw" : d.disk.driver_type);
       if (!d.read_path.empty() && d.read_path != "direct")
         s += fmt::format("        read through {}: the guest-visible bytes, one flat raw image\n", d.read_path);
     } else {
@@ -145,7 +148,11 @@ nlohmann::json PlanJson(const Plan& p) {
                      {"allocated", d.allocated},
                      {"allocated_upper_bound", d.allocated_upper_bound},
                      {"format", d.disk.driver_type.empty() ? "raw" : d.disk.driver_type},
-                     {"read_path", d.read_path.empty() ? nlohmann::json() : nlohmann::json(d.read_path)}});
+                     {"read_path", d.read_path.empty() ? nlohmann::json() : nlohmann::json(d.read_path)},
+                     {"volume", d.disk.volume.empty() ? nlohmann::json()
+                                                      : nlohmann::json({{"pool", d.disk.pool},
+                                                                        {"volume", d.disk.volume},
+                                                                        {"pool_type", d.pool_type}})}});
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : p.hosts) hosts.push_back({{"host", h.host}, {"port", h.port}});
   const char* user_action = p.user_action == UserAction::kReuse    ? "reuse"
@@ -198,6 +205,7 @@ std::string StateText(const MigrationState& st) {
   if (st.autostart_off && !st.Finished()) s += "  autostart is off until the migration ends (virt2rbd turned it off)\n";
   for (const DiskRecord& d : st.disks) {
     s += fmt::format("  {:<5} {} -> {}/{}  {} bytes", d.target, d.source, st.pool, d.image, d.size);
+    if (!d.volume.empty()) s += fmt::format(" (pool volume {}, {})", d.volume, d.format);
     if (d.copied)
       s += fmt::format(", {} copied, {} zero, {}, {}", FormatBytes(d.bytes_copied), FormatBytes(d.bytes_zero),
                        d.digest, d.verified ? "verified" : "NOT verified");
@@ -224,6 +232,12 @@ nlohmann::json StateJson(const MigrationState& st) {
                      {"bytes_zero", d.bytes_zero}, {"seconds", d.seconds}, {"digest", d.digest},
                      {"verified", d.verified}, {"rollback_snapshot", d.snapshot}, {"removed", d.removed},
                      {"chunks_rechecked", d.chunks_rechecked}, {"chunks_rewritten", d.chunks_rewritten}});
+  // A pool volume disk: what it was and resolved to (other disks: as release 0.1.0 showed them).
+  for (size_t i = 0; i < st.disks.size(); ++i)
+    if (!st.disks[i].volume.empty()) {
+      disks[i]["volume"] = st.disks[i].volume;
+      disks[i]["format"] = st.disks[i].format;
+    }
   if (st.live) {
     for (size_t i = 0; i < st.disks.size(); ++i) {
       const LiveDiskRecord& l = st.disks[i].live;

@@ -103,7 +103,8 @@ Result<Plan> LiveMigration::MakeLivePlan(const MigrationState* resumed) {
   }
   auto info = ParseDomainXml(domain->xml);
   if (!info.ok()) return info.status();
-  auto sources = GatherSourceFacts(s, *info);
+  domain->volumes = GatherVolumeFacts(s, *info);
+  auto sources = GatherSourceFacts(s, WithVolumesResolved(*info, domain->volumes));
   auto cluster = GatherClusterFacts(s, opts_.pool, "client." + opts_.client_user, CandidateImageNames(opts_, *info));
   if (!cluster.ok()) return cluster.status();
   if (resumed)

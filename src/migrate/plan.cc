@@ -161,8 +161,33 @@ void NoteImageFile(const MigrateOptions& opts, const DiskInfo& disk, const Sourc
                                          what, fmt::join(s.snapshots, ", "), disk.source));
 }
 
+Result<VolumeInfo> VolumeFor(const DiskInfo& disk, const std::map<std::string, Result<VolumeInfo>>& volumes) {
+  auto it = volumes.find(disk.source);
+  if (it == volumes.end())
+    return Status::Refused(fmt::format("volume '{}' of storage pool '{}' was not looked up", disk.volume, disk.pool));
+  return it->second;
+}
+
+// A volume disk: resolved into the file or block disk it is (dp->disk), then
+// classified as that disk; or why it stays or is refused.
+DiskClassification ResolveVolume(const MigrateOptions& opts, const DiskInfo& disk,
+                                 const std::map<std::string, Result<VolumeInfo>>& volumes, DiskPlan* dp, Plan* plan) {
+  Result<VolumeInfo> vol = VolumeFor(disk, volumes);
+  VolumeResolution r = ResolveVolumeDisk(disk, vol);
+  if (r.decision != DiskDecision::kMove) return {r.decision, r.reason};
+  dp->disk = r.disk;
+  dp->pool_type = vol.value().pool_type;
+  DiskClassification c = ClassifyDisk(r.disk);
+  if (opts.live && c.decision == DiskDecision::kMove)
+    plan->refusals.push_back(fmt::format("disk {}: pool volume {} is not moved live yet (the running VM names it by "
+                                         "pool and volume, the live copy checks it by path): migrate the VM offline "
+                                         "(without --live)",
+                                         disk.target, disk.source));
+  return c;
+}
+
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
-               const ClusterFacts& cluster, Plan* plan) {
+               const std::map<std::string, Result<VolumeInfo>>& volumes, const ClusterFacts& cluster, Plan* plan) {
   // --disks names must exist.
   std::vector<std::string> all;
   for (const DiskInfo& d : info.disks) all.push_back(d.target);
@@ -172,12 +197,15 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
                                            fmt::join(all, ", ")));
 
   std::set<std::string> names;
-  for (const DiskInfo& disk : info.disks) {
+  for (const DiskInfo& written : info.disks) {
     DiskPlan dp;
-    dp.disk = disk;
+    dp.disk = written;
     bool selected = opts.disks.empty() ||
-                    std::find(opts.disks.begin(), opts.disks.end(), disk.target) != opts.disks.end();
-    DiskClassification c = ClassifyDisk(disk);
+                    std::find(opts.disks.begin(), opts.disks.end(), written.target) != opts.disks.end();
+    DiskClassification c = ClassifyDisk(written);
+    if (selected && c.decision == DiskDecision::kMove && written.type == "volume")
+      c = ResolveVolume(opts, written, volumes, &dp, plan);
+    const DiskInfo& disk = dp.disk;
     dp.reason = c.reason;
     if (!selected) {
       dp.decision = DiskDecision::kStay;
@@ -306,6 +334,16 @@ void PlanCluster(const MigrateOptions& opts, const ClusterFacts& cluster, Plan* 
 
 }  // namespace
 
+DomainInfo WithVolumesResolved(const DomainInfo& info, const std::map<std::string, Result<VolumeInfo>>& volumes) {
+  DomainInfo out = info;
+  for (DiskInfo& d : out.disks) {
+    if (d.type != "volume") continue;
+    VolumeResolution r = ResolveVolumeDisk(d, VolumeFor(d, volumes));
+    if (r.decision == DiskDecision::kMove) d = r.disk;
+  }
+  return out;
+}
+
 Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::map<std::string, SourceFacts>& sources,
               const ClusterFacts& cluster) {
   Plan plan;
@@ -324,7 +362,7 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
   plan.domain = info->name;
   plan.uuid = info->uuid;
   CheckDomain(opts, domain, &plan);
-  PlanDisks(opts, *info, sources, cluster, &plan);
+  PlanDisks(opts, *info, sources, domain.volumes, cluster, &plan);
   PlanCluster(opts, cluster, &plan);
 
   std::vector<RbdDiskRewrite> rewrites;

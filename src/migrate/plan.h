@@ -17,6 +17,7 @@
 #include "migrate/caps.h"
 #include "migrate/options.h"
 #include "virt/domain_xml.h"
+#include "virt/volume.h"
 
 namespace v2r {
 
@@ -48,6 +49,9 @@ struct DomainFacts {
   std::vector<std::string> snapshots;
   std::vector<std::string> checkpoints;
   std::optional<std::string> secret_uuid;  // the ceph secret "client.ID secret", if defined
+  // What libvirt said of each volume disk's volume, by "POOL/VOLUME" (the
+  // DiskInfo's source): the volume, or why it could not be looked up.
+  std::map<std::string, Result<VolumeInfo>> volumes;
 };
 
 struct ClusterFacts {
@@ -72,6 +76,9 @@ struct DiskPlan {
   bool allocated_upper_bound = false;
   bool is_block = false;
   std::string read_path;  // kMove: "direct", "qemu-nbd (qcow2 <- qcow2)"
+  // A volume disk resolved (disk.pool/volume set; disk.type, source and
+  // driver_type those of the volume): its storage pool's type.
+  std::string pool_type;
 };
 
 enum class UserAction { kReuse, kCreate, kUpdateCaps };
@@ -114,6 +121,11 @@ Result<std::string> ExpandImageName(const std::string& tmpl, const std::string& 
                                     const std::string& target, const std::string& uuid);
 // "--mon-hosts" value → hosts; "none" → empty; "" → the monmap.
 Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const std::vector<MonHost>& monmap);
+
+// The domain's disks with each volume disk that resolves (ResolveVolumeDisk)
+// replaced by the file or block disk it is: the disks whose sources are
+// examined (GatherSourceFacts).
+DomainInfo WithVolumesResolved(const DomainInfo& info, const std::map<std::string, Result<VolumeInfo>>& volumes);
 
 Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::map<std::string, SourceFacts>& sources,
               const ClusterFacts& cluster);

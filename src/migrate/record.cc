@@ -52,6 +52,7 @@ void FoldBegin(const Record& r, MigrationState& s, DiskRecord*) {
     dr.target = Str(jd, "target");
     dr.source = Str(jd, "source");
     dr.format = JsonField<std::string>(jd, "format", "raw");  // 0.1.0 moved raw disks only
+    dr.volume = JsonField<std::string>(jd, "volume", "");  // optional: volume disks only
     dr.image = Str(jd, "image");
     dr.size = JsonField<uint64_t>(jd, "size", 0);
     s.disks.push_back(dr);

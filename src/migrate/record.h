@@ -42,6 +42,7 @@ struct LiveDiskRecord {
 struct DiskRecord {
   std::string target, source, image;
   std::string format = "raw";  // of the source, as libvirt's definition gave it
+  std::string volume;  // a pool volume disk: "POOL/VOLUME" (source and format: what it resolved to)
   uint64_t size = 0;
   bool create_intent = false;  // image-create written, image-created maybe not
   bool created = false;        // this migration created the image

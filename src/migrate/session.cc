@@ -120,8 +120,13 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
       if (!xml.ok()) continue;
       auto other = ParseDomainXml(*xml);
       if (!other.ok()) continue;
-      for (const DiskInfo& d : other->disks)
+      for (const DiskInfo& d : other->disks) {
         if ((d.type == "block" || d.type == "file") && !d.source.empty()) others.emplace_back(n, d.source);
+        if (d.type == "volume" && !d.pool.empty() && !d.volume.empty()) {  // the same file, by pool and volume
+          auto vol = s.virt->ResolveVolume(d.pool, d.volume);
+          if (vol.ok() && !vol->path.empty()) others.emplace_back(n, vol->path);
+        }
+      }
     }
   }
   for (const DiskInfo& disk : info.disks) {
@@ -153,6 +158,14 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
       if (SameSource(path, disk.source)) f.used_by.push_back(dom);
     out[disk.source] = f;
   }
+  return out;
+}
+
+std::map<std::string, Result<VolumeInfo>> GatherVolumeFacts(Session& s, const DomainInfo& info) {
+  std::map<std::string, Result<VolumeInfo>> out;
+  for (const DiskInfo& d : info.disks)
+    if (d.type == "volume" && !d.pool.empty() && !d.volume.empty() && !out.count(d.source))
+      out.emplace(d.source, s.virt->ResolveVolume(d.pool, d.volume));
   return out;
 }
 

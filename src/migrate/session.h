@@ -58,6 +58,8 @@ Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usag
 // Each source of the domain's disks: readable? size, allocation, and which
 // other defined domains use it. `info` is the parsed domain XML.
 std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInfo& info);
+// What libvirt says of the volume of each volume disk (DomainFacts::volumes).
+std::map<std::string, Result<VolumeInfo>> GatherVolumeFacts(Session& s, const DomainInfo& info);
 // Pool, space, monitors, the VM's user, and which of `image_names` exist.
 Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,
                                         const std::vector<std::string>& image_names);

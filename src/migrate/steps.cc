@@ -33,7 +33,8 @@ Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationSta
   if (!domain.ok()) return domain.status();
   auto info = ParseDomainXml(domain->xml);
   if (!info.ok()) return info.status();
-  auto sources = GatherSourceFacts(s, *info);
+  domain->volumes = GatherVolumeFacts(s, *info);
+  auto sources = GatherSourceFacts(s, WithVolumesResolved(*info, domain->volumes));
   auto cluster = GatherClusterFacts(s, opts.pool, "client." + opts.client_user, CandidateImageNames(opts, *info));
   if (!cluster.ok()) return cluster.status();
   if (resumed && resumed->begun) {
@@ -226,12 +227,16 @@ Status ConfirmOnRbd(Runner& r_, const Plan& plan_) {
 
 nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live) {
   nlohmann::json disks = nlohmann::json::array();
-  for (const DiskPlan* d : plan.Moving())
-    disks.push_back({{"target", d->disk.target},
-                     {"source", d->disk.source},
-                     {"format", d->disk.driver_type.empty() ? "raw" : d->disk.driver_type},
-                     {"image", d->image},
-                     {"size", d->size}});
+  for (const DiskPlan* d : plan.Moving()) {
+    nlohmann::json jd = {{"target", d->disk.target},
+                         {"source", d->disk.source},
+                         {"format", d->disk.driver_type.empty() ? "raw" : d->disk.driver_type},
+                         {"image", d->image},
+                         {"size", d->size}};
+    // A pool volume: the source and format are what it resolved to.
+    if (!d->disk.volume.empty()) jd["volume"] = d->disk.pool + "/" + d->disk.volume;
+    disks.push_back(std::move(jd));
+  }
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : plan.hosts) hosts.push_back(fmt::format("{}:{}", h.host, h.port));
   return rec::Begin({{"mode", live ? "live" : "offline"},

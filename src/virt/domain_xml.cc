@@ -52,7 +52,10 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
     d.source = Attr(src, "name");
     d.protocol = Attr(src, "protocol");
   } else if (d.type == "volume") {
-    if (src) d.source = Attr(src, "pool") + "/" + Attr(src, "volume");
+    d.pool = Attr(src, "pool");
+    d.volume = Attr(src, "volume");
+    d.volume_mode = Attr(src, "mode");
+    if (src) d.source = d.pool + "/" + d.volume;
   } else if (d.type == "vhostuser") {
     d.source = Attr(src, "path");
   }
@@ -236,7 +239,8 @@ const std::vector<std::string_view> kDriverOrder = {
 const std::vector<std::string_view> kDiskOrder = {"type", "device"};
 
 std::string SourceAttrReason(std::string_view attr) {
-  if (attr == "dev" || attr == "file") return "replaced by the RBD source";
+  if (attr == "dev" || attr == "file" || attr == "pool" || attr == "volume") return "replaced by the RBD source";
+  if (attr == "mode") return "how a pool volume is read: pool volumes only";
   if (attr == "startupPolicy") return "not valid for network disks";
   if (attr == "index") return "numbered the old source in its chain";
   return "not an RBD source attribute";
@@ -406,13 +410,15 @@ DiskClassification ClassifyDisk(const DiskInfo& d) {
     if (d.protocol == "rbd") return {kStay, "already on RBD"};
     return {kStay, "already on the network (protocol " + d.protocol + ")"};
   }
-  if (d.type != "file" && d.type != "block") return {kStay, "type '" + d.type + "' is not supported: stays"};
+  if (d.type != "file" && d.type != "block" && d.type != "volume")
+    return {kStay, "type '" + d.type + "' is not supported: stays"};
   // An image file in a format qemu reads moves (read through qemu-nbd); a
   // block device holding an image, or a format virt2rbd does not read, stays.
-  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type == "file" && IsImageFormat(d.driver_type))) {
-    return {kStay, d.driver_type + (d.type == "file" ? " file" : " block device") + ": not raw"};
+  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type != "block" && IsImageFormat(d.driver_type))) {
+    return {kStay, d.driver_type + (d.type == "block" ? " block device" : " " + d.type) + ": not raw"};
   }
-  if (d.source.empty()) return {kStay, "no source: nothing to move"};
+  if (d.type == "volume" ? d.pool.empty() || d.volume.empty() : d.source.empty())
+    return {kStay, "no source: nothing to move"};
   const std::string excl = "; exclude it with --disks";
   if (d.device == "lun") {
     return {kRefuse,

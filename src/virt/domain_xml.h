@@ -22,6 +22,10 @@ struct DiskInfo {
   std::string source;       // file: path; block: dev; dir: dir; network: name;
                             // volume: "POOL/VOLUME"; empty for an empty drive
   std::string protocol;     // network only: rbd, iscsi, nbd, ...
+  // volume: <source pool volume mode>. Kept when the planner resolves the
+  // disk into the file or block disk it is (type, source, driver_type then
+  // those of the volume: virt/volume.h).
+  std::string pool, volume, volume_mode;
   std::string target;       // <target dev>, e.g. vda
   std::string bus;          // <target bus>, as written (may be empty)
   std::string driver_name;  // <driver name>
@@ -74,15 +78,18 @@ bool IsImageFormat(const std::string& driver_type);
 // Pure policy: which disks virt2rbd moves. First match wins:
 //  kStay:   cdrom or floppy ("removable media stays"); a network disk
 //           ("already on RBD", "already on the network (protocol X)"); a
-//           volume/dir/nvme/... disk ("type 'X' is not supported: stays");
-//           a file or block disk whose driver type is not raw
+//           dir/nvme/... disk ("type 'X' is not supported: stays");
+//           a file, volume or block disk whose driver type is not raw
+//           (nor, for a file or a volume, an image format qemu reads)
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
 //           or block disk without a source ("no source: nothing to move").
 //  kRefuse: device='lun', <shareable/>, encryption, <source><slices>, or a bus
 //           other than virtio/scsi/sata/ide (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
-//  kMove:   device='disk' of type block, or type file, with driver type raw or
-//           none. (Block devices holding qcow2 stay too: copying their bytes
+//  kMove:   device='disk' of type block, or type file or volume, with driver
+//           type raw, none or (file, volume) an image format. A volume disk
+//           is resolved by the planner (ResolveVolumeDisk) and classified
+//           again as the file or block disk it is. (Block devices holding qcow2 stay too: copying their bytes
 //           and calling them raw would change what the guest sees.)
 // Stays come before refusals: a disk that would not move anyway (say a
 // network LUN or a shared cdrom) is never a reason to refuse the migration.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "virt/volume.h"
 
 namespace v2r {
 
@@ -178,6 +179,13 @@ class Hypervisor {
   virtual Status UndefineSecret(const std::string& uuid) = 0;
   // Names of the domains whose definition or live XML refers to the secret.
   virtual Result<std::vector<std::string>> DomainsUsingSecret(const std::string& uuid) = 0;
+
+  // --- Storage pools. ---
+  // What libvirt says of volume `volume` of storage pool `pool` (virt/volume.h).
+  // An inactive pool is an answer (pool_active false, nothing else known);
+  // an unknown pool or volume is kRefused naming it, with the virsh command
+  // that lists what there is.
+  virtual Result<VolumeInfo> ResolveVolume(const std::string& pool, const std::string& volume) = 0;
 
   // Starts watching the lifecycle of the domain with this uuid, through this
   // connection (open one for the watch alone: the libvirt one tunes its

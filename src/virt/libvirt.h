@@ -107,6 +107,11 @@ class VirtConnection : public Hypervisor {
   // keepalive to 5 s x 3 so that a hung libvirtd shows as !Alive() soon.
   Result<std::unique_ptr<DomainWatch>> WatchLifecycle(const std::string& uuid) override;
 
+  // virStoragePoolLookupByName, virStoragePoolIsActive, the pool's and the
+  // volume's XML (virStorageVolLookupByName) and virStorageVolGetPath
+  // (storage.cc). Every failure is kRefused: nothing is changed.
+  Result<VolumeInfo> ResolveVolume(const std::string& pool, const std::string& volume) override;
+
  private:
   friend class LifecycleWatch;
   VirtConnection(virConnect* conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}

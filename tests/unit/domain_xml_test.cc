@@ -190,7 +190,7 @@ TEST(DomainXml, ClassifyKeepsRemovableNetworkNonRawAndOtherTypesWithAReason) {
   DiskInfo empty = Disk("block", "disk");
   empty.source.clear();
   stays(empty, "no source: nothing to move");
-  stays(Disk("volume", "disk"), "type 'volume' is not supported: stays");
+  stays(Disk("dir", "disk"), "type 'dir' is not supported: stays");
   stays(Disk("nvme", "disk"), "type 'nvme' is not supported: stays");
 }
 

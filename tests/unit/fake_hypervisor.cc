@@ -225,6 +225,31 @@ class FakeConnection : public Hypervisor {
     return std::unique_ptr<Domain>(new FakeDomainHandle(w_, gen_, *d));
   }
 
+  Result<VolumeInfo> ResolveVolume(const std::string& pool, const std::string& volume) override {
+    std::lock_guard<std::mutex> lock(w_->mu);
+    V2R_RETURN_IF_ERROR(w_->Gate(gen_, "ResolveVolume", Kind::kRefused, "looking up volume " + pool + "/" + volume));
+    auto p = w_->pools.find(pool);
+    if (p == w_->pools.end())
+      return Status::Refused(fmt::format("storage pool '{}' not found at {}", pool, uri_),
+                             fmt::format("virsh -c {} pool-list --all lists the pools", uri_))
+          .WithCause(Cause::kNotFound);
+    VolumeInfo info;
+    info.pool = pool;
+    info.volume = volume;
+    info.pool_type = p->second.type;
+    if (!p->second.active) return info;
+    auto v = p->second.volumes.find(volume);
+    if (v == p->second.volumes.end())
+      return Status::Refused(fmt::format("volume '{}' not found in storage pool '{}' at {}", volume, pool, uri_),
+                             fmt::format("virsh -c {} vol-list {} lists its volumes", uri_, pool))
+          .WithCause(Cause::kNotFound);
+    info = v->second;
+    info.pool = pool;
+    info.pool_type = p->second.type;
+    info.pool_active = true;
+    return info;
+  }
+
   Result<std::optional<std::string>> FindCephSecret(const std::string& usage_name) override {
     std::lock_guard<std::mutex> lock(w_->mu);
     V2R_RETURN_IF_ERROR(w_->Gate(gen_, "FindCephSecret", Kind::kRefused, "looking up secret " + usage_name));
@@ -355,6 +380,33 @@ void FakeLibvirt::SetState(const std::string& name, DomainState to) {
   FakeDomain* d = w_->Find(name);
   ASSERT_NE(d, nullptr) << "no fake domain " << name;
   w_->Transition(*d, to);
+}
+
+void FakeLibvirt::AddPool(const std::string& name, const std::string& type, bool active) {
+  std::lock_guard<std::mutex> lock(w_->mu);
+  FakeStoragePool& p = w_->pools[name];
+  p.type = type;
+  p.active = active;
+}
+
+void FakeLibvirt::AddVolume(const VolumeInfo& vol) {
+  std::lock_guard<std::mutex> lock(w_->mu);
+  auto p = w_->pools.find(vol.pool);
+  if (p == w_->pools.end()) {
+    ADD_FAILURE() << "AddVolume: no pool " << vol.pool;
+    return;
+  }
+  p->second.volumes[vol.volume] = vol;
+}
+
+void FakeLibvirt::SetPoolActive(const std::string& name, bool active) {
+  std::lock_guard<std::mutex> lock(w_->mu);
+  auto p = w_->pools.find(name);
+  if (p == w_->pools.end()) {
+    ADD_FAILURE() << "SetPoolActive: no pool " << name;
+    return;
+  }
+  p->second.active = active;
 }
 
 std::vector<FakeSecret> FakeLibvirt::Secrets() const {

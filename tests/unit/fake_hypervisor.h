@@ -66,6 +66,15 @@ struct FakeDomain {
   std::map<std::string, FakeBlockJob> jobs;  // by disk target; none once it stops
 };
 
+// A storage pool of the fake (virsh pool-define-as) and its volumes, keyed
+// by name; each volume's VolumeInfo as ResolveVolume answers it (its pool,
+// pool_type and pool_active filled in from the pool).
+struct FakeStoragePool {
+  std::string type = "dir";
+  bool active = true;
+  std::map<std::string, VolumeInfo> volumes;
+};
+
 struct FakeSecret {
   std::string uuid, usage, description;
   std::optional<std::string> value;
@@ -98,6 +107,13 @@ class FakeLibvirt {
   // Changes its state as someone else would (virsh start, destroy, a crash):
   // watchers see the event. From any thread.
   void SetState(const std::string& name, DomainState to);
+
+  // Storage pools: AddPool defines one (active), AddVolume adds a volume to
+  // it (`vol.pool`, `vol.volume` name them; the pool must exist),
+  // SetPoolActive starts or stops it (virsh pool-start / pool-destroy).
+  void AddPool(const std::string& name, const std::string& type = "dir", bool active = true);
+  void AddVolume(const VolumeInfo& vol);
+  void SetPoolActive(const std::string& name, bool active);
 
   std::vector<FakeSecret> Secrets() const;
   // A ceph secret that exists already (the operator's); returns its uuid.

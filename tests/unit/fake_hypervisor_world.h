@@ -35,6 +35,7 @@ struct FakeLibvirt::World {
   mutable std::mutex mu;
   std::map<std::string, FakeDomain> domains;  // by uuid
   std::vector<FakeSecret> secrets;
+  std::map<std::string, FakeStoragePool> pools;  // by name
   std::vector<std::weak_ptr<Watcher>> watchers;
   std::map<std::string, int> calls;
   std::vector<Failure> failures;
