@@ -177,7 +177,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
     dp.disk = disk;
     bool selected = opts.disks.empty() ||
                     std::find(opts.disks.begin(), opts.disks.end(), disk.target) != opts.disks.end();
-    DiskClassification c = ClassifyDisk(disk);
+    DiskClassification c = ClassifyDisk(disk, {.lun_as_disk = opts.lun_as_disk});
     dp.reason = c.reason;
     if (!selected) {
       dp.decision = DiskDecision::kStay;
@@ -312,6 +312,7 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
   plan.pool = opts.pool;
   plan.domain = opts.domain;
   plan.cache = opts.cache;
+  plan.lun_as_disk = opts.lun_as_disk;
   plan.old_xml = domain.xml;
   plan.secret_usage = "client." + opts.client_user + " secret";
   plan.secret_uuid = domain.secret_uuid;
@@ -336,6 +337,7 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
     ro.auth_username = plan.user_id;
     ro.secret_uuid = plan.secret_uuid.value_or(kNewSecretPlaceholder);
     ro.cache = opts.cache;
+    ro.lun_as_disk = opts.lun_as_disk;
     auto rw = RewriteDisksToRbd(domain.xml, rewrites, ro);
     if (!rw.ok()) {
       plan.refusals.push_back(rw.status().message());

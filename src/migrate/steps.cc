@@ -159,6 +159,7 @@ Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secr
   ro.auth_username = plan.user_id;
   ro.secret_uuid = secret_uuid;
   ro.cache = plan.cache;
+  ro.lun_as_disk = plan.lun_as_disk;
   return RewriteDisksToRbd(plan.old_xml, rewrites, ro);
 }
 

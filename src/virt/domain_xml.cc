@@ -68,6 +68,7 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
   d.readonly = bool(disk.child("readonly"));
   d.encrypted = bool(disk.child("encryption")) || bool(src.child("encryption"));
   d.sliced = bool(src.child("slices"));
+  d.transient = bool(disk.child("transient"));
   for (pugi::xml_node h : src.children("host")) {
     d.hosts.emplace_back(Attr(h, "name"), std::atoi(h.attribute("port").value()));
   }
@@ -255,6 +256,15 @@ void RewriteDisk(pugi::xml_node disk, const RbdDiskRewrite& spec, const RbdRewri
   const std::string who = spec.target + ": ";
 
   SetAttr(disk, "type", "network", kDiskOrder);
+  if (Attr(disk, "device") == "lun") {
+    dropped.push_back(who + "device='lun' (SCSI passthrough: now device='disk', as --lun-as-disk asks)");
+    for (const char* a : {"rawio", "sgio"}) {
+      if (disk.attribute(a)) {
+        dropped.push_back(who + "<disk " + a + "='" + Attr(disk, a) + "'> (lun devices only)");
+        disk.remove_attribute(a);
+      }
+    }
+  }
   SetAttr(disk, "device", "disk", kDiskOrder);
 
   // <driver>: created as the first child when missing, as libvirt formats it.
@@ -399,7 +409,7 @@ bool IsImageFormat(const std::string& f) {
   return f == "qcow2" || f == "qcow" || f == "vmdk" || f == "vdi" || f == "vhdx" || f == "vpc" || f == "qed";
 }
 
-DiskClassification ClassifyDisk(const DiskInfo& d) {
+DiskClassification ClassifyDisk(const DiskInfo& d, const ClassifyOptions& options) {
   using enum DiskDecision;
   if (d.device == "cdrom" || d.device == "floppy") return {kStay, "removable media stays"};
   if (d.type == "network") {
@@ -407,29 +417,36 @@ DiskClassification ClassifyDisk(const DiskInfo& d) {
     return {kStay, "already on the network (protocol " + d.protocol + ")"};
   }
   if (d.type != "file" && d.type != "block") return {kStay, "type '" + d.type + "' is not supported: stays"};
-  // An image file in a format qemu reads moves (read through qemu-nbd); a
-  // block device holding an image, or a format virt2rbd does not read, stays.
-  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type == "file" && IsImageFormat(d.driver_type))) {
+  // An image in a format qemu reads, in a file or on a block device (a qcow2
+  // logical volume), moves (read through qemu-nbd); a format virt2rbd does
+  // not read stays.
+  if (!d.driver_type.empty() && d.driver_type != "raw" && !IsImageFormat(d.driver_type)) {
     return {kStay, d.driver_type + (d.type == "file" ? " file" : " block device") + ": not raw"};
   }
   if (d.source.empty()) return {kStay, "no source: nothing to move"};
   const std::string excl = "; exclude it with --disks";
-  if (d.device == "lun") {
+  if (d.device == "lun" && !options.lun_as_disk) {
     return {kRefuse,
-            "SCSI passthrough (device='lun') cannot move to RBD; change it to device='disk' or "
-            "exclude it with --disks"};
+            "SCSI passthrough (device='lun') cannot move to RBD (qemu passes SCSI commands to a host device); "
+            "convert it to device='disk' with --lun-as-disk, or exclude it with --disks"};
   }
-  if (d.device != "disk") return {kRefuse, "device '" + d.device + "' is not supported" + excl};
+  if (d.device != "disk" && d.device != "lun") return {kRefuse, "device '" + d.device + "' is not supported" + excl};
   if (d.shareable) return {kRefuse, "shared with other VMs (<shareable/>): not supported" + excl};
-  if (d.encrypted) return {kRefuse, "has <encryption>: not supported" + excl};
+  if (d.encrypted)
+    return {kRefuse, "has <encryption> (an encrypted image: its secret and format do not carry over to a raw RBD "
+                     "image): not supported" + excl};
+  if (d.transient)
+    return {kRefuse, "is <transient/> (its changes are discarded when the VM stops, through a local overlay "
+                     "libvirt keeps for local disks only): not supported; remove <transient/>" + excl};
   if (d.sliced) return {kRefuse, "uses part of its source (<slices>): not supported" + excl};
   std::string bus = d.bus.empty() ? InferBus(d.target) : d.bus;
   if (bus.empty()) {
     return {kRefuse, "no bus given and none follows from target '" + d.target +
                          "'; set <target bus='virtio'> (or scsi, sata, ide)" + excl};
   }
-  if (bus != "virtio" && bus != "scsi" && bus != "sata" && bus != "ide") {
-    return {kRefuse, "bus '" + bus + "' is not supported; change it to virtio, scsi, sata or ide" + excl};
+  // Every bus libvirt allows a network disk on.
+  if (bus != "virtio" && bus != "scsi" && bus != "sata" && bus != "ide" && bus != "usb" && bus != "sd") {
+    return {kRefuse, "bus '" + bus + "' is not supported; change it to virtio, scsi, sata, ide, usb or sd" + excl};
   }
   return {kMove, ""};
 }
@@ -459,7 +476,7 @@ Result<RewriteResult> RewriteDisksToRbd(const std::string& xml,
       return Status::Refused("disk '" + spec.target + "' is not in domain '" + domain + "'",
                              present.empty() ? "the domain has no disks" : "its disks: " + present);
     }
-    DiskClassification c = ClassifyDisk(DiskFromNode(disk));
+    DiskClassification c = ClassifyDisk(DiskFromNode(disk), {.lun_as_disk = options.lun_as_disk});
     if (c.decision != DiskDecision::kMove) {
       return Status::Refused("disk '" + spec.target + "' of domain '" + domain +
                              "' cannot move to RBD: " + c.reason);

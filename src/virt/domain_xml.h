@@ -32,6 +32,7 @@ struct DiskInfo {
   bool readonly = false;    // <readonly/>
   bool encrypted = false;   // <encryption> as a disk child or in <source>
   bool sliced = false;      // <source><slices>: only part of the source is the disk
+  bool transient = false;   // <transient/>: changes discarded when the VM stops
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
   // <mirror>: a block job copying this disk (live XML only). Empty job: none.
@@ -78,15 +79,21 @@ bool IsImageFormat(const std::string& driver_type);
 //           a file or block disk whose driver type is not raw
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
 //           or block disk without a source ("no source: nothing to move").
-//  kRefuse: device='lun', <shareable/>, encryption, <source><slices>, or a bus
-//           other than virtio/scsi/sata/ide (a missing bus is inferred from the
+//  kRefuse: device='lun' (unless lun_as_disk), <shareable/>, encryption,
+//           <transient/>, <source><slices>, or a bus other than
+//           virtio/scsi/sata/ide/usb/sd (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
-//  kMove:   device='disk' of type block, or type file, with driver type raw or
-//           none. (Block devices holding qcow2 stay too: copying their bytes
-//           and calling them raw would change what the guest sees.)
+//  kMove:   device='disk' of type block or file, with driver type raw, none,
+//           or an image format qemu reads (IsImageFormat: qcow2, vmdk, ...;
+//           read through qemu-nbd, on a block device with host_device).
 // Stays come before refusals: a disk that would not move anyway (say a
 // network LUN or a shared cdrom) is never a reason to refuse the migration.
-DiskClassification ClassifyDisk(const DiskInfo& disk);
+// With lun_as_disk (the operator's explicit --lun-as-disk), device='lun'
+// moves as device='disk' (the rewrite drops its lun-only settings).
+struct ClassifyOptions {
+  bool lun_as_disk = false;
+};
+DiskClassification ClassifyDisk(const DiskInfo& disk, const ClassifyOptions& options = {});
 
 struct MonHost {
   std::string host;  // as qemu expects it (name, IPv4 or bare IPv6 address)
@@ -104,6 +111,7 @@ struct RbdRewriteOptions {
   std::string auth_username;   // cephx id without "client."; empty: no <auth>
   std::string secret_uuid;     // the libvirt ceph secret; required with a user
   std::string cache = "writeback";
+  bool lun_as_disk = false;    // device='lun' disks may be rewritten (as device='disk')
 };
 
 struct RewriteResult {

@@ -35,18 +35,41 @@ if [ -z "$corpus" ] || ! ls "$corpus"/*.xml >/dev/null 2>&1; then
 fi
 
 source "$here/e2e-lib.sh"
-user=${U}u
-own_user "$user"
-# Every domain the harness may define (it removes each itself; these are for
-# a harness killed midway). Names: ${U}cNN, by the file's rank in the corpus.
-n=$(ls "$corpus"/*.xml | wc -l)
-for ((i = 0; i < n; i++)); do own_domain "$(printf '%sc%02d' "$U" "$i")"; done
+# What the harness makes (it removes each itself): domains ${U}cNN, cephx
+# users ${U}cNNu with their libvirt secrets, images ${U}cNN-*. Should it be
+# killed midway, whatever is left is removed here by prefix (one listing
+# each, not a lookup per name).
+_corpus_leftovers() {
+    local d u uuid
+    for d in $(virsh -q list --all --name 2>/dev/null | grep "^${U}c"); do
+        virsh destroy "$d" >/dev/null 2>&1
+        virsh undefine --nvram "$d" >/dev/null 2>&1 || virsh undefine "$d" >/dev/null 2>&1
+    done
+    for uuid in $(virsh -q secret-list 2>/dev/null | awk -v p="client.${U}c" 'index($0, p) {print $1}'); do
+        virsh secret-undefine "$uuid" >/dev/null 2>&1
+    done
+    for u in $(ceph auth ls 2>/dev/null | grep "^client\.${U}c"); do ceph auth del "$u" >/dev/null 2>&1; done
+    stop_exports
+}
+# qemu-nbd exports over this test's sockets (virt2rbd stops its own; a killed
+# run's may be left), by pid.
+stop_exports() {
+    local pid
+    for pid in $(pgrep -f "qemu-nbd.*$T" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+}
+trap 'rc=$?; set +e; _corpus_leftovers; (exit $rc); _e2e_cleanup' EXIT
 
 note "corpus $corpus: $n files"
-export POOL U T V2R_CORPUS_USER=$user
+export POOL U T
 python3 "$here/corpus.py" "$corpus" || fail "corpus outcomes differ from EXPECTED (the FAIL lines above)"
 if pgrep -f "qemu-nbd.*$T" >/dev/null; then fail "an export outlived the run: $(pgrep -af "qemu-nbd.*$T")"; fi
+left=$(losetup -l -n -O NAME,BACK-FILE | grep "$T" || true)
+[ -z "$left" ] || fail "loop devices left attached: $left"
 left=$(rbd ls "$POOL" | grep "^${U}c" || true)
 [ -z "$left" ] || fail "images left behind: $left"
 left=$(virsh -q list --all --name | grep "^${U}c" || true)
 [ -z "$left" ] || fail "domains left behind: $left"
+left=$(ceph auth ls 2>/dev/null | grep "^client\.${U}c" || true)
+[ -z "$left" ] || fail "cephx users left behind: $left"
+left=$(virsh -q secret-list | grep "client\.${U}c" || true)
+[ -z "$left" ] || fail "libvirt secrets left behind: $left"

@@ -85,6 +85,16 @@ void MakeChain(const Dir& d) {
   Sh("qemu-img convert -f qcow2 -O raw " + d / "top.qcow2" + " " + d / "ref.raw");
 }
 
+TEST(NbdTest, ImageOptsUseHostDeviceForABlockDevice) {
+  EXPECT_EQ(ImageOptsForFile("/dev/vg0/a,b", "qcow2", true),
+            "driver=qcow2,file.driver=host_device,file.filename=/dev/vg0/a,,b");
+  EXPECT_EQ(ImageOptsForFile("/var/a.qcow2", "qcow2", false),
+            "driver=qcow2,file.driver=file,file.filename=/var/a.qcow2");
+  Dir d;
+  MakeChain(d);
+  EXPECT_EQ(ImageOptsForFile(d / "top.qcow2", "qcow2"), ImageOptsForFile(d / "top.qcow2", "qcow2", false));
+}
+
 TEST(NbdTest, ChainReadsAsQemuImgConvertWithHolesAsZeroExtents) {
   Dir d;
   MakeChain(d);
