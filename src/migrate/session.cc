@@ -131,7 +131,8 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
     SourceFacts f;
     f.path = disk.source;
     auto src = FileSource::Open(disk.source);
-    if (src.ok() && ReadPathFor(disk) == ReadPath::kQemuNbd) {
+    // A raw slice: the whole source's facts (the plan takes the slice).
+    if (src.ok() && !disk.sliced && ReadPathFor(disk) == ReadPath::kQemuNbd) {
       // The format is libvirt's (never probed); qemu reads the chain.
       auto chain = ProbeImageChain(disk.source, disk.driver_type);
       if (!chain.ok()) {

@@ -227,12 +227,14 @@ Status ConfirmOnRbd(Runner& r_, const Plan& plan_) {
 
 nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live) {
   nlohmann::json disks = nlohmann::json::array();
-  for (const DiskPlan* d : plan.Moving())
+  for (const DiskPlan* d : plan.Moving()) {
     disks.push_back({{"target", d->disk.target},
                      {"source", d->disk.source},
                      {"format", d->disk.driver_type.empty() ? "raw" : d->disk.driver_type},
                      {"image", d->image},
                      {"size", d->size}});
+    if (d->disk.sliced) disks.back()["slice"] = {{"offset", d->disk.slice_offset}, {"size", d->disk.slice_size}};
+  }
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : plan.hosts) hosts.push_back(fmt::format("{}:{}", h.host, h.port));
   return rec::Begin({{"mode", live ? "live" : "offline"},

@@ -123,6 +123,11 @@ std::string ImageOptsForFile(const std::string& path, const std::string& format,
                      block_device ? "host_device" : "file", QemuOptValue(path));
 }
 
+std::string ImageOptsForSlice(const std::string& path, uint64_t offset, uint64_t size, bool block_device) {
+  return fmt::format("driver=raw,offset={},size={},file.driver={},file.filename={}", offset, size,
+                     block_device ? "host_device" : "file", QemuOptValue(path));
+}
+
 std::string ImageOptsForFile(const std::string& path, const std::string& format) {
   struct stat st {};
   bool block = stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);

@@ -41,6 +41,10 @@ struct ExportSpec {
 std::string ImageOptsForFile(const std::string& path, const std::string& format);
 std::string ImageOptsForFile(const std::string& path, const std::string& format, bool block_device);
 
+// --image-opts for SIZE bytes at OFFSET of a raw file or block device (a
+// libvirt <slice type='storage'>): qemu's raw driver with offset and size.
+std::string ImageOptsForSlice(const std::string& path, uint64_t offset, uint64_t size, bool block_device);
+
 // Commas doubled: one value inside a qemu option string.
 std::string QemuOptValue(const std::string& value);
 

@@ -68,6 +68,14 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
   d.readonly = bool(disk.child("readonly"));
   d.encrypted = bool(disk.child("encryption")) || bool(src.child("encryption"));
   d.sliced = bool(src.child("slices"));
+  if (d.sliced) {
+    pugi::xml_node slices = src.child("slices");
+    pugi::xml_node only = slices.child("slice");
+    if (only && Attr(only, "type") == "storage" && !only.next_sibling("slice")) {
+      d.slice_offset = only.attribute("offset").as_ullong();
+      d.slice_size = only.attribute("size").as_ullong();
+    }
+  }
   d.transient = bool(disk.child("transient"));
   for (pugi::xml_node h : src.children("host")) {
     d.hosts.emplace_back(Attr(h, "name"), std::atoi(h.attribute("port").value()));
@@ -246,6 +254,7 @@ std::string SourceAttrReason(std::string_view attr) {
 std::string SourceChildReason(std::string_view child) {
   if (child == "reservations") return "SCSI persistent reservations: lun devices only";
   if (child == "seclabel") return "file and block sources only";
+  if (child == "slices") return "the image holds only the slice";
   return "not an RBD source setting";
 }
 
@@ -438,7 +447,11 @@ DiskClassification ClassifyDisk(const DiskInfo& d, const ClassifyOptions& option
   if (d.transient)
     return {kRefuse, "is <transient/> (its changes are discarded when the VM stops, through a local overlay "
                      "libvirt keeps for local disks only): not supported; remove <transient/>" + excl};
-  if (d.sliced) return {kRefuse, "uses part of its source (<slices>): not supported" + excl};
+  if (d.sliced && d.slice_size == 0)
+    return {kRefuse, "uses part of its source (<slices>) but not as one storage slice with a size: not supported" +
+                         excl};
+  if (d.sliced && !d.driver_type.empty() && d.driver_type != "raw")
+    return {kRefuse, "is a " + d.driver_type + " image in a slice of its source (<slices>): not supported" + excl};
   std::string bus = d.bus.empty() ? InferBus(d.target) : d.bus;
   if (bus.empty()) {
     return {kRefuse, "no bus given and none follows from target '" + d.target +

@@ -32,6 +32,9 @@ struct DiskInfo {
   bool readonly = false;    // <readonly/>
   bool encrypted = false;   // <encryption> as a disk child or in <source>
   bool sliced = false;      // <source><slices>: only part of the source is the disk
+  // The one <slice type='storage' offset size> of a sliced disk (size 0: no
+  // such single slice: refused).
+  uint64_t slice_offset = 0, slice_size = 0;
   bool transient = false;   // <transient/>: changes discarded when the VM stops
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
@@ -80,7 +83,8 @@ bool IsImageFormat(const std::string& driver_type);
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
 //           or block disk without a source ("no source: nothing to move").
 //  kRefuse: device='lun' (unless lun_as_disk), <shareable/>, encryption,
-//           <transient/>, <source><slices>, or a bus other than
+//           <transient/>, <source><slices> other than one storage slice of a
+//           raw disk (that one moves: only the slice), or a bus other than
 //           virtio/scsi/sata/ide/usb/sd (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
 //  kMove:   device='disk' of type block or file, with driver type raw, none,

@@ -4,8 +4,10 @@
 # read through qemu-nbd with host_device into a flat raw image equal to
 # `qemu-img convert -O raw`; a SCSI passthrough disk (device='lun') refused
 # naming --lun-as-disk, then moved with it as device='disk' (its rawio
-# dropped and listed); a disk on the usb bus. Sources never written;
-# rollback gives back the definition exactly. No guest boots.
+# dropped and listed); a disk on the usb bus; a raw <slice> of a file (only
+# the slice copied, the slice in the journal; copy-back into it refused).
+# Sources never written; rollback gives back the definition exactly. No
+# guest boots.
 source "$(dirname "$0")/e2e-lib.sh"
 
 note "the disks: qcow2 on a loop device, a raw LUN on a loop device, a raw file on usb"
@@ -14,9 +16,12 @@ qemu-io -f qcow2 -c 'write -P 0x41 0 1M' -c 'write -P 0x42 9M 256k' -c 'write -z
 qemu-img convert -q -f qcow2 -O raw "$T/lv.qcow2" "$T/ref-lv.raw"
 make_islands "$T/lun.raw" $((12 << 20)) 1:128 7:64
 make_islands "$T/usb.raw" $((8 << 20)) 0:64 5:256
+make_islands "$T/sliced.raw" $((10 << 20)) 0:64 1:512 6:64 9:64   # the slice: 4 MiB at 1 MiB + 4 KiB
+dd if="$T/sliced.raw" of="$T/ref-slice.raw" bs=4K skip=257 count=1024 status=none
 lv=$(attach_loop "$T/lv.qcow2")
 lun=$(attach_loop "$T/lun.raw")
-sums_before=$(sha256sum "$T/lv.qcow2" "$T/lun.raw" "$T/usb.raw")
+srcs=("$T/lv.qcow2" "$T/lun.raw" "$T/usb.raw" "$T/sliced.raw")
+sums_before=$(sha256sum "${srcs[@]}")
 
 dom=${U}-shapes
 own_domain "$dom"
@@ -46,6 +51,15 @@ cat >"$T/dom.xml" <<XML
       <target dev='sdb' bus='usb'/>
       <serial>usb-stick-1</serial>
     </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$T/sliced.raw'>
+        <slices>
+          <slice type='storage' offset='1052672' size='4194304'/>
+        </slices>
+      </source>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
     <controller type='scsi' index='0' model='virtio-scsi'/>
   </devices>
 </domain>
@@ -71,7 +85,9 @@ python3 - "$T/out" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1]))
 d = {x["target"]: x for x in p["disks"]}
-assert all(d[t]["decision"] == "moves" for t in ("vda", "sda", "sdb")), d
+assert all(d[t]["decision"] == "moves" for t in ("vda", "sda", "sdb", "vdb")), d
+assert d["vdb"]["size"] == 4 << 20, d["vdb"]
+assert d["vdb"]["read_path"] == "qemu-nbd (raw slice: 4194304 bytes at offset 1052672)", d["vdb"]
 assert d["vda"]["read_path"] == "qemu-nbd (qcow2)" and d["vda"]["size"] == 16 << 20, d["vda"]
 assert d["sda"]["read_path"] == "direct", d["sda"]
 assert any(x.startswith("sda: device='lun'") for x in p["dropped"]), p["dropped"]
@@ -81,7 +97,7 @@ PY
 note "migrate --lun-as-disk: each image holds the guest-visible bytes"
 v2r migrate "$dom" --pool "$POOL" --client-user "$user" --lun-as-disk --no-start --verify full
 expect_rc 0
-for t in vda:"$T/ref-lv.raw" sda:"$T/lun.raw" sdb:"$T/usb.raw"; do
+for t in vda:"$T/ref-lv.raw" sda:"$T/lun.raw" sdb:"$T/usb.raw" vdb:"$T/ref-slice.raw"; do
     rm -f "$T/got.raw"; rbd export --no-progress "$POOL/$dom-${t%%:*}" "$T/got.raw" >/dev/null
     cmp "$T/got.raw" "${t#*:}" || fail "image $dom-${t%%:*} differs from ${t#*:}"
 done
@@ -96,11 +112,21 @@ assert d["sdb"].find("target").get("bus") == "usb" and d["sdb"].findtext("serial
 assert d["sda"].find("address").get("unit") == "0"
 PY
 [ "$(virsh domstate "$dom")" = "shut off" ] || fail "the domain was started"
+journal=$(find "$STATE" -name journal | head -1)
+grep -q '"slice":{"offset":1052672,"size":4194304},"source":"'"$T"'/sliced.raw","target":"vdb"' "$journal" ||
+    { grep '"disks"' "$journal" >&2; fail "the journal does not record vdb's slice"; }
 if pgrep -f "qemu-nbd.*$STATE" >/dev/null; then fail "an export outlived the run"; fi
-[ "$(sha256sum "$T/lv.qcow2" "$T/lun.raw" "$T/usb.raw")" = "$sums_before" ] || fail "a source was written"
+[ "$(sha256sum "${srcs[@]}")" = "$sums_before" ] || fail "a source was written"
 
-note "rollback: the definition exactly as it was (with its LUN)"
-v2r rollback "$dom" --remove-images
+note "rollback: copy-back into the slice refused, nothing changed; then the definition exactly as it was"
+rbd bench --io-type write --io-size 4K --io-total 16K "$POOL/$dom-vdb" >/dev/null
+world "$dom" >"$T/w0"
+v2r rollback "$dom" --copy-back
+expect_rc 3
+expect_err "disk vdb's original is a slice of $T/sliced.raw \(4194304 bytes at offset 1052672\)"
+world "$dom" >"$T/w1"
+diff -u "$T/w0" "$T/w1" || fail "a refused rollback changed something"
+v2r rollback "$dom" --discard-changes --remove-images
 expect_rc 0
 [ "$(domain_xml "$dom")" = "$before_xml" ] || fail "definition not restored exactly"
-[ "$(sha256sum "$T/lv.qcow2" "$T/lun.raw" "$T/usb.raw")" = "$sums_before" ] || fail "a source was written"
+[ "$(sha256sum "${srcs[@]}")" = "$sums_before" ] || fail "a source was written"

@@ -237,6 +237,29 @@ TEST(DomainXml, ClassifyMovesALunOnlyWhenAskedTo) {
   EXPECT_EQ(ClassifyDisk(lun, {.lun_as_disk = true}).decision, DiskDecision::kRefuse);
 }
 
+TEST(DomainXml, AStorageSliceOfARawDiskMovesOtherSlicesAreRefused) {
+  auto parse = [](const std::string& driver, const std::string& slices) {
+    auto info = ParseDomainXml(
+        Domain("    <disk type='file' device='disk'>\n      <driver name='qemu' type='" + driver + "'/>\n"
+               "      <source file='/a.img'>\n        <slices>\n" + slices + "        </slices>\n"
+               "      </source>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n"));
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    return info->disks[0];
+  };
+  DiskInfo raw = parse("raw", "          <slice type='storage' offset='9876' size='123456789'/>\n");
+  EXPECT_TRUE(raw.sliced);
+  EXPECT_EQ(raw.slice_offset, 9876u);
+  EXPECT_EQ(raw.slice_size, 123456789u);
+  EXPECT_EQ(ClassifyDisk(raw).decision, DiskDecision::kMove);
+  DiskInfo qcow2 = parse("qcow2", "          <slice type='storage' offset='0' size='1048576'/>\n");
+  EXPECT_EQ(ClassifyDisk(qcow2).decision, DiskDecision::kRefuse);
+  EXPECT_NE(ClassifyDisk(qcow2).reason.find("is a qcow2 image in a slice of its source"), std::string::npos);
+  DiskInfo two = parse("raw", "          <slice type='storage' offset='0' size='512'/>\n"
+                              "          <slice type='storage' offset='512' size='512'/>\n");
+  EXPECT_EQ(two.slice_size, 0u);
+  EXPECT_NE(ClassifyDisk(two).reason.find("not as one storage slice with a size"), std::string::npos);
+}
+
 TEST(DomainXml, TransientIsParsed) {
   auto info = ParseDomainXml(
       Domain("    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
@@ -486,17 +509,20 @@ TEST(DomainXml, DisksThatDoNotMoveAreRefusedByTheRewrite) {
   refused("    <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' "
           "name='p/i'/><target dev='vda' bus='virtio'/></disk>\n",
           "already on RBD");
-  refused("    <disk type='block' device='disk'><driver name='qemu' type='qcow2'/><source dev='/dev/vg/a'/>"
+  refused("    <disk type='block' device='disk'><driver name='qemu' type='cloop'/><source dev='/dev/vg/a'/>"
           "<target dev='vda' bus='virtio'/></disk>\n",
-          "qcow2 block device: not raw");
+          "cloop block device: not raw");
   refused("    <disk type='block' device='lun'><source dev='/dev/sdb'/><target dev='vda' bus='scsi'/></disk>\n",
           "device='lun'");
   refused(BlockDisk("/dev/sdb", "vda", "      <shareable/>\n"), "shared with other VMs");
   refused(BlockDisk("/dev/sdb", "vda", "      <encryption format='luks'><secret type='passphrase' uuid='u'/>"
                                        "</encryption>\n"),
           "has <encryption>");
-  refused("    <disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda' bus='usb'/></disk>\n",
-          "bus 'usb' is not supported");
+  refused("    <disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda' bus='xen'/></disk>\n",
+          "bus 'xen' is not supported");
+  refused("    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/a.qcow2'/>"
+          "<target dev='vda' bus='virtio'/><transient/></disk>\n",
+          "is <transient/>");
 }
 
 TEST(DomainXml, UnknownTargetIsRefusedNamingItAndTheDisksThere) {

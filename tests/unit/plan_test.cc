@@ -750,6 +750,28 @@ TEST(Plan, ALunDiskMovesAsADiskWithLunAsDiskAndSaysSo) {
   EXPECT_EQ(InfoOf(*info, "sdb")->type, "network");
 }
 
+TEST(Plan, ARawSliceMovesAtTheSlicesSizeOfflineOnly) {
+  Facts f;
+  const std::string sliced =
+      "    <disk type='block' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+      "      <source dev='/dev/loop4'>\n        <slices>\n"
+      "          <slice type='storage' offset='1048576' size='33554432'/>\n        </slices>\n"
+      "      </source>\n      <target dev='vdb' bus='virtio'/>\n    </disk>\n";
+  f.domain.xml = DomainXml(kVda + sliced);
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  EXPECT_EQ(DiskOf(p, "vdb")->decision, DiskDecision::kMove);
+  EXPECT_EQ(DiskOf(p, "vdb")->size, 32 * kMiB);
+  EXPECT_EQ(DiskOf(p, "vdb")->read_path, "qemu-nbd (raw slice: 33554432 bytes at offset 1048576)");
+  EXPECT_FALSE(Contains(DiskOf(p, "vdb")->disk.source, "slice"));
+  // The slice is the old source's: the RBD disk has none (dropped, listed).
+  EXPECT_FALSE(Contains(p.new_xml, "<slices>")) << p.new_xml;
+  EXPECT_EQ(Count(p.dropped, "vdb: <slices>"), 1) << Join(p.dropped);
+  f.opts.live = true;
+  f.domain.state = RunState::kRunning;
+  EXPECT_TRUE(Contains(RefusalWith(f.Make(), "disk vdb"), "not moved live")) << Join(f.Make().refusals);
+}
+
 TEST(Plan, UsbAndSdDisksMoveAndATransientOneIsRefused) {
   Facts f;
   const std::string usb =
