@@ -59,7 +59,7 @@ stop_exports() {
 }
 trap 'rc=$?; set +e; _corpus_leftovers; (exit $rc); _e2e_cleanup' EXIT
 
-note "corpus $corpus: $n files"
+note "corpus $corpus: $(ls "$corpus"/*.xml | wc -l) files"
 export POOL U T
 python3 "$here/corpus.py" "$corpus" || fail "corpus outcomes differ from EXPECTED (the FAIL lines above)"
 if pgrep -f "qemu-nbd.*$T" >/dev/null; then fail "an export outlived the run: $(pgrep -af "qemu-nbd.*$T")"; fi
