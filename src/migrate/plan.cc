@@ -161,8 +161,20 @@ void NoteImageFile(const MigrateOptions& opts, const DiskInfo& disk, const Sourc
                                          what, fmt::join(s.snapshots, ", "), disk.source));
 }
 
-std::string DescribeSlice(const DiskInfo& d) {
-  return fmt::format("qemu-nbd (raw slice: {} bytes at offset {})", d.slice_size, d.slice_offset);
+// A raw slice: only the slice moves, read through qemu's raw offset/size;
+// offline only (the live verification reads the source directly).
+void PlanSlice(const MigrateOptions& opts, const DiskInfo& disk, const SourceFacts& s, DiskPlan* dp, Plan* plan) {
+  if (disk.slice_offset + disk.slice_size > s.size)
+    plan->refusals.push_back(fmt::format("disk {}: its slice ({} bytes at offset {}) ends past the end of {} ({} "
+                                         "bytes)",
+                                         disk.target, disk.slice_size, disk.slice_offset, disk.source, s.size));
+  dp->size = disk.slice_size;
+  dp->allocated = std::min(s.allocated, disk.slice_size);
+  dp->read_path = fmt::format("qemu-nbd (raw slice: {} bytes at offset {})", disk.slice_size, disk.slice_offset);
+  if (opts.live)
+    plan->refusals.push_back(fmt::format("disk {}: a slice of {} is not moved live: migrate the VM offline (without "
+                                         "--live)",
+                                         disk.target, disk.source));
 }
 
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
@@ -218,24 +230,10 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         const SourceFacts& s = it->second;
         dp.size = s.size;
         dp.allocated = s.allocated;
-        if (disk.sliced) {  // only the slice moves
-          if (disk.slice_offset + disk.slice_size > s.size)
-            plan->refusals.push_back(fmt::format("disk {}: its slice ({} bytes at offset {}) ends past the end of "
-                                                 "{} ({} bytes)",
-                                                 disk.target, disk.slice_size, disk.slice_offset, disk.source,
-                                                 s.size));
-          dp.size = disk.slice_size;
-          dp.allocated = std::min(s.allocated, disk.slice_size);
-        }
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
-        dp.read_path = disk.sliced        ? DescribeSlice(disk)
-                       : s.chain.empty() ? "direct"
-                                         : "qemu-nbd (" + s.chain + ")";
-        if (disk.sliced && opts.live)
-          plan->refusals.push_back(fmt::format("disk {}: a slice of {} is not moved live: migrate the VM offline "
-                                               "(without --live)",
-                                               disk.target, disk.source));
+        dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
+        if (disk.sliced) PlanSlice(opts, disk, s, &dp, plan);
         NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "

@@ -258,6 +258,18 @@ std::string SourceChildReason(std::string_view child) {
   return "not an RBD source setting";
 }
 
+// A device='lun' disk becoming device='disk' (--lun-as-disk): its lun-only
+// attributes go (its <reservations> go with the old <source>), each listed.
+void DropLunOnly(pugi::xml_node disk, const std::string& who, std::vector<std::string>& dropped) {
+  dropped.push_back(who + "device='lun' (SCSI passthrough: now device='disk', as --lun-as-disk asks)");
+  for (const char* a : {"rawio", "sgio"}) {
+    if (disk.attribute(a)) {
+      dropped.push_back(who + "<disk " + a + "='" + Attr(disk, a) + "'> (lun devices only)");
+      disk.remove_attribute(a);
+    }
+  }
+}
+
 // Rewrites one <disk> in place (see RewriteDisksToRbd for the contract).
 void RewriteDisk(pugi::xml_node disk, const RbdDiskRewrite& spec, const RbdRewriteOptions& opt,
                  std::vector<std::string>& dropped) {
@@ -265,15 +277,7 @@ void RewriteDisk(pugi::xml_node disk, const RbdDiskRewrite& spec, const RbdRewri
   const std::string who = spec.target + ": ";
 
   SetAttr(disk, "type", "network", kDiskOrder);
-  if (Attr(disk, "device") == "lun") {
-    dropped.push_back(who + "device='lun' (SCSI passthrough: now device='disk', as --lun-as-disk asks)");
-    for (const char* a : {"rawio", "sgio"}) {
-      if (disk.attribute(a)) {
-        dropped.push_back(who + "<disk " + a + "='" + Attr(disk, a) + "'> (lun devices only)");
-        disk.remove_attribute(a);
-      }
-    }
-  }
+  if (Attr(disk, "device") == "lun") DropLunOnly(disk, who, dropped);
   SetAttr(disk, "device", "disk", kDiskOrder);
 
   // <driver>: created as the first child when missing, as libvirt formats it.
