@@ -47,6 +47,9 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
   sub->add_flag("--start", a->start, "start the VM on RBD afterwards (default: if it was running)");
   sub->add_flag("--no-start", a->no_start, "leave the VM shut off afterwards");
   sub->add_flag("--update-caps", o.update_caps, "grant an existing cephx user access to the pool, keeping its caps");
+  sub->add_flag("--lun-as-disk", o.lun_as_disk,
+                "move SCSI passthrough disks (device='lun') as plain disks (device='disk'), dropping their lun-only "
+                "settings");
   sub->add_flag("--live", o.live,
                 "move a running VM without stopping it: libvirt block copies, then a pivot (docs/live-migration.md)");
   if (!for_plan) {

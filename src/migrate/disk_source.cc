@@ -43,17 +43,53 @@ Result<OpenedSource> OpenDirect(const DiskInfo& disk) {
   return o;
 }
 
+Result<OpenedSource> Exported(const DiskInfo& disk, ExportSpec spec, std::string fingerprint,
+                              std::string read_path) {
+  auto exp = NbdExport::Start(spec);
+  if (!exp.ok()) return exp.status().Wrap(fmt::format("disk {}", disk.target));
+  auto conns = NbdConnections::Open(spec.socket_path, disk.source, spec.connections, /*want_allocation=*/true);
+  if (!conns.ok()) return conns.status();
+  OpenedSource o;
+  o.fingerprint = std::move(fingerprint);
+  o.read_path = std::move(read_path);
+  o.export_pid = static_cast<uint64_t>((*exp)->pid());
+  o.socket_path = spec.socket_path;
+  o.source = std::make_unique<ExportedSource>(std::move(*exp), std::make_unique<NbdSource>(std::move(*conns)));
+  return o;
+}
+
+// A raw slice: the whole source's fingerprint and the slice's bounds.
+Result<OpenedSource> OpenSlice(const DiskInfo& disk, const std::string& socket_dir, int connections) {
+  auto whole = FileSource::Open(disk.source);
+  if (!whole.ok()) return whole.status();
+  auto fp = (*whole)->Fingerprint();
+  if (!fp.ok()) return fp.status();
+  if (disk.slice_offset + disk.slice_size > (*whole)->size())
+    return Status::Refused(fmt::format("disk {}: its slice ({} bytes at offset {}) ends past the end of {} ({} bytes)",
+                                       disk.target, disk.slice_size, disk.slice_offset, disk.source,
+                                       (*whole)->size()));
+  ExportSpec spec;
+  spec.image_opts = ImageOptsForSlice(disk.source, disk.slice_offset, disk.slice_size, (*whole)->is_block_device());
+  spec.socket_path = ExportSocketPath(socket_dir, disk.target);
+  spec.connections = connections;
+  return Exported(disk, spec, fmt::format("{}:slice={}+{}", *fp, disk.slice_offset, disk.slice_size),
+                  DescribeReadPath(disk, nullptr));
+}
+
 }  // namespace
 
 bool QemuReadsFormat(const std::string& f) { return IsImageFormat(f); }
 
 ReadPath ReadPathFor(const DiskInfo& disk) {
+  if (disk.sliced) return ReadPath::kQemuNbd;  // only the slice, through qemu's raw offset/size
   if (disk.driver_type.empty() || disk.driver_type == "raw") return ReadPath::kDirect;
   return ReadPath::kQemuNbd;
 }
 
 std::string DescribeReadPath(const DiskInfo& disk, const ImageChain* chain) {
   if (ReadPathFor(disk) == ReadPath::kDirect) return "direct";
+  if (disk.sliced)
+    return fmt::format("qemu-nbd (raw slice: {} bytes at offset {})", disk.slice_size, disk.slice_offset);
   return fmt::format("qemu-nbd ({})", chain ? chain->Describe() : disk.driver_type);
 }
 
@@ -63,6 +99,7 @@ std::string ExportSocketPath(const std::string& socket_dir, const std::string& t
 
 Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections) {
   if (ReadPathFor(disk) == ReadPath::kDirect) return OpenDirect(disk);
+  if (disk.sliced) return OpenSlice(disk, socket_dir, connections);
   if (!QemuReadsFormat(disk.driver_type))
     return Status::Refused(fmt::format("disk {}: format '{}' is not one virt2rbd reads", disk.target,
                                        disk.driver_type));

@@ -28,6 +28,7 @@ struct MigrateOptions {
   int shutdown_timeout_s = 300;
   std::optional<bool> start;            // --start / --no-start; unset: as it was
   bool update_caps = false;
+  bool lun_as_disk = false;             // --lun-as-disk: device='lun' disks move as device='disk'
   std::string state_dir = kDefaultStateDir;
   // Copy tuning (shared in-flight budget across disks).
   size_t in_flight = 16;

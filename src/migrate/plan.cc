@@ -177,13 +177,29 @@ DiskClassification ResolveVolume(const MigrateOptions& opts, const DiskInfo& dis
   if (r.decision != DiskDecision::kMove) return {r.decision, r.reason};
   dp->disk = r.disk;
   dp->pool_type = vol.value().pool_type;
-  DiskClassification c = ClassifyDisk(r.disk);
+  DiskClassification c = ClassifyDisk(r.disk, {.lun_as_disk = opts.lun_as_disk});
   if (opts.live && c.decision == DiskDecision::kMove)
     plan->refusals.push_back(fmt::format("disk {}: pool volume {} is not moved live yet (the running VM names it by "
                                          "pool and volume, the live copy checks it by path): migrate the VM offline "
                                          "(without --live)",
                                          disk.target, disk.source));
   return c;
+}
+
+// A raw slice: only the slice moves, read through qemu's raw offset/size;
+// offline only (the live verification reads the source directly).
+void PlanSlice(const MigrateOptions& opts, const DiskInfo& disk, const SourceFacts& s, DiskPlan* dp, Plan* plan) {
+  if (disk.slice_offset + disk.slice_size > s.size)
+    plan->refusals.push_back(fmt::format("disk {}: its slice ({} bytes at offset {}) ends past the end of {} ({} "
+                                         "bytes)",
+                                         disk.target, disk.slice_size, disk.slice_offset, disk.source, s.size));
+  dp->size = disk.slice_size;
+  dp->allocated = std::min(s.allocated, disk.slice_size);
+  dp->read_path = fmt::format("qemu-nbd (raw slice: {} bytes at offset {})", disk.slice_size, disk.slice_offset);
+  if (opts.live)
+    plan->refusals.push_back(fmt::format("disk {}: a slice of {} is not moved live: migrate the VM offline (without "
+                                         "--live)",
+                                         disk.target, disk.source));
 }
 
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
@@ -202,7 +218,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
     dp.disk = written;
     bool selected = opts.disks.empty() ||
                     std::find(opts.disks.begin(), opts.disks.end(), written.target) != opts.disks.end();
-    DiskClassification c = ClassifyDisk(written);
+    DiskClassification c = ClassifyDisk(written, {.lun_as_disk = opts.lun_as_disk});
     if (selected && c.decision == DiskDecision::kMove && written.type == "volume")
       c = ResolveVolume(opts, written, volumes, &dp, plan);
     const DiskInfo& disk = dp.disk;
@@ -245,6 +261,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
+        if (disk.sliced) PlanSlice(opts, disk, s, &dp, plan);
         NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "
@@ -350,6 +367,7 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
   plan.pool = opts.pool;
   plan.domain = opts.domain;
   plan.cache = opts.cache;
+  plan.lun_as_disk = opts.lun_as_disk;
   plan.old_xml = domain.xml;
   plan.secret_usage = "client." + opts.client_user + " secret";
   plan.secret_uuid = domain.secret_uuid;
@@ -374,6 +392,7 @@ Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::
     ro.auth_username = plan.user_id;
     ro.secret_uuid = plan.secret_uuid.value_or(kNewSecretPlaceholder);
     ro.cache = opts.cache;
+    ro.lun_as_disk = opts.lun_as_disk;
     auto rw = RewriteDisksToRbd(domain.xml, rewrites, ro);
     if (!rw.ok()) {
       plan.refusals.push_back(rw.status().message());

@@ -102,6 +102,7 @@ struct Plan {
   std::optional<std::string> secret_uuid;  // set when an existing secret is reused
   std::vector<MonHost> hosts;
   std::string cache;
+  bool lun_as_disk = false;           // --lun-as-disk
   std::vector<std::string> dropped;
   std::string old_xml, new_xml, xml_diff;
   uint64_t known_bytes = 0, upper_bytes = 0, available_bytes = 0;

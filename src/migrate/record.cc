@@ -55,6 +55,10 @@ void FoldBegin(const Record& r, MigrationState& s, DiskRecord*) {
     dr.volume = JsonField<std::string>(jd, "volume", "");  // optional: volume disks only
     dr.image = Str(jd, "image");
     dr.size = JsonField<uint64_t>(jd, "size", 0);
+    if (jd.contains("slice") && jd["slice"].is_object()) {
+      dr.slice_offset = JsonField<uint64_t>(jd["slice"], "offset", 0);
+      dr.slice_size = JsonField<uint64_t>(jd["slice"], "size", 0);
+    }
     s.disks.push_back(dr);
   }
 }

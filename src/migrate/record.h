@@ -43,6 +43,9 @@ struct DiskRecord {
   std::string target, source, image;
   std::string format = "raw";  // of the source, as libvirt's definition gave it
   std::string volume;  // a pool volume disk: "POOL/VOLUME" (source and format: what it resolved to)
+  // <slice type='storage'>: only SLICE_SIZE bytes at SLICE_OFFSET of the
+  // source were copied (slice_size 0: the whole source).
+  uint64_t slice_offset = 0, slice_size = 0;
   uint64_t size = 0;
   bool create_intent = false;  // image-create written, image-created maybe not
   bool created = false;        // this migration created the image

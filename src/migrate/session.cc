@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "copy/file_source.h"
 #include "migrate/disk_source.h"
 #include "qemu/image_info.h"
@@ -134,7 +136,8 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
     SourceFacts f;
     f.path = disk.source;
     auto src = FileSource::Open(disk.source);
-    if (src.ok() && disk.type == "file" && ReadPathFor(disk) == ReadPath::kQemuNbd) {
+    // A raw slice: the whole source's facts (the plan takes the slice).
+    if (src.ok() && !disk.sliced && ReadPathFor(disk) == ReadPath::kQemuNbd) {
       // The format is libvirt's (never probed); qemu reads the chain.
       auto chain = ProbeImageChain(disk.source, disk.driver_type);
       if (!chain.ok()) {
@@ -143,6 +146,11 @@ std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInf
         f.readable = true;
         f.size = chain->virtual_size();
         for (const ImageLayer& l : chain->layers) f.allocated += l.actual_size;
+        // An image on a block device: the device's size bounds what it holds.
+        if ((*src)->is_block_device()) {
+          f.is_block = true;
+          f.allocated = std::max(f.allocated, (*src)->size());
+        }
         f.chain = chain->Describe();
         f.snapshots = chain->layers[0].snapshots;
       }

@@ -160,6 +160,7 @@ Result<RewriteResult> RewriteForSwitch(const Plan& plan, const std::string& secr
   ro.auth_username = plan.user_id;
   ro.secret_uuid = secret_uuid;
   ro.cache = plan.cache;
+  ro.lun_as_disk = plan.lun_as_disk;
   return RewriteDisksToRbd(plan.old_xml, rewrites, ro);
 }
 
@@ -235,6 +236,7 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
                          {"size", d->size}};
     // A pool volume: the source and format are what it resolved to.
     if (!d->disk.volume.empty()) jd["volume"] = d->disk.pool + "/" + d->disk.volume;
+    if (d->disk.sliced) jd["slice"] = {{"offset", d->disk.slice_offset}, {"size", d->disk.slice_size}};
     disks.push_back(std::move(jd));
   }
   nlohmann::json hosts = nlohmann::json::array();

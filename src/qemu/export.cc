@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -117,8 +118,20 @@ std::string QemuOptValue(const std::string& value) {
   return out;
 }
 
+std::string ImageOptsForFile(const std::string& path, const std::string& format, bool block_device) {
+  return fmt::format("driver={},file.driver={},file.filename={}", QemuOptValue(format),
+                     block_device ? "host_device" : "file", QemuOptValue(path));
+}
+
+std::string ImageOptsForSlice(const std::string& path, uint64_t offset, uint64_t size, bool block_device) {
+  return fmt::format("driver=raw,offset={},size={},file.driver={},file.filename={}", offset, size,
+                     block_device ? "host_device" : "file", QemuOptValue(path));
+}
+
 std::string ImageOptsForFile(const std::string& path, const std::string& format) {
-  return fmt::format("driver={},file.driver=file,file.filename={}", QemuOptValue(format), QemuOptValue(path));
+  struct stat st {};
+  bool block = stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+  return ImageOptsForFile(path, format, block);
 }
 
 Result<std::unique_ptr<NbdExport>> NbdExport::Start(const ExportSpec& spec) {

@@ -33,9 +33,17 @@ struct ExportSpec {
   int start_timeout_s = 30;
 };
 
-// --image-opts for a local image file in FORMAT (raw, qcow2, vmdk, vdi,
-// vhdx, qed, ...); commas in the path are escaped the way qemu wants.
+// --image-opts for a local image in FORMAT (raw, qcow2, vmdk, vdi, vhdx, qed,
+// ...) held in a file or on a block device (a qcow2 logical volume): qemu's
+// file or host_device protocol driver, as the path is (stat; a path that
+// cannot be examined is taken for a file, and qemu-nbd says why it fails).
+// Commas in the path are escaped the way qemu wants.
 std::string ImageOptsForFile(const std::string& path, const std::string& format);
+std::string ImageOptsForFile(const std::string& path, const std::string& format, bool block_device);
+
+// --image-opts for SIZE bytes at OFFSET of a raw file or block device (a
+// libvirt <slice type='storage'>): qemu's raw driver with offset and size.
+std::string ImageOptsForSlice(const std::string& path, uint64_t offset, uint64_t size, bool block_device);
 
 // Commas doubled: one value inside a qemu option string.
 std::string QemuOptValue(const std::string& value);

@@ -71,6 +71,15 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
   d.readonly = bool(disk.child("readonly"));
   d.encrypted = bool(disk.child("encryption")) || bool(src.child("encryption"));
   d.sliced = bool(src.child("slices"));
+  if (d.sliced) {
+    pugi::xml_node slices = src.child("slices");
+    pugi::xml_node only = slices.child("slice");
+    if (only && Attr(only, "type") == "storage" && !only.next_sibling("slice")) {
+      d.slice_offset = only.attribute("offset").as_ullong();
+      d.slice_size = only.attribute("size").as_ullong();
+    }
+  }
+  d.transient = bool(disk.child("transient"));
   for (pugi::xml_node h : src.children("host")) {
     d.hosts.emplace_back(Attr(h, "name"), std::atoi(h.attribute("port").value()));
   }
@@ -249,7 +258,20 @@ std::string SourceAttrReason(std::string_view attr) {
 std::string SourceChildReason(std::string_view child) {
   if (child == "reservations") return "SCSI persistent reservations: lun devices only";
   if (child == "seclabel") return "file and block sources only";
+  if (child == "slices") return "the image holds only the slice";
   return "not an RBD source setting";
+}
+
+// A device='lun' disk becoming device='disk' (--lun-as-disk): its lun-only
+// attributes go (its <reservations> go with the old <source>), each listed.
+void DropLunOnly(pugi::xml_node disk, const std::string& who, std::vector<std::string>& dropped) {
+  dropped.push_back(who + "device='lun' (SCSI passthrough: now device='disk', as --lun-as-disk asks)");
+  for (const char* a : {"rawio", "sgio"}) {
+    if (disk.attribute(a)) {
+      dropped.push_back(who + "<disk " + a + "='" + Attr(disk, a) + "'> (lun devices only)");
+      disk.remove_attribute(a);
+    }
+  }
 }
 
 // Rewrites one <disk> in place (see RewriteDisksToRbd for the contract).
@@ -259,6 +281,7 @@ void RewriteDisk(pugi::xml_node disk, const RbdDiskRewrite& spec, const RbdRewri
   const std::string who = spec.target + ": ";
 
   SetAttr(disk, "type", "network", kDiskOrder);
+  if (Attr(disk, "device") == "lun") DropLunOnly(disk, who, dropped);
   SetAttr(disk, "device", "disk", kDiskOrder);
 
   // <driver>: created as the first child when missing, as libvirt formats it.
@@ -403,7 +426,7 @@ bool IsImageFormat(const std::string& f) {
   return f == "qcow2" || f == "qcow" || f == "vmdk" || f == "vdi" || f == "vhdx" || f == "vpc" || f == "qed";
 }
 
-DiskClassification ClassifyDisk(const DiskInfo& d) {
+DiskClassification ClassifyDisk(const DiskInfo& d, const ClassifyOptions& options) {
   using enum DiskDecision;
   if (d.device == "cdrom" || d.device == "floppy") return {kStay, "removable media stays"};
   if (d.type == "network") {
@@ -412,30 +435,41 @@ DiskClassification ClassifyDisk(const DiskInfo& d) {
   }
   if (d.type != "file" && d.type != "block" && d.type != "volume")
     return {kStay, "type '" + d.type + "' is not supported: stays"};
-  // An image file in a format qemu reads moves (read through qemu-nbd); a
-  // block device holding an image, or a format virt2rbd does not read, stays.
-  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type != "block" && IsImageFormat(d.driver_type))) {
+  // An image in a format qemu reads, in a file, a volume or on a block device
+  // (a qcow2 logical volume), moves (read through qemu-nbd); a format virt2rbd
+  // does not read stays.
+  if (!d.driver_type.empty() && d.driver_type != "raw" && !IsImageFormat(d.driver_type)) {
     return {kStay, d.driver_type + (d.type == "block" ? " block device" : " " + d.type) + ": not raw"};
   }
   if (d.type == "volume" ? d.pool.empty() || d.volume.empty() : d.source.empty())
     return {kStay, "no source: nothing to move"};
   const std::string excl = "; exclude it with --disks";
-  if (d.device == "lun") {
+  if (d.device == "lun" && !options.lun_as_disk) {
     return {kRefuse,
-            "SCSI passthrough (device='lun') cannot move to RBD; change it to device='disk' or "
-            "exclude it with --disks"};
+            "SCSI passthrough (device='lun') cannot move to RBD (qemu passes SCSI commands to a host device); "
+            "convert it to device='disk' with --lun-as-disk, or exclude it with --disks"};
   }
-  if (d.device != "disk") return {kRefuse, "device '" + d.device + "' is not supported" + excl};
+  if (d.device != "disk" && d.device != "lun") return {kRefuse, "device '" + d.device + "' is not supported" + excl};
   if (d.shareable) return {kRefuse, "shared with other VMs (<shareable/>): not supported" + excl};
-  if (d.encrypted) return {kRefuse, "has <encryption>: not supported" + excl};
-  if (d.sliced) return {kRefuse, "uses part of its source (<slices>): not supported" + excl};
+  if (d.encrypted)
+    return {kRefuse, "has <encryption> (an encrypted image: its secret and format do not carry over to a raw RBD "
+                     "image): not supported" + excl};
+  if (d.transient)
+    return {kRefuse, "is <transient/> (its changes are discarded when the VM stops, through a local overlay "
+                     "libvirt keeps for local disks only): not supported; remove <transient/>" + excl};
+  if (d.sliced && d.slice_size == 0)
+    return {kRefuse, "uses part of its source (<slices>) but not as one storage slice with a size: not supported" +
+                         excl};
+  if (d.sliced && !d.driver_type.empty() && d.driver_type != "raw")
+    return {kRefuse, "is a " + d.driver_type + " image in a slice of its source (<slices>): not supported" + excl};
   std::string bus = d.bus.empty() ? InferBus(d.target) : d.bus;
   if (bus.empty()) {
     return {kRefuse, "no bus given and none follows from target '" + d.target +
                          "'; set <target bus='virtio'> (or scsi, sata, ide)" + excl};
   }
-  if (bus != "virtio" && bus != "scsi" && bus != "sata" && bus != "ide") {
-    return {kRefuse, "bus '" + bus + "' is not supported; change it to virtio, scsi, sata or ide" + excl};
+  // Every bus libvirt allows a network disk on.
+  if (bus != "virtio" && bus != "scsi" && bus != "sata" && bus != "ide" && bus != "usb" && bus != "sd") {
+    return {kRefuse, "bus '" + bus + "' is not supported; change it to virtio, scsi, sata, ide, usb or sd" + excl};
   }
   return {kMove, ""};
 }
@@ -465,7 +499,7 @@ Result<RewriteResult> RewriteDisksToRbd(const std::string& xml,
       return Status::Refused("disk '" + spec.target + "' is not in domain '" + domain + "'",
                              present.empty() ? "the domain has no disks" : "its disks: " + present);
     }
-    DiskClassification c = ClassifyDisk(DiskFromNode(disk));
+    DiskClassification c = ClassifyDisk(DiskFromNode(disk), {.lun_as_disk = options.lun_as_disk});
     if (c.decision != DiskDecision::kMove) {
       return Status::Refused("disk '" + spec.target + "' of domain '" + domain +
                              "' cannot move to RBD: " + c.reason);

@@ -36,6 +36,10 @@ struct DiskInfo {
   bool readonly = false;    // <readonly/>
   bool encrypted = false;   // <encryption> as a disk child or in <source>
   bool sliced = false;      // <source><slices>: only part of the source is the disk
+  // The one <slice type='storage' offset size> of a sliced disk (size 0: no
+  // such single slice: refused).
+  uint64_t slice_offset = 0, slice_size = 0;
+  bool transient = false;   // <transient/>: changes discarded when the VM stops
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
   // <mirror>: a block job copying this disk (live XML only). Empty job: none.
@@ -83,17 +87,24 @@ bool IsImageFormat(const std::string& driver_type);
 //           (nor, for a file or a volume, an image format qemu reads)
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
 //           or block disk without a source ("no source: nothing to move").
-//  kRefuse: device='lun', <shareable/>, encryption, <source><slices>, or a bus
-//           other than virtio/scsi/sata/ide (a missing bus is inferred from the
+//  kRefuse: device='lun' (unless lun_as_disk), <shareable/>, encryption,
+//           <transient/>, <source><slices> other than one storage slice of a
+//           raw disk (that one moves: only the slice), or a bus other than
+//           virtio/scsi/sata/ide/usb/sd (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
-//  kMove:   device='disk' of type block, or type file or volume, with driver
-//           type raw, none or (file, volume) an image format. A volume disk
-//           is resolved by the planner (ResolveVolumeDisk) and classified
-//           again as the file or block disk it is. (Block devices holding qcow2 stay too: copying their bytes
-//           and calling them raw would change what the guest sees.)
+//  kMove:   device='disk' of type block, file or volume, with driver type raw,
+//           none, or an image format qemu reads (IsImageFormat: qcow2, vmdk,
+//           ...; read through qemu-nbd, on a block device with host_device).
+//           A volume disk is resolved by the planner (ResolveVolumeDisk) and
+//           classified again as the file or block disk it is.
 // Stays come before refusals: a disk that would not move anyway (say a
 // network LUN or a shared cdrom) is never a reason to refuse the migration.
-DiskClassification ClassifyDisk(const DiskInfo& disk);
+// With lun_as_disk (the operator's explicit --lun-as-disk), device='lun'
+// moves as device='disk' (the rewrite drops its lun-only settings).
+struct ClassifyOptions {
+  bool lun_as_disk = false;
+};
+DiskClassification ClassifyDisk(const DiskInfo& disk, const ClassifyOptions& options = {});
 
 struct MonHost {
   std::string host;  // as qemu expects it (name, IPv4 or bare IPv6 address)
@@ -111,6 +122,7 @@ struct RbdRewriteOptions {
   std::string auth_username;   // cephx id without "client."; empty: no <auth>
   std::string secret_uuid;     // the libvirt ceph secret; required with a user
   std::string cache = "writeback";
+  bool lun_as_disk = false;    // device='lun' disks may be rewritten (as device='disk')
 };
 
 struct RewriteResult {

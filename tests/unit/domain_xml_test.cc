@@ -159,11 +159,14 @@ TEST(DomainXml, ClassifyMovesRawBlockAndFileDisks) {
   DiskInfo inferred = Disk("block", "disk", "");
   inferred.target = "sdc";  // scsi, inferred as libvirt does
   EXPECT_EQ(ClassifyDisk(inferred).decision, DiskDecision::kMove);
-  // Image files in a format qemu reads move too (read through qemu-nbd).
-  for (const char* format : {"qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed"}) {
-    DiskInfo img = Disk("file", "disk");
-    img.driver_type = format;
-    EXPECT_EQ(ClassifyDisk(img).decision, DiskDecision::kMove) << format;
+  // Images in a format qemu reads move too (read through qemu-nbd), in files
+  // and on block devices (a qcow2 logical volume: host_device).
+  for (const char* type : {"file", "block"}) {
+    for (const char* format : {"qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed"}) {
+      DiskInfo img = Disk(type, "disk");
+      img.driver_type = format;
+      EXPECT_EQ(ClassifyDisk(img).decision, DiskDecision::kMove) << type << " " << format;
+    }
   }
 }
 
@@ -184,9 +187,9 @@ TEST(DomainXml, ClassifyKeepsRemovableNetworkNonRawAndOtherTypesWithAReason) {
   DiskInfo iso = Disk("file", "disk");
   iso.driver_type = "iso";
   stays(iso, "iso file: not raw");
-  DiskInfo qcow_lv = Disk("block", "disk");
-  qcow_lv.driver_type = "qcow2";
-  stays(qcow_lv, "qcow2 block device: not raw");  // its bytes are not the guest's disk
+  DiskInfo qed_lv = Disk("block", "disk");
+  qed_lv.driver_type = "iso";
+  stays(qed_lv, "iso block device: not raw");
   DiskInfo empty = Disk("block", "disk");
   empty.source.clear();
   stays(empty, "no source: nothing to move");
@@ -201,16 +204,96 @@ TEST(DomainXml, ClassifyRefusesLunShareableEncryptedAndOddBusesNamingTheFix) {
     EXPECT_NE(c.reason.find(part), std::string::npos) << c.reason;
   };
   refused(Disk("block", "lun", "scsi"),
-          "SCSI passthrough (device='lun') cannot move to RBD; change it to device='disk' or exclude it "
-          "with --disks");
+          "SCSI passthrough (device='lun') cannot move to RBD (qemu passes SCSI commands to a host device); "
+          "convert it to device='disk' with --lun-as-disk, or exclude it with --disks");
   DiskInfo shared = Disk("block", "disk");
   shared.shareable = true;
   refused(shared, "shared with other VMs");
   DiskInfo enc = Disk("file", "disk");
   enc.encrypted = true;
-  refused(enc, "has <encryption>: not supported");
-  refused(Disk("block", "disk", "usb"), "bus 'usb' is not supported");
-  refused(Disk("block", "disk", "usb"), "--disks");
+  refused(enc, "has <encryption> (an encrypted image");
+  refused(enc, "--disks");
+  DiskInfo transient = Disk("file", "disk");
+  transient.driver_type = "qcow2";
+  transient.transient = true;
+  refused(transient, "is <transient/> (its changes are discarded when the VM stops");
+  refused(transient, "remove <transient/>; exclude it with --disks");
+  refused(Disk("block", "disk", "xen"), "bus 'xen' is not supported; change it to virtio, scsi, sata, ide, usb or sd");
+  refused(Disk("block", "disk", "xen"), "--disks");
+}
+
+TEST(DomainXml, ClassifyMovesUsbAndSdBusDisks) {
+  // libvirt allows a network (RBD) disk on both.
+  EXPECT_EQ(ClassifyDisk(Disk("block", "disk", "usb")).decision, DiskDecision::kMove);
+  EXPECT_EQ(ClassifyDisk(Disk("file", "disk", "sd")).decision, DiskDecision::kMove);
+}
+
+TEST(DomainXml, ClassifyMovesALunOnlyWhenAskedTo) {
+  DiskInfo lun = Disk("block", "lun", "scsi");
+  EXPECT_EQ(ClassifyDisk(lun).decision, DiskDecision::kRefuse);
+  EXPECT_EQ(ClassifyDisk(lun, {.lun_as_disk = true}).decision, DiskDecision::kMove);
+  // Still refused for what else it is.
+  lun.shareable = true;
+  EXPECT_EQ(ClassifyDisk(lun, {.lun_as_disk = true}).decision, DiskDecision::kRefuse);
+}
+
+TEST(DomainXml, AStorageSliceOfARawDiskMovesOtherSlicesAreRefused) {
+  auto parse = [](const std::string& driver, const std::string& slices) {
+    auto info = ParseDomainXml(
+        Domain("    <disk type='file' device='disk'>\n      <driver name='qemu' type='" + driver + "'/>\n"
+               "      <source file='/a.img'>\n        <slices>\n" + slices + "        </slices>\n"
+               "      </source>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n"));
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    return info->disks[0];
+  };
+  DiskInfo raw = parse("raw", "          <slice type='storage' offset='9876' size='123456789'/>\n");
+  EXPECT_TRUE(raw.sliced);
+  EXPECT_EQ(raw.slice_offset, 9876u);
+  EXPECT_EQ(raw.slice_size, 123456789u);
+  EXPECT_EQ(ClassifyDisk(raw).decision, DiskDecision::kMove);
+  DiskInfo qcow2 = parse("qcow2", "          <slice type='storage' offset='0' size='1048576'/>\n");
+  EXPECT_EQ(ClassifyDisk(qcow2).decision, DiskDecision::kRefuse);
+  EXPECT_NE(ClassifyDisk(qcow2).reason.find("is a qcow2 image in a slice of its source"), std::string::npos);
+  DiskInfo two = parse("raw", "          <slice type='storage' offset='0' size='512'/>\n"
+                              "          <slice type='storage' offset='512' size='512'/>\n");
+  EXPECT_EQ(two.slice_size, 0u);
+  EXPECT_NE(ClassifyDisk(two).reason.find("not as one storage slice with a size"), std::string::npos);
+}
+
+TEST(DomainXml, TransientIsParsed) {
+  auto info = ParseDomainXml(
+      Domain("    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
+             "      <source file='/a.qcow2'/>\n      <target dev='vda' bus='virtio'/>\n      <transient/>\n"
+             "    </disk>\n"));
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_TRUE(info->disks[0].transient);
+  EXPECT_EQ(ClassifyDisk(info->disks[0]).decision, DiskDecision::kRefuse);
+}
+
+TEST(DomainXml, LunAsDiskBecomesADiskDroppingLunOnlySettingsListed) {
+  const std::string in = Domain(
+      "    <disk type='block' device='lun' rawio='yes' sgio='unfiltered'>\n"
+      "      <driver name='qemu' type='raw'/>\n      <source dev='/dev/sdb'>\n"
+      "        <reservations managed='yes'/>\n      </source>\n      <target dev='sda' bus='scsi'/>\n"
+      "    </disk>\n");
+  // Without the option the rewrite refuses, as the plan does.
+  auto refused = RewriteDisksToRbd(in, {{"sda", "rbd", "i"}}, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--lun-as-disk"), std::string::npos) << refused.status().message();
+
+  RbdRewriteOptions opt;
+  opt.lun_as_disk = true;
+  auto r = RewriteDisksToRbd(in, {{"sda", "rbd", "i"}}, opt);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::string disk = DiskOf(r->xml, "sda");
+  EXPECT_EQ(disk.rfind("<disk type='network' device='disk'>", 0), 0u) << disk;
+  for (const char* gone : {"rawio", "sgio", "reservations", "lun"})
+    EXPECT_EQ(disk.find(gone), std::string::npos) << gone << " in " << disk;
+  for (const char* line : {"sda: device='lun' (SCSI passthrough: now device='disk', as --lun-as-disk asks)",
+                           "sda: <disk rawio='yes'> (lun devices only)",
+                           "sda: <disk sgio='unfiltered'> (lun devices only)",
+                           "sda: <reservations> (SCSI persistent reservations: lun devices only)"})
+    EXPECT_NE(std::find(r->dropped.begin(), r->dropped.end(), line), r->dropped.end()) << line;
 }
 
 TEST(DomainXml, RealisticDomainChangesOnlyTheMigratedDisks) {
@@ -426,17 +509,20 @@ TEST(DomainXml, DisksThatDoNotMoveAreRefusedByTheRewrite) {
   refused("    <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' "
           "name='p/i'/><target dev='vda' bus='virtio'/></disk>\n",
           "already on RBD");
-  refused("    <disk type='block' device='disk'><driver name='qemu' type='qcow2'/><source dev='/dev/vg/a'/>"
+  refused("    <disk type='block' device='disk'><driver name='qemu' type='cloop'/><source dev='/dev/vg/a'/>"
           "<target dev='vda' bus='virtio'/></disk>\n",
-          "qcow2 block device: not raw");
+          "cloop block device: not raw");
   refused("    <disk type='block' device='lun'><source dev='/dev/sdb'/><target dev='vda' bus='scsi'/></disk>\n",
           "device='lun'");
   refused(BlockDisk("/dev/sdb", "vda", "      <shareable/>\n"), "shared with other VMs");
   refused(BlockDisk("/dev/sdb", "vda", "      <encryption format='luks'><secret type='passphrase' uuid='u'/>"
                                        "</encryption>\n"),
           "has <encryption>");
-  refused("    <disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda' bus='usb'/></disk>\n",
-          "bus 'usb' is not supported");
+  refused("    <disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda' bus='xen'/></disk>\n",
+          "bus 'xen' is not supported");
+  refused("    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/a.qcow2'/>"
+          "<target dev='vda' bus='virtio'/><transient/></disk>\n",
+          "is <transient/>");
 }
 
 TEST(DomainXml, UnknownTargetIsRefusedNamingItAndTheDisksThere) {

@@ -44,10 +44,11 @@ const std::string kCdrom =
     "      <target dev='sda' bus='sata'/>\n"
     "      <readonly/>\n"
     "    </disk>\n";
-// A qcow2 image on a logical volume: stays (its bytes are not the guest's).
-const std::string kQcow2 =
+// A cloop image on a logical volume: stays (a format virt2rbd does not read;
+// a qcow2 one moves, read through qemu).
+const std::string kCloop =
     "    <disk type='block' device='disk'>\n"
-    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <driver name='qemu' type='cloop'/>\n"
     "      <source dev='/dev/vg0/scratch'/>\n"
     "      <target dev='vdc' bus='virtio'/>\n"
     "    </disk>\n";
@@ -97,8 +98,8 @@ std::string DomainXml(const std::string& disks) {
          "</domain>\n";
 }
 
-// Two block disks on loop devices, a cdrom, a qcow2 logical volume and a disk already on RBD.
-std::string StandardDisks() { return kVda + kVdb + kCdrom + kQcow2 + kRbd; }
+// Two block disks on loop devices, a cdrom, a cloop logical volume and a disk already on RBD.
+std::string StandardDisks() { return kVda + kVdb + kCdrom + kCloop + kRbd; }
 
 // ------------------------------------------------------------------ the facts
 
@@ -239,10 +240,10 @@ TEST(Plan, ShutOffDomainMovesBothBlockDisksAndKeepsTheRestWithReasons) {
   EXPECT_EQ(cdrom->reason, "removable media stays");
   EXPECT_TRUE(cdrom->image.empty());
 
-  const DiskPlan* qcow2 = DiskOf(p, "vdc");
-  ASSERT_NE(qcow2, nullptr);
-  EXPECT_EQ(qcow2->decision, DiskDecision::kStay);
-  EXPECT_EQ(qcow2->reason, "qcow2 block device: not raw");
+  const DiskPlan* cloop = DiskOf(p, "vdc");
+  ASSERT_NE(cloop, nullptr);
+  EXPECT_EQ(cloop->decision, DiskDecision::kStay);
+  EXPECT_EQ(cloop->reason, "cloop block device: not raw");
 
   const DiskPlan* net = DiskOf(p, "vdd");
   ASSERT_NE(net, nullptr);
@@ -316,6 +317,24 @@ TEST(Plan, AQcow2FileMovesAtItsVirtualSizeReadThroughQemuAndItsSnapshotsAreNamed
   // The switched definition names a flat raw image, not the old chain.
   EXPECT_TRUE(Contains(p.new_xml, "vmpool/web1-vdf")) << p.new_xml;
   EXPECT_FALSE(Contains(p.new_xml, "app.qcow2")) << p.new_xml;
+}
+
+TEST(Plan, AQcow2LogicalVolumeMovesReadThroughQemu) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kCloop.substr(0, kCloop.find("cloop")) + "qcow2" +
+                           kCloop.substr(kCloop.find("cloop") + 5));
+  SourceFacts lv = BlockSource("/dev/vg0/scratch", 4 * kGiB);
+  lv.size = 2 * kGiB;  // the qcow2's virtual size
+  lv.chain = "qcow2";
+  f.sources["/dev/vg0/scratch"] = lv;
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  const DiskPlan* vdc = DiskOf(p, "vdc");
+  EXPECT_EQ(vdc->decision, DiskDecision::kMove);
+  EXPECT_EQ(vdc->size, 2 * kGiB);
+  EXPECT_EQ(vdc->read_path, "qemu-nbd (qcow2)");
+  EXPECT_TRUE(vdc->allocated_upper_bound);
+  EXPECT_TRUE(Contains(p.new_xml, "vmpool/web1-vdc")) << p.new_xml;
 }
 
 TEST(Plan, AQcow2FileIsNotMovedLiveYetAndAnUnreadableOneIsRefusedWithQemusReason) {
@@ -450,16 +469,16 @@ TEST(Plan, NewXmlTurnsTheMovedDisksIntoRbdNetworkDisksAndKeepsTheOthers) {
   const DiskInfo* cdrom = InfoOf(*info, "sda");
   EXPECT_EQ(cdrom->type, "file");
   EXPECT_EQ(cdrom->source, "/var/lib/libvirt/images/debian-12.iso");
-  const DiskInfo* qcow2 = InfoOf(*info, "vdc");
-  EXPECT_EQ(qcow2->type, "block");
-  EXPECT_EQ(qcow2->driver_type, "qcow2");
+  const DiskInfo* cloop = InfoOf(*info, "vdc");
+  EXPECT_EQ(cloop->type, "block");
+  EXPECT_EQ(cloop->driver_type, "cloop");
   const DiskInfo* net = InfoOf(*info, "vdd");
   EXPECT_EQ(net->source, "other/shared-data");
 
   // Everything else of the domain stays.
   for (const char* kept : {"<boot order='1'/>", "<serial>data-1</serial>", "passwd='s3cret'",
                            "<app:owner xmlns:app='http://example.com/app'>team-a</app:owner>",
-                           "<source network='default'/>", kCdrom.c_str(), kQcow2.c_str(), kRbd.c_str()})
+                           "<source network='default'/>", kCdrom.c_str(), kCloop.c_str(), kRbd.c_str()})
     EXPECT_TRUE(Contains(p.new_xml, kept)) << "lost: " << kept << "\n" << p.new_xml;
   EXPECT_FALSE(Contains(p.new_xml, "/dev/loop3"));
   EXPECT_FALSE(Contains(p.new_xml, "/dev/loop4"));
@@ -715,6 +734,59 @@ TEST(Plan, RefusesALunDisk) {
   EXPECT_EQ(DiskOf(p, "sdb")->decision, DiskDecision::kRefuse);
 }
 
+TEST(Plan, ALunDiskMovesAsADiskWithLunAsDiskAndSaysSo) {
+  Facts f;
+  f.domain.xml = DomainXml(StandardDisks() + kLun);
+  f.sources["/dev/sdz"] = BlockSource("/dev/sdz", 64 * kMiB);
+  EXPECT_TRUE(Contains(RefusalWith(f.Make(), "disk sdb"), "--lun-as-disk")) << Join(f.Make().refusals);
+  f.opts.lun_as_disk = true;
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  EXPECT_EQ(DiskOf(p, "sdb")->decision, DiskDecision::kMove);
+  EXPECT_EQ(Count(p.dropped, "sdb: device='lun'"), 1) << Join(p.dropped);
+  auto info = ParseDomainXml(p.new_xml);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(InfoOf(*info, "sdb")->device, "disk");
+  EXPECT_EQ(InfoOf(*info, "sdb")->type, "network");
+}
+
+TEST(Plan, ARawSliceMovesAtTheSlicesSizeOfflineOnly) {
+  Facts f;
+  const std::string sliced =
+      "    <disk type='block' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+      "      <source dev='/dev/loop4'>\n        <slices>\n"
+      "          <slice type='storage' offset='1048576' size='33554432'/>\n        </slices>\n"
+      "      </source>\n      <target dev='vdb' bus='virtio'/>\n    </disk>\n";
+  f.domain.xml = DomainXml(kVda + sliced);
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  EXPECT_EQ(DiskOf(p, "vdb")->decision, DiskDecision::kMove);
+  EXPECT_EQ(DiskOf(p, "vdb")->size, 32 * kMiB);
+  EXPECT_EQ(DiskOf(p, "vdb")->read_path, "qemu-nbd (raw slice: 33554432 bytes at offset 1048576)");
+  EXPECT_FALSE(Contains(DiskOf(p, "vdb")->disk.source, "slice"));
+  // The slice is the old source's: the RBD disk has none (dropped, listed).
+  EXPECT_FALSE(Contains(p.new_xml, "<slices>")) << p.new_xml;
+  EXPECT_EQ(Count(p.dropped, "vdb: <slices>"), 1) << Join(p.dropped);
+  f.opts.live = true;
+  f.domain.state = RunState::kRunning;
+  EXPECT_TRUE(Contains(RefusalWith(f.Make(), "disk vdb"), "not moved live")) << Join(f.Make().refusals);
+}
+
+TEST(Plan, UsbAndSdDisksMoveAndATransientOneIsRefused) {
+  Facts f;
+  const std::string usb =
+      "    <disk type='block' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+      "      <source dev='/dev/loop4'/>\n      <target dev='sdb' bus='usb'/>\n    </disk>\n";
+  f.domain.xml = DomainXml(kVda + usb);
+  Plan p = f.Make();
+  ASSERT_TRUE(p.ok()) << Join(p.refusals);
+  EXPECT_EQ(DiskOf(p, "sdb")->decision, DiskDecision::kMove);
+  f.domain.xml = DomainXml(kVda + BlockDisk("/dev/loop4", "vdb", "      <transient/>\n"));
+  p = f.Make();
+  EXPECT_REFUSED_ONLY_FOR(p, "disk vdb");
+  EXPECT_TRUE(Contains(RefusalWith(p, "disk vdb"), "<transient/>")) << Join(p.refusals);
+}
+
 TEST(Plan, ALunDiskLeftOutWithTheDisksOptionIsNoReasonToRefuse) {
   Facts f;
   f.domain.xml = DomainXml(StandardDisks() + kLun);
@@ -937,7 +1009,7 @@ TEST(Plan, RefusesAnEmptyMonmapWithoutMonHosts) {
 
 TEST(Plan, RefusesADomainWithNoDiskThatCanMove) {
   Facts f;
-  f.domain.xml = DomainXml(kCdrom + kQcow2 + kRbd);
+  f.domain.xml = DomainXml(kCdrom + kCloop + kRbd);
   Plan p = f.Make();
   EXPECT_REFUSED_ONLY_FOR(p, "no disk that can move");
   EXPECT_TRUE(p.Moving().empty());

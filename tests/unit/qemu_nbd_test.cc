@@ -85,6 +85,29 @@ void MakeChain(const Dir& d) {
   Sh("qemu-img convert -f qcow2 -O raw " + d / "top.qcow2" + " " + d / "ref.raw");
 }
 
+TEST(NbdTest, ImageOptsUseHostDeviceForABlockDevice) {
+  EXPECT_EQ(ImageOptsForFile("/dev/vg0/a,b", "qcow2", true),
+            "driver=qcow2,file.driver=host_device,file.filename=/dev/vg0/a,,b");
+  EXPECT_EQ(ImageOptsForFile("/var/a.qcow2", "qcow2", false),
+            "driver=qcow2,file.driver=file,file.filename=/var/a.qcow2");
+  Dir d;
+  MakeChain(d);
+  EXPECT_EQ(ImageOptsForFile(d / "top.qcow2", "qcow2"), ImageOptsForFile(d / "top.qcow2", "qcow2", false));
+}
+
+TEST(NbdTest, ASliceExportReadsOnlyTheSlice) {
+  EXPECT_EQ(ImageOptsForSlice("/dev/sdb", 4096, 1 << 20, true),
+            "driver=raw,offset=4096,size=1048576,file.driver=host_device,file.filename=/dev/sdb");
+  Dir d;
+  Sh("dd if=/dev/urandom bs=1M count=3 of=" + d / "whole.raw");
+  auto e = Export(d, ImageOptsForSlice(d / "whole.raw", 1 * kMiB + 512, 1 * kMiB, false));
+  ASSERT_TRUE(e);
+  auto src = Connect(*e);
+  ASSERT_TRUE(src);
+  EXPECT_EQ(src->size(), 1 * kMiB);
+  EXPECT_EQ(ReadAll(*src), Slurp(d / "whole.raw").substr(1 * kMiB + 512, 1 * kMiB));
+}
+
 TEST(NbdTest, ChainReadsAsQemuImgConvertWithHolesAsZeroExtents) {
   Dir d;
   MakeChain(d);
