@@ -295,25 +295,9 @@ Status LiveMigration::StepVerify() {
       // The original as an offline copy reads it (an image file through a
       // journalled read-only export): after the pivot qemu no longer holds
       // it open, so the export takes its lock as for a VM that is off.
-      MigrationState cur = r_.State();  // (Disk() points into it)
-      auto src = OpenJournalledSource(r_, plan_.uuid, d->disk, d->read_path, cur.Disk(d->disk.target),
-                                      kVerifyConnections);
-      if (!src.ok()) { st = src.status(); break; }
-      bool exported = src->export_pid != 0;
-      auto a = HashDisk(*src->source, src_opts, pair.side(0));
-      st = CloseJournalledSource(r_, d->disk.target, &src->source, exported);
+      auto a = HashJournalledSource(r_, plan_.uuid, d->disk, d->read_path, kVerifyConnections, src_opts,
+                                    pair.side(0));
       if (!a.ok()) { st = a.status(); break; }
-      if (!st.ok()) break;
-      // Written while it was read (the hashes alone could miss a write behind the reader).
-      auto after = DiskFingerprint(d->disk);
-      if (!after.ok()) { st = after.status(); break; }
-      if (*after != src->fingerprint) {
-        st = Status::Mismatch(fmt::format("disk {}: {} (or a layer of its chain) was written while it was verified "
-                                          "after the pivot", d->disk.target, d->disk.source),
-                              "nothing may write the original disk once the VM runs on RBD: it is the rollback "
-                              "point; find what wrote it, then rerun to verify again");
-        break;
-      }
       auto snap = r_.s.pool->OpenAtSnapshot(d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }
       auto b = HashDisk(**snap, src_opts, pair.side(1));

@@ -300,6 +300,27 @@ Result<OpenedSink> OpenJournalledSink(Runner& r, const std::string& uuid, const 
   return opened;
 }
 
+Result<BlockHashes> HashJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                         const std::string& read_path, int connections, const HashOptions& opts,
+                                         ProgressCounters* progress) {
+  MigrationState now = r.State();  // (Disk() points into it)
+  auto src = OpenJournalledSource(r, uuid, disk, read_path, now.Disk(disk.target), connections);
+  if (!src.ok()) return src.status();
+  bool exported = src->export_pid != 0;
+  auto hashes = HashDisk(*src->source, opts, progress);
+  Status closed = CloseJournalledSource(r, disk.target, &src->source, exported);
+  if (!hashes.ok()) return hashes.status();
+  V2R_RETURN_IF_ERROR(closed);
+  auto after = DiskFingerprint(disk);
+  if (!after.ok()) return after.status();
+  if (*after != src->fingerprint)
+    return Status::Mismatch(fmt::format("disk {}: {} (or a layer of its chain) was written while it was read for "
+                                        "the verification", disk.target, disk.source),
+                            "nothing may write the original disk meanwhile: find what wrote it, then rerun to "
+                            "verify again");
+  return hashes;
+}
+
 Status CloseJournalledSink(Runner& r, const std::string& target, std::unique_ptr<Sink>* sink) {
   sink->reset();  // the export stops with it
   return r.Log(rec::ExportStopped(target));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "copy/hash_sink.h"
 #include "migrate/disk_source.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
@@ -42,6 +43,12 @@ Status CloseJournalledSource(Runner& r, const std::string& target, std::unique_p
 // journalled as above; a stale export stopped first.
 Result<OpenedSink> OpenJournalledSink(Runner& r, const std::string& uuid, const DiskInfo& disk, const DiskRecord* rec,
                                       int connections, uint64_t object_size);
+// The hashes of DISK's source, read as OpenJournalledSource opens it (the
+// journal's record of the disk for a stale export), then closed; a Mismatch
+// when its fingerprint changed meanwhile (a write behind the reader).
+Result<BlockHashes> HashJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                         const std::string& read_path, int connections, const HashOptions& opts,
+                                         ProgressCounters* progress);
 Status CloseJournalledSink(Runner& r, const std::string& target, std::unique_ptr<Sink>* sink);
 
 // What the steps are called in the operator's output and the event stream.

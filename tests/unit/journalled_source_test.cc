@@ -111,8 +111,9 @@ class JournalledSource : public ::testing::Test {
     auto lines = ReadWholeFile(r->dir->JournalPath(plan.uuid));
     std::istringstream in(lines);
     for (std::string l; std::getline(in, l);) {
-      auto j = nlohmann::json::parse(l, nullptr, false);
-      if (j.is_object() && j.contains("type")) out.push_back(j["type"].get<std::string>());
+      if (l.size() <= 9) continue;
+      auto j = nlohmann::json::parse(l.substr(9), nullptr, false);  // after "<xxh32> "
+      if (j.is_object() && j.contains("event")) out.push_back(j["event"].get<std::string>());
     }
     return out;
   }
