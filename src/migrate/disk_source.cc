@@ -31,6 +31,32 @@ class ExportedSource : public Source {
   std::unique_ptr<NbdSource> source_;
 };
 
+// The sink and the export behind it, stopped in that order.
+class ExportedSink : public Sink {
+ public:
+  ExportedSink(std::unique_ptr<NbdExport> exp, std::unique_ptr<NbdSink> sink)
+      : export_(std::move(exp)), sink_(std::move(sink)) {}
+  ~ExportedSink() override {
+    sink_.reset();
+    (void)export_->Stop();
+  }
+  SinkCapabilities capabilities() const override { return sink_->capabilities(); }
+  const std::string& name() const override { return sink_->name(); }
+  uint64_t size() const override { return sink_->size(); }
+  uint64_t object_size() const override { return sink_->object_size(); }
+  void Write(uint64_t offset, const void* buf, size_t length, Completion done) override {
+    sink_->Write(offset, buf, length, std::move(done));
+  }
+  void WriteZeroes(uint64_t offset, uint64_t length, Completion done) override {
+    sink_->WriteZeroes(offset, length, std::move(done));
+  }
+  void Flush(Completion done) override { sink_->Flush(std::move(done)); }
+
+ private:
+  std::unique_ptr<NbdExport> export_;
+  std::unique_ptr<NbdSink> sink_;
+};
+
 Result<OpenedSource> OpenDirect(const DiskInfo& disk) {
   auto src = FileSource::Open(disk.source);
   if (!src.ok()) return src.status();
@@ -95,6 +121,49 @@ std::string DescribeReadPath(const DiskInfo& disk, const ImageChain* chain) {
 
 std::string ExportSocketPath(const std::string& socket_dir, const std::string& target) {
   return socket_dir + "/nbd-" + target + ".sock";
+}
+
+DiskInfo DiskOfRecord(const std::string& target, const std::string& source, const std::string& format) {
+  DiskInfo d;
+  d.type = "file";
+  d.device = "disk";
+  d.target = target;
+  d.source = source;
+  d.driver_type = format;
+  return d;
+}
+
+Result<OpenedSink> OpenImageSink(const DiskInfo& disk, const std::string& socket_dir, int connections,
+                                 uint64_t object_size) {
+  if (ReadPathFor(disk) == ReadPath::kDirect || !QemuReadsFormat(disk.driver_type))
+    return Status::Internal(fmt::format("disk {}: {} is not an image file qemu writes", disk.target, disk.source));
+  ExportSpec spec;
+  spec.image_opts = ImageOptsForFile(disk.source, disk.driver_type);
+  spec.socket_path = ExportSocketPath(socket_dir, disk.target);
+  spec.connections = connections;
+  spec.writable = true;
+  auto exp = NbdExport::Start(spec);
+  if (!exp.ok()) return exp.status().Wrap(fmt::format("disk {}", disk.target));
+  auto conns = NbdConnections::Open(spec.socket_path, disk.source, connections, /*want_allocation=*/false);
+  if (!conns.ok()) return conns.status();
+  auto sink = NbdSink::Make(std::move(*conns), object_size);
+  if (!sink.ok()) return sink.status();
+  OpenedSink o;
+  o.export_pid = static_cast<uint64_t>((*exp)->pid());
+  o.socket_path = spec.socket_path;
+  o.sink = std::make_unique<ExportedSink>(std::move(*exp), std::move(*sink));
+  return o;
+}
+
+Result<std::string> DiskFingerprint(const DiskInfo& disk) {
+  if (ReadPathFor(disk) == ReadPath::kDirect) {
+    auto src = FileSource::Open(disk.source);
+    if (!src.ok()) return src.status();
+    return (*src)->Fingerprint();
+  }
+  auto chain = ProbeImageChain(disk.source, disk.driver_type);
+  if (!chain.ok()) return chain.status().Wrap(fmt::format("disk {}", disk.target));
+  return ChainFingerprint(*chain);
 }
 
 Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections) {

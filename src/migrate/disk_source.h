@@ -36,6 +36,27 @@ struct OpenedSource {
 // Where the export of DISK's target is served, in SOCKET_DIR.
 std::string ExportSocketPath(const std::string& socket_dir, const std::string& target);
 
+// DISK's fingerprint as OpenDiskSource gives it, without opening it for
+// reading: whether it (any layer of its chain) was written since.
+Result<std::string> DiskFingerprint(const DiskInfo& disk);
+
+// A disk as the journal records it (the source's path and format), for the
+// rollback's reads and writes.
+DiskInfo DiskOfRecord(const std::string& target, const std::string& source, const std::string& format);
+
+struct OpenedSink {
+  std::unique_ptr<Sink> sink;  // owns the export (stopped when it is destroyed)
+  uint64_t export_pid = 0;
+  std::string socket_path;
+};
+
+// Opens DISK, an image file, for writing in its own format (libvirt's, never
+// probed) through a writable qemu-nbd export in SOCKET_DIR: what the guest
+// sees is what is written (into the active layer of a chain), zeroes as NBD
+// WRITE_ZEROES so a qcow2 stays thin. OBJECT_SIZE: the sink's write alignment.
+Result<OpenedSink> OpenImageSink(const DiskInfo& disk, const std::string& socket_dir, int connections,
+                                 uint64_t object_size);
+
 // Opens DISK for reading. SOCKET_DIR (the migration's own directory) holds
 // the export's socket and log, named after the disk's target.
 Result<OpenedSource> OpenDiskSource(const DiskInfo& disk, const std::string& socket_dir, int connections);

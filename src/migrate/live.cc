@@ -9,7 +9,6 @@
 
 #include "base/fault.h"
 #include "base/units.h"
-#include "copy/file_source.h"
 #include "copy/hash_sink.h"
 #include "migrate/live_mirror.h"
 #include "migrate/live_pivot.h"
@@ -22,6 +21,9 @@ namespace {
 // Zero runs of at least this many bytes are deallocated after the copy: the
 // zero-detection granularity of an offline copy, so both end up as thin.
 constexpr size_t kSparseSize = 64 << 10;
+// Connections to the export the verification reads an image file through:
+// one per reader of HashDisk.
+constexpr int kVerifyConnections = 4;
 
 bool RunsOn(const DiskInfo& at, const std::string& pool_image) {
   return at.type == "network" && at.protocol == "rbd" && at.source == pool_image;
@@ -291,9 +293,11 @@ Status LiveMigration::StepVerify() {
                            .verified = false, .chunks_rechecked = 0, .chunks_rewritten = 0,
                            .how = "live block copy"};
     if (verify) {
-      auto src = FileSource::Open(d->disk.source);
-      if (!src.ok()) { st = src.status(); break; }
-      auto a = HashDisk(**src, src_opts, pair.side(0));
+      // The original as an offline copy reads it (an image file through a
+      // journalled read-only export): after the pivot qemu no longer holds
+      // it open, so the export takes its lock as for a VM that is off.
+      auto a = HashJournalledSource(r_, plan_.uuid, d->disk, d->read_path, kVerifyConnections, src_opts,
+                                    pair.side(0));
       if (!a.ok()) { st = a.status(); break; }
       auto snap = r_.s.pool->OpenAtSnapshot(d->image, kSwitchSnapshot);
       if (!snap.ok()) { st = snap.status(); break; }

@@ -78,8 +78,8 @@ Status PlanBackCopies(const std::vector<const DiskRecord*>& on_image, LiveDiskMa
       return Status::Refused(fmt::format("disk {}'s original, {}, is a {} image: rollback --live copies back into "
                                          "raw originals only (not supported yet for image files)",
                                          d->target, d->source, d->format),
-                             "keep the VM on RBD, or stop it and roll back with --discard-changes (what it wrote on "
-                             "RBD since the switch is lost)");
+                             "keep the VM on RBD, or stop it and roll back offline: `virt2rbd rollback " + domain +
+                                 " --shutdown --copy-back` writes what it wrote on RBD into the image");
     const DiskInfo& at = live[d->target];
     if (!at.mirror_job.empty() && at.mirror_source != d->source)
       return Status::Refused(fmt::format("disk {} has a block job in progress ({} to {})", d->target, at.mirror_job,

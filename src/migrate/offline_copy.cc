@@ -11,7 +11,6 @@
 #include "copy/file_source.h"
 #include "migrate/disk_source.h"
 #include "migrate/offline.h"
-#include "qemu/export.h"
 #include "migrate/steps.h"
 #include "transfer/copy_to_rbd.h"
 
@@ -62,25 +61,9 @@ Result<std::unique_ptr<CopyProgressFile>> OfflineMigration::ResumeDisk(const Dis
 // Connections to an export: one per concurrent read of the engine's readers.
 constexpr int kExportConnections = 4;
 
-// The disk's source as libvirt's definition says to read it (migrate/
-// disk_source.h): directly, or through a qemu-nbd export of our own,
-// journalled (asked, then its pid) and an export a killed run left stopped first.
+// The disk's source, journalled (OpenJournalledSource, steps.h).
 Result<OpenedSource> OfflineMigration::OpenSource(const DiskPlan& disk, const DiskRecord* rec) {
-  const std::string& target = disk.disk.target;
-  const std::string dir = r_.dir->DomainDir(plan_.uuid);
-  if (rec && !rec->export_socket.empty()) {
-    Status stale = rec->export_pid > 0
-                       ? StopStaleExport(static_cast<pid_t>(rec->export_pid), rec->export_socket).status()
-                       : StopStaleExports(rec->export_socket).status();
-    if (!stale.ok()) return stale;
-    V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStopped(target)));
-  }
-  if (ReadPathFor(disk.disk) == ReadPath::kDirect) return OpenDiskSource(disk.disk, dir, 0);
-  V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStart(target, ExportSocketPath(dir, target), disk.read_path)));
-  auto opened = OpenDiskSource(disk.disk, dir, kExportConnections);
-  if (!opened.ok()) return opened.status().Wrap(fmt::format("reading {}", disk.disk.source));
-  V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStarted(target, static_cast<int64_t>(opened->export_pid))));
-  return opened;
+  return OpenJournalledSource(r_, plan_.uuid, disk.disk, disk.read_path, rec, kExportConnections);
 }
 
 Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan& disk, const DiskRecord* rec) {
@@ -224,10 +207,7 @@ Status OfflineMigration::CopyOne(const DiskPlan& disk, ProgressCounters* progres
     if (readback && r_.abandonment().marked()) readback.release()->Abandon();
     return copied.status().Wrap(fmt::format("disk {}", target));
   }
-  if (c.exported) {
-    c.source.reset();  // the export stops with it
-    V2R_RETURN_IF_ERROR(r_.Log(rec::ExportStopped(target)));
-  }
+  V2R_RETURN_IF_ERROR(CloseJournalledSource(r_, target, &c.source, c.exported));
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
   if (copied->chunks_rechecked > 0 && r_.observer())
     r_.observer()->Warn(fmt::format("disk {}: {} chunk{} checked against the source again, {} had changed and "

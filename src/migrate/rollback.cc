@@ -8,6 +8,7 @@
 
 #include "base/fault.h"
 #include "base/units.h"
+#include "copy/clip_sink.h"
 #include "copy/engine.h"
 #include "copy/file_sink.h"
 #include "copy/checksum.h"
@@ -17,6 +18,7 @@
 #include "migrate/live.h"
 #include "migrate/migrate.h"
 #include "migrate/runner.h"
+#include "migrate/steps.h"
 #include "transfer/copy_to_rbd.h"
 
 namespace v2r {
@@ -52,34 +54,61 @@ Result<bool> OpenForRollback(const RollbackOptions& opts, Runner& r, RollbackRep
 namespace {
 
 // Writes the extents of `image` that changed since the switch snapshot back
-// to the original source through the copy engine (one engine for every byte
-// that moves): chunks with no changed extent count as done, the rest are
+// to SINK, the original disk, through the copy engine (one engine for every
+// byte that moves): chunks with no changed extent count as done, the rest are
 // copied whole (unchanged bytes in them equal the source already), zero runs
-// become zeroes on the source (FileSink keeps a file thin). Flushed before
-// it returns. Returns the data bytes written.
-Result<uint64_t> CopyBack(std::unique_ptr<Image> image, const std::vector<Extent>& changed, const std::string& source,
-                          const std::atomic<bool>* cancel, const std::atomic<bool>* halt, ProgressCounters* progress) {
-  uint64_t object_size = image->object_size();
-  Image& src = *image;
-  auto sink = FileSink::Open(source, object_size);
-  if (!sink.ok()) return sink.status();
-  if ((*sink)->size() < src.size())
-    return Status::Failed(fmt::format("original disk {} ({}) is smaller than its image {} ({})", source,
-                                      FormatBytes((*sink)->size()), src.name(), FormatBytes(src.size())));
+// become zeroes on the source (FileSink keeps a file thin, an image export
+// writes zero clusters). Flushed before it returns. Returns the data bytes
+// written.
+Result<uint64_t> CopyBack(Image& src, const std::vector<Extent>& changed, Sink& sink, const std::atomic<bool>* cancel,
+                          const std::atomic<bool>* halt, ProgressCounters* progress) {
+  if (sink.size() < src.size())
+    return Status::Failed(fmt::format("original disk {} ({}) is smaller than its image {} ({})", sink.name(),
+                                      FormatBytes(sink.size()), src.name(), FormatBytes(src.size())));
   CopyOptions opts;
   opts.target_fresh = false;
   opts.readers = 4;
   opts.cancel = cancel;
   opts.halt = halt;
-  V2R_RETURN_IF_ERROR(ResolveCopyOptions(src, **sink, &opts));
+  V2R_RETURN_IF_ERROR(ResolveCopyOptions(src, sink, &opts));
   std::vector<bool> unchanged((src.size() + opts.chunk_size - 1) / opts.chunk_size, true);
   for (const Extent& e : changed)
     for (uint64_t c = e.offset / opts.chunk_size; c * opts.chunk_size < e.end() && c < unchanged.size(); ++c)
       unchanged[c] = false;
   opts.done_chunks = &unchanged;
-  auto copied = CopyDisk(src, **sink, opts, progress);
+  auto copied = CopyDisk(src, sink, opts, progress);
   if (!copied.ok()) return copied.status();
   return copied->bytes_written;
+}
+
+// Connections to an export of an original image file (copy-back, verify).
+constexpr int kImageConnections = 4;
+// What of a chunk reaches an image file: the changed extents rounded out to
+// this (qcow2's default cluster), so its active layer grows by what the VM
+// wrote on RBD, not by whole chunks of what its backing files hold.
+constexpr uint64_t kImageGranularity = 64 << 10;
+
+// Copies one disk's changes back: into a raw original directly, into an
+// image file through a writable export of its own format (journalled) that
+// only the changed extents reach.
+Result<uint64_t> CopyBackDisk(Runner& r, const MigrationState& ms, Image& image, const std::vector<Extent>& changed,
+                              const DiskRecord& d, const std::atomic<bool>* cancel, const std::atomic<bool>* halt,
+                              ProgressCounters* progress) {
+  if (d.format == "raw") {
+    auto sink = FileSink::Open(d.source, image.object_size());
+    if (!sink.ok()) return sink.status();
+    return CopyBack(image, changed, **sink, cancel, halt, progress);
+  }
+  MigrationState now = r.State();  // (Disk() points into it)
+  auto opened = OpenJournalledSink(r, ms.uuid, DiskOfRecord(d.target, d.source, d.format), now.Disk(d.target),
+                                   kImageConnections, image.object_size());
+  if (!opened.ok()) return opened.status();
+  opened->sink = std::make_unique<ClipSink>(std::move(opened->sink), changed, kImageGranularity);
+  auto bytes = CopyBack(image, changed, *opened->sink, cancel, halt, progress);
+  Status closed = CloseJournalledSink(r, d.target, &opened->sink);
+  if (!bytes.ok()) return bytes.status();
+  V2R_RETURN_IF_ERROR(closed);
+  return bytes;
 }
 
 struct ChangedDisk {
@@ -103,6 +132,9 @@ Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& m
 
 }  // namespace
 
+// Raw originals take the bytes back directly, image files through a writable
+// export in their own format (into the active layer of a chain: the guest
+// sees the active layer over its backing files).
 Status RefuseCopyBackInto(const DiskRecord& d) {
   if (d.slice_size > 0)
     return Status::Refused(
@@ -110,10 +142,10 @@ Status RefuseCopyBackInto(const DiskRecord& d) {
                     "is not supported yet",
                     d.target, d.source, d.slice_size, d.slice_offset),
         "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
-  if (d.format == "raw") return Status::Ok();
+  if (d.format == "raw" || QemuReadsFormat(d.format)) return Status::Ok();
   return Status::Refused(
-      fmt::format("disk {}'s original, {}, is a {} image: copying changes back into it is not supported yet (only raw "
-                  "originals take the bytes back)",
+      fmt::format("disk {}'s original, {}, is a {} disk: copying changes back into it is not supported (raw files, "
+                  "block devices and image files qemu writes take the bytes back)",
                   d.target, d.source, d.format),
       "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
 }
@@ -134,7 +166,8 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
     st = r.Log(rec::CopyBack(c.disk->target));
     if (st.ok()) st = FaultPoint("before-copy-back");
     if (!st.ok()) break;
-    auto bytes = CopyBack(std::move(c.image), c.extents, c.disk->source, cancel, halt, &progress);
+    auto bytes = CopyBackDisk(r, ms, *c.image, c.extents, *c.disk, cancel, halt, &progress);
+    c.image.reset();
     if (!bytes.ok()) { st = bytes.status(); break; }
     st = r.Log(rec::CopiedBack(c.disk->target, *bytes));
     if (!st.ok()) break;
@@ -152,9 +185,10 @@ Status CopyBackAndVerify(Runner& r, const CephOptions& ceph, DomainGuard* guard,
   const HashOptions hopts{4, cancel, {}, [&pair] { pair.Sync(); }};
   if (observer) observer->PhaseStarted("verify", vp);
   for (const DiskRecord& d : ms.disks) {
-    auto src = FileSource::Open(d.source);
-    if (!src.ok()) { st = src.status(); break; }
-    auto a = HashDisk(**src, hopts, pair.side(0));
+    // An image file as its copy read it: through a read-only export (journalled).
+    DiskInfo disk = DiskOfRecord(d.target, d.source, d.format);
+    auto a = HashJournalledSource(r, ms.uuid, disk, DescribeReadPath(disk, nullptr), kImageConnections, hopts,
+                                  pair.side(0));
     if (!a.ok()) { st = a.status(); break; }
     auto b = HashImage(r.s.open_cluster, ceph, ImageSpec{ms.pool, d.image}, hopts, pair.side(1));
     if (!b.ok()) { st = b.status(); break; }

@@ -10,6 +10,7 @@
 #include "base/parallel.h"
 #include "copy/checksum.h"
 #include "migrate/live_mirror.h"
+#include "qemu/export.h"
 
 namespace v2r {
 
@@ -263,6 +264,79 @@ std::map<std::string, uint64_t> UsedSpace(Runner& r) {
     if (bytes.ok()) used[d.target] = *bytes;
   }
   return used;
+}
+
+namespace {
+
+// The export a killed run left for REC's disk (export-start without
+// export-stopped), stopped; journalled.
+Status StopJournalledExport(Runner& r, const std::string& target, const DiskRecord* rec) {
+  if (!rec || rec->export_socket.empty()) return Status::Ok();
+  Status stale = rec->export_pid > 0
+                     ? StopStaleExport(static_cast<pid_t>(rec->export_pid), rec->export_socket).status()
+                     : StopStaleExports(rec->export_socket).status();
+  if (!stale.ok()) return stale;
+  return r.Log(rec::ExportStopped(target));
+}
+
+}  // namespace
+
+Result<OpenedSource> OpenJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                          const std::string& read_path, const DiskRecord* rec, int connections) {
+  const std::string& target = disk.target;
+  const std::string dir = r.dir->DomainDir(uuid);
+  V2R_RETURN_IF_ERROR(StopJournalledExport(r, target, rec));
+  if (ReadPathFor(disk) == ReadPath::kDirect) return OpenDiskSource(disk, dir, 0);
+  V2R_RETURN_IF_ERROR(r.Log(rec::ExportStart(target, ExportSocketPath(dir, target), read_path)));
+  auto opened = OpenDiskSource(disk, dir, connections);
+  if (!opened.ok()) return opened.status().Wrap(fmt::format("reading {}", disk.source));
+  V2R_RETURN_IF_ERROR(r.Log(rec::ExportStarted(target, static_cast<int64_t>(opened->export_pid))));
+  return opened;
+}
+
+Result<OpenedSink> OpenJournalledSink(Runner& r, const std::string& uuid, const DiskInfo& disk, const DiskRecord* rec,
+                                      int connections, uint64_t object_size) {
+  const std::string& target = disk.target;
+  const std::string dir = r.dir->DomainDir(uuid);
+  V2R_RETURN_IF_ERROR(StopJournalledExport(r, target, rec));
+  V2R_RETURN_IF_ERROR(r.Log(rec::ExportStart(target, ExportSocketPath(dir, target),
+                                             fmt::format("qemu-nbd writable ({})", disk.driver_type))));
+  auto opened = OpenImageSink(disk, dir, connections, object_size);
+  if (!opened.ok()) return opened.status().Wrap(fmt::format("writing {}", disk.source));
+  V2R_RETURN_IF_ERROR(r.Log(rec::ExportStarted(target, static_cast<int64_t>(opened->export_pid))));
+  return opened;
+}
+
+Result<BlockHashes> HashJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                         const std::string& read_path, int connections, const HashOptions& opts,
+                                         ProgressCounters* progress) {
+  MigrationState now = r.State();  // (Disk() points into it)
+  auto src = OpenJournalledSource(r, uuid, disk, read_path, now.Disk(disk.target), connections);
+  if (!src.ok()) return src.status();
+  bool exported = src->export_pid != 0;
+  auto hashes = HashDisk(*src->source, opts, progress);
+  Status closed = CloseJournalledSource(r, disk.target, &src->source, exported);
+  if (!hashes.ok()) return hashes.status();
+  V2R_RETURN_IF_ERROR(closed);
+  auto after = DiskFingerprint(disk);
+  if (!after.ok()) return after.status();
+  if (*after != src->fingerprint)
+    return Status::Mismatch(fmt::format("disk {}: {} (or a layer of its chain) was written while it was read for "
+                                        "the verification", disk.target, disk.source),
+                            "nothing may write the original disk meanwhile: find what wrote it, then rerun to "
+                            "verify again");
+  return hashes;
+}
+
+Status CloseJournalledSink(Runner& r, const std::string& target, std::unique_ptr<Sink>* sink) {
+  sink->reset();  // the export stops with it
+  return r.Log(rec::ExportStopped(target));
+}
+
+Status CloseJournalledSource(Runner& r, const std::string& target, std::unique_ptr<Source>* source, bool exported) {
+  source->reset();  // the export stops with it
+  if (!exported) return Status::Ok();
+  return r.Log(rec::ExportStopped(target));
 }
 
 }  // namespace v2r

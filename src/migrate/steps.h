@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "base/status.h"
+#include "copy/hash_sink.h"
+#include "migrate/disk_source.h"
 #include "migrate/options.h"
 #include "migrate/plan.h"
 #include "migrate/record.h"
@@ -26,6 +28,28 @@ Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationSta
 Status RefusePlan(const Plan& plan);
 // The "begin" record of a migration.
 nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live);
+
+// A disk's source opened for reading as libvirt's definition says (migrate/
+// disk_source.h), for an offline copy and for the live verification alike:
+// directly, or through a read-only qemu-nbd export of this run's, journalled
+// (export-start, then export-started with its pid); an export a killed run
+// left (REC's export-start without export-stopped) is stopped first.
+Result<OpenedSource> OpenJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                          const std::string& read_path, const DiskRecord* rec, int connections);
+// Closes SOURCE; when it was EXPORTED the export stops with it, journalled
+// (export-stopped).
+Status CloseJournalledSource(Runner& r, const std::string& target, std::unique_ptr<Source>* source, bool exported);
+// An image file opened for writing (OpenImageSink) through a writable export,
+// journalled as above; a stale export stopped first.
+Result<OpenedSink> OpenJournalledSink(Runner& r, const std::string& uuid, const DiskInfo& disk, const DiskRecord* rec,
+                                      int connections, uint64_t object_size);
+// The hashes of DISK's source, read as OpenJournalledSource opens it (the
+// journal's record of the disk for a stale export), then closed; a Mismatch
+// when its fingerprint changed meanwhile (a write behind the reader).
+Result<BlockHashes> HashJournalledSource(Runner& r, const std::string& uuid, const DiskInfo& disk,
+                                         const std::string& read_path, int connections, const HashOptions& opts,
+                                         ProgressCounters* progress);
+Status CloseJournalledSink(Runner& r, const std::string& target, std::unique_ptr<Sink>* sink);
 
 // What the steps are called in the operator's output and the event stream.
 std::string UserStepTitle(const Plan& plan);

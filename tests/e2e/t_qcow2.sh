@@ -5,8 +5,10 @@
 # copied as the raw bytes it holds (the format is libvirt's, never probed).
 # The guest reads the same bytes from RBD; no export outlives the run; a
 # missing backing file is refused with nothing changed; rollback restores the
-# definition and never writes into an image file (copy-back into qcow2 is
-# refused, --discard-changes goes back).
+# definition: --copy-back writes what changed on RBD into the qcow2's active
+# layer through a writable export (guest view equal to the image, qemu-img
+# check clean, grown only by the written clusters), --discard-changes goes
+# back without writing an image file.
 source "$(dirname "$0")/e2e-lib.sh"
 
 qio() { qemu-io -f "$1" "${@:3}" "$2" >/dev/null; }
@@ -95,14 +97,39 @@ guest_wait_ready "$log" 180 || fail "the VM did not boot on RBD"
 [ "$(guest_disk_sha "$log" vdc)" = "$(sha256sum <"$T/ref-vmdk.raw" | cut -d' ' -f1)" ] || fail "vdc reads other data"
 guest_destroy "$dom"
 
-note "rollback: copy-back into a qcow2 is refused, nothing changed; --discard-changes goes back"
+note "rollback --copy-back into the qcow2 chain: the changed extents into its active layer, thin, check clean"
+# top's own data clusters (depth 0) before: what the copy-back may add to.
+top_data() {
+    qemu-img map -f qcow2 --output=json "$T/top.qcow2" |
+        python3 -c 'import json,sys; print(sum(e["length"] for e in json.load(sys.stdin) if e["depth"] == 0 and e["data"]))'
+}
+data0=$(top_data)
+qemu-io -f raw -c 'write -P 0x61 0 4k' -c 'write -P 0x62 4100k 8k' -c 'write -z 12M 64k' \
+    "rbd:$POOL/$dom-vda:conf=$CEPH_CONF" >/dev/null || fail "qemu-io on rbd: failed"
+others=("$T/base.qcow2" "$T/mid.qcow2" "$T/comp.qcow2" "$T/disk.vmdk" "$T/looks-qcow2.raw")
+others_before=$(sha256sum "${others[@]}")
+rm -f "$T/got.raw" "$T/view.raw"; rbd export --no-progress "$POOL/$dom-vda" "$T/got.raw" >/dev/null
+v2r rollback "$dom" --copy-back --remove-images
+expect_rc 0
+cat "$T/out"
+[ "$(domain_xml "$dom")" = "$before_xml" ] || fail "definition not restored exactly"
+qemu-img convert -q -f qcow2 -O raw "$T/top.qcow2" "$T/view.raw"
+cmp "$T/got.raw" "$T/view.raw" || fail "the guest view of the qcow2 chain differs from the RBD image after copy-back"
+cmp -s "$T/view.raw" "$T/ref-top.raw" && fail "the copy-back wrote nothing into the qcow2"
+qemu-img check -q -f qcow2 "$T/top.qcow2" || fail "qemu-img check of the qcow2 after copy-back is not clean"
+data1=$(top_data)
+echo "top layer data: $data0 -> $data1 bytes (4k at 0 and 8k at 4100k written: two 64 KiB clusters; 64k zeroed)"
+[ "$data1" -le $((data0 + 2 * 65536)) ] || fail "the active layer grew by more than the written extents' clusters"
+[ "$data1" -ge $((data0 + 65536)) ] || fail "the active layer did not take the written extents"
+[ "$(sha256sum "${others[@]}")" = "$others_before" ] || fail "a backing file or an unchanged disk was written"
+if pgrep -f "qemu-nbd.*$STATE" >/dev/null; then fail "an export outlived the rollback: $(pgrep -af "qemu-nbd.*$STATE")"; fi
+rm -f "$T/got.raw" "$T/view.raw"
+
+note "a second migration of the same VM: rollback --discard-changes goes back, the images untouched"
+sums_before=$(sha256sum "${sources[@]}")
+v2r migrate "$dom" --pool "$POOL" --client-user "$user" --no-start
+expect_rc 0
 rbd bench --io-type write --io-size 4K --io-total 64K "$POOL/$dom-vda" >/dev/null
-world "$dom" >"$T/w0"
-v2r rollback "$dom" --copy-back
-expect_rc 3
-expect_err "is a qcow2 image: copying changes back into it is not supported"
-world "$dom" >"$T/w1"
-diff -u "$T/w0" "$T/w1" || fail "a refused rollback changed something"
 v2r rollback "$dom" --discard-changes --remove-images
 expect_rc 0
 [ "$(domain_xml "$dom")" = "$before_xml" ] || fail "definition not restored exactly"

@@ -7,7 +7,9 @@
 // run (every later record fails too) and libvirtd's connections die with it
 // (FakeLibvirt::Kill), so the run can neither undo nor cancel the copies, which
 // keep running as qemu's would. The rerun sees libvirtd again (Revive).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -153,6 +155,7 @@ TEST(LiveMigrationOverFakes, MigratesTheRunningVmWhileTheGuestWrites) {
     EXPECT_EQ(Count(ev, e), 2) << e;
   for (const char* e : {"begin", "vm-pause", "vm-resumed", "switched", "completed"}) EXPECT_EQ(Count(ev, e), 1) << e;
   EXPECT_EQ(Count(ev, "blockcopy-cancelled") + Count(ev, "abort-begin"), 0);
+  EXPECT_EQ(Count(ev, "export-start"), 0) << "raw files are verified directly, without an export";
   EXPECT_LT(IndexOf(ev, "image-created"), IndexOf(ev, "blockcopy-start"));
   EXPECT_LT(IndexOf(ev, "blockcopy-start"), IndexOf(ev, "sparsified"));
   EXPECT_LT(IndexOf(ev, "sparsified"), IndexOf(ev, "pivot"));
@@ -170,6 +173,36 @@ TEST(LiveMigrationOverFakes, MigratesTheRunningVmWhileTheGuestWrites) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(again->nothing_to_do);
   EXPECT_NE(before_def, w.virt.Get("vm1").xml);
+}
+
+// The original disk is the rollback point: written after the pivot (by
+// anything), the verification through the shared journalled reader sees it,
+// and the VM stays on RBD (roll forward, never undo).
+TEST(LiveMigrationOverFakes, AnOriginalWrittenAfterThePivotFailsTheVerification) {
+  FakeWorld w;
+  auto info = ParseDomainXml(w.virt.Get("vm1").xml);
+  ASSERT_TRUE(info.ok());
+  const std::string vda = info->disks.at(0).source;
+  bool written = false;
+  auto report = MigrateLive(w, [&](const nlohmann::json& rec) {
+    if (!written && rec.value("event", "") == "switched") {
+      written = true;
+      int fd = ::open(vda.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Internal("test: cannot open " + vda);
+      std::string x = Block('X');
+      ssize_t n = ::pwrite(fd, x.data(), x.size(), 0);
+      ::close(fd);
+      if (n != static_cast<ssize_t>(x.size())) return Status::Internal("test: cannot write " + vda);
+    }
+    return Status::Ok();
+  });
+  ASSERT_TRUE(written);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().kind(), Kind::kFailed) << report.status().ToString();
+  EXPECT_NE(report.status().message().find("stopped after the pivot"), std::string::npos) << report.status().message();
+  EXPECT_NE(report.status().message().find("disk vda"), std::string::npos) << report.status().message();
+  EXPECT_EQ(w.virt.Get("vm1").state, DomainState::kRunning);
+  EXPECT_NE(w.virt.Get("vm1").live_xml.find("rbd/vm1-vda"), std::string::npos) << "the VM left RBD";
 }
 
 TEST(LiveMigrationOverFakes, BandwidthIsSplitAcrossTheCopies) {

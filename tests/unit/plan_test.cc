@@ -337,14 +337,19 @@ TEST(Plan, AQcow2LogicalVolumeMovesReadThroughQemu) {
   EXPECT_TRUE(Contains(p.new_xml, "vmpool/web1-vdc")) << p.new_xml;
 }
 
-TEST(Plan, AQcow2FileIsNotMovedLiveYetAndAnUnreadableOneIsRefusedWithQemusReason) {
+TEST(Plan, AQcow2FileMovesLiveAndAnUnreadableOneIsRefusedWithQemusReason) {
   Facts f;
   f.domain.xml = DomainXml(kVda + kQcow2File);
   f.domain.state = RunState::kRunning;
   f.opts.live = true;
   f.sources["/var/lib/libvirt/images/app.qcow2"] = Qcow2Source();
   Plan live = f.Make();
-  EXPECT_TRUE(Contains(Join(live.refusals), "disk vdf: a qcow2 image is not moved live yet")) << Join(live.refusals);
+  EXPECT_FALSE(Contains(Join(live.refusals), "vdf")) << Join(live.refusals);
+  const DiskPlan* vdf = DiskOf(live, "vdf");
+  ASSERT_NE(vdf, nullptr);
+  EXPECT_EQ(vdf->decision, DiskDecision::kMove);
+  EXPECT_EQ(vdf->size, 20 * kGiB);  // the chain's virtual size: the mirror flattens it
+  EXPECT_EQ(vdf->read_path, "qemu-nbd (qcow2 <- raw)");  // how the verification reads it
   Facts g;
   g.domain.xml = DomainXml(kVda + kQcow2File);
   SourceFacts broken;
