@@ -23,7 +23,11 @@ namespace v2r {
 
 // The journal format this version writes. 1: release 0.1.0 (no version
 // record); 2: a `journal` record first, the same records after it.
-inline constexpr int kJournalFormat = 2;
+// 3: disk records may carry what an older reader would misread if it skipped
+// it: a slice of the source (slice_offset/size), a pool volume, an image-file
+// original that copy-back writes through qemu, an RBD source. Format 2
+// readers refuse such a journal instead of guessing.
+inline constexpr int kJournalFormat = 3;
 
 // X(enumerator, name): the record types, in the order a migration writes them,
 // one a line.

@@ -203,6 +203,33 @@ Status Runner::RestoreAutostart() {
   return Log(rec::AutostartRestored());
 }
 
+namespace {
+
+// The domains of the other migrations in `dir` that have not ended and use
+// the secret or the cephx user of `st`. A journal that cannot be read is
+// counted as using them (keeping a user is safe, removing one in use is not).
+std::vector<std::string> OtherMigrationsUsing(const StateDir& dir, const MigrationState& st) {
+  std::vector<std::string> out;
+  auto uuids = dir.DomainUuids();
+  if (!uuids.ok()) return out;
+  for (const std::string& uuid : *uuids) {
+    if (uuid == st.uuid) continue;
+    auto records = Journal::ReadOnly(dir.JournalPath(uuid));
+    Result<MigrationState> other = records.ok() ? FoldJournal(*records) : Result<MigrationState>(records.status());
+    if (!other.ok()) {
+      out.push_back(fmt::format("the migration in {} (its journal cannot be read)", dir.DomainDir(uuid)));
+      continue;
+    }
+    if (!other->begun || other->Finished()) continue;
+    bool same_secret = !st.secret_uuid.empty() && other->secret_uuid == st.secret_uuid;
+    bool same_user = !st.user_entity.empty() && other->user_entity == st.user_entity;
+    if (same_secret || same_user) out.push_back(other->domain + " (its migration has not ended)");
+  }
+  return out;
+}
+
+}  // namespace
+
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
   if (images && s.pool) {
@@ -223,7 +250,9 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
     }
   }
   // Secret and user: only what this migration created, and only when no
-  // other domain refers to the secret.
+  // other domain refers to the secret, and no other migration of this state
+  // dir that has not ended uses them (it reused them, and has not switched its
+  // domain to them yet: removing them would break its switch or its VM).
   std::vector<std::string> users_of_secret;
   if (!st.secret_uuid.empty()) {
     auto users = s.virt->DomainsUsingSecret(st.secret_uuid);
@@ -231,6 +260,10 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
     for (const std::string& n : *users)
       if (n != s.domain->name()) users_of_secret.push_back(n);
   }
+  if (dir)
+    for (const std::string& other : OtherMigrationsUsing(*dir, st))
+      if (std::find(users_of_secret.begin(), users_of_secret.end(), other) == users_of_secret.end())
+        users_of_secret.push_back(other);
   bool shared = !users_of_secret.empty();
   if ((st.secret_created || st.secret_define_intent) && !st.secret_removed && !st.secret_uuid.empty()) {
     if (shared) {
