@@ -100,6 +100,45 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
 
 namespace {
 
+// A <host> names one of the monmap's monitors: same host, and the same port,
+// or no port, or the msgr v2 port of a monitor on the default v1 port.
+bool InMonmap(const std::pair<std::string, int>& h, const std::vector<MonHost>& monmap) {
+  for (const MonHost& m : monmap) {
+    if (m.host != h.first) continue;
+    if (h.second <= 0 || h.second == m.port || (h.second == 3300 && (m.port == 6789 || m.port <= 0))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+RbdSourcePlace ClassifyRbdSource(const DiskInfo& disk, const std::string& target_pool,
+                                 const std::vector<MonHost>& monmap) {
+  RbdSourcePlace p;
+  const std::string& name = disk.source;
+  size_t slash = name.find('/');
+  p.pool = slash == std::string::npos ? std::string("rbd") : name.substr(0, slash);  // librbd's default pool
+  p.image = slash == std::string::npos ? name : name.substr(slash + 1);
+  for (const auto& h : disk.hosts)
+    if (!InMonmap(h, monmap)) p.other_cluster = true;
+  if (p.image.find('@') != std::string::npos) {
+    p.reason = fmt::format("an RBD snapshot ({}): read-only, stays", name);
+    return p;
+  }
+  if (p.image.find('/') != std::string::npos) {
+    p.reason = fmt::format("an image in an RBD namespace ({}): not moved yet, stays", name);
+    return p;
+  }
+  if (!p.other_cluster && p.pool == target_pool) {
+    p.reason = "already on RBD in " + target_pool;
+    return p;
+  }
+  p.moves = true;
+  return p;
+}
+
+namespace {
+
 void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
   if (!d.uri_is_local)
     plan->refusals.push_back(fmt::format(
@@ -161,6 +200,22 @@ void NoteImageFile(const MigrateOptions& opts, const DiskInfo& disk, const Sourc
                                          what, fmt::join(s.snapshots, ", "), disk.source));
 }
 
+// An RBD image in another pool or cluster: offline only, the VM stopped.
+void NoteRbdSource(const MigrateOptions& opts, const DiskInfo& disk, const SourceFacts& s, Plan* plan) {
+  const std::string what = fmt::format("disk {}: RBD image {}", disk.target, disk.source);
+  if (opts.live)
+    plan->refusals.push_back(what + " is not moved live yet: migrate the VM offline (without --live), or leave "
+                                    "the disk where it is (--disks without " + disk.target + ")");
+  // A running VM's own qemu watches it until the stop; checked again then.
+  if (!s.watchers.empty() && plan->state == RunState::kShutoff)
+    plan->refusals.push_back(fmt::format("{} is open read-write by {} (a VM or another client uses it): stop it "
+                                         "first (an RBD source is moved offline only)",
+                                         what, fmt::join(s.watchers, ", ")));
+  if (!s.snapshots.empty())
+    plan->warnings.push_back(fmt::format("{}: its snapshots ({}) stay in the source: only the image's head is copied",
+                                         what, fmt::join(s.snapshots, ", ")));
+}
+
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
                const ClusterFacts& cluster, Plan* plan) {
   // --disks names must exist.
@@ -178,6 +233,13 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
     bool selected = opts.disks.empty() ||
                     std::find(opts.disks.begin(), opts.disks.end(), disk.target) != opts.disks.end();
     DiskClassification c = ClassifyDisk(disk);
+    const bool rbd = disk.type == "network" && disk.protocol == "rbd";
+    RbdSourcePlace place;
+    if (rbd && c.decision != DiskDecision::kStay) {
+      // An image already where it would go stays, whatever else it is.
+      place = ClassifyRbdSource(disk, opts.pool, cluster.monmap);
+      if (!place.moves) c = {DiskDecision::kStay, place.reason};
+    }
     dp.reason = c.reason;
     if (!selected) {
       dp.decision = DiskDecision::kStay;
@@ -207,7 +269,14 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
                                                disk.target, opts.pool, dp.image));
       }
       auto it = sources.find(disk.source);
-      if (it == sources.end() || !it->second.readable) {
+      if (rbd && opts.live) {
+        NoteRbdSource(opts, disk, SourceFacts{}, plan);  // refused live: its facts are not gathered
+      } else if (rbd && (it == sources.end() || !it->second.readable)) {
+        plan->refusals.push_back(fmt::format("disk {}: RBD image {} cannot be read: {} (or leave the disk where it "
+                                             "is: --disks without {})",
+                                             disk.target, disk.source,
+                                             it == sources.end() ? "not examined" : it->second.error, disk.target));
+      } else if (it == sources.end() || !it->second.readable) {
         plan->refusals.push_back(fmt::format("disk {}: source {} is not readable: {}", disk.target, disk.source,
                                              it == sources.end() ? "not examined" : it->second.error));
       } else {
@@ -217,6 +286,11 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
+        if (rbd) {
+          dp.read_path = fmt::format("rbd ({}/{}, {}), from a snapshot virt2rbd takes", place.pool, place.image,
+                                     place.other_cluster ? "another cluster" : "this cluster");
+          NoteRbdSource(opts, disk, s, plan);
+        }
         NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "

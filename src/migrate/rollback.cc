@@ -104,6 +104,12 @@ Result<std::vector<ChangedDisk>> ChangedDisks(Runner& r, const MigrationState& m
 }  // namespace
 
 Status RefuseCopyBackInto(const DiskRecord& d) {
+  if (d.protocol == "rbd")
+    return Status::Refused(
+        fmt::format("disk {}'s original, RBD image {}, is not a local disk: copying changes back into an RBD source "
+                    "is not supported yet",
+                    d.target, d.source),
+        "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
   if (d.format == "raw") return Status::Ok();
   return Status::Refused(
       fmt::format("disk {}'s original, {}, is a {} image: copying changes back into it is not supported yet (only raw "

@@ -36,6 +36,7 @@ Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationSta
   auto sources = GatherSourceFacts(s, *info);
   auto cluster = GatherClusterFacts(s, opts.pool, "client." + opts.client_user, CandidateImageNames(opts, *info));
   if (!cluster.ok()) return cluster.status();
+  GatherRbdSourceFacts(s, opts, *info, cluster->monmap, &sources);
   if (resumed && resumed->begun) {
     // The state the migration began from: a VM started since (behind our
     // back) was refused before, or is stopped again by this run.
@@ -226,12 +227,14 @@ Status ConfirmOnRbd(Runner& r_, const Plan& plan_) {
 
 nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& opts, bool live) {
   nlohmann::json disks = nlohmann::json::array();
-  for (const DiskPlan* d : plan.Moving())
+  for (const DiskPlan* d : plan.Moving()) {
     disks.push_back({{"target", d->disk.target},
                      {"source", d->disk.source},
                      {"format", d->disk.driver_type.empty() ? "raw" : d->disk.driver_type},
                      {"image", d->image},
                      {"size", d->size}});
+    if (d->disk.type == "network") disks.back()["protocol"] = d->disk.protocol;
+  }
   nlohmann::json hosts = nlohmann::json::array();
   for (const MonHost& h : plan.hosts) hosts.push_back(fmt::format("{}:{}", h.host, h.port));
   return rec::Begin({{"mode", live ? "live" : "offline"},

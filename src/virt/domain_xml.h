@@ -34,6 +34,8 @@ struct DiskInfo {
   bool sliced = false;      // <source><slices>: only part of the source is the disk
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
+  // <auth><secret type='ceph' uuid=|usage=>: the libvirt secret holding the key.
+  std::string auth_secret_uuid, auth_secret_usage;
   // <mirror>: a block job copying this disk (live XML only). Empty job: none.
   std::string mirror_job;       // <mirror job>: copy, active-commit, ...
   std::string mirror_type;      // <mirror type>: network, block, file
@@ -72,8 +74,8 @@ struct DiskClassification {
 bool IsImageFormat(const std::string& driver_type);
 
 // Pure policy: which disks virt2rbd moves. First match wins:
-//  kStay:   cdrom or floppy ("removable media stays"); a network disk
-//           ("already on RBD", "already on the network (protocol X)"); a
+//  kStay:   cdrom or floppy ("removable media stays"); a network disk other
+//           than rbd ("already on the network (protocol X)"); a
 //           volume/dir/nvme/... disk ("type 'X' is not supported: stays");
 //           a file or block disk whose driver type is not raw
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
@@ -82,7 +84,9 @@ bool IsImageFormat(const std::string& driver_type);
 //           other than virtio/scsi/sata/ide (a missing bus is inferred from the
 //           target's prefix as libvirt does); the reason names the fix.
 //  kMove:   device='disk' of type block, or type file, with driver type raw or
-//           none. (Block devices holding qcow2 stay too: copying their bytes
+//           none; an rbd network disk that passes the same checks: whether it
+//           stays (already in the target pool of the target cluster) is the
+//           planner's decision (ClassifyRbdSource, migrate/plan.h). (Block devices holding qcow2 stay too: copying their bytes
 //           and calling them raw would change what the guest sees.)
 // Stays come before refusals: a disk that would not move anyway (say a
 // network LUN or a shared cdrom) is never a reason to refuse the migration.
