@@ -88,7 +88,8 @@ Result<OpenedSource> OfflineMigration::OpenSource(const DiskPlan& disk, const Di
 
 Result<OpenedSource> OfflineMigration::OpenRbdSource(const DiskPlan& disk, const DiskRecord* rec, std::string* snap) {
   const std::string& target = disk.disk.target;
-  const RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  ref.other_cluster = disk.rbd_other_cluster;
   auto conn = ConnectRbdSource(r_.s.open_cluster, *r_.s.virt, r_.s.ceph, ref);
   if (!conn.ok()) return conn.status().Wrap(fmt::format("disk {}", target));
   {
@@ -107,7 +108,8 @@ Result<OpenedSource> OfflineMigration::OpenRbdSource(const DiskPlan& disk, const
     *snap = JsonField<std::string>(rec->source_snapshot_at, "snap", "");
   } else {
     *snap = SourceSnapshotName(plan_.uuid, static_cast<int64_t>(::time(nullptr)));
-    rec::SourceSnapshotAt at{target, ref.Name(), *snap, {}, ref.user, ref.secret_uuid, ref.secret_usage};
+    rec::SourceSnapshotAt at{target,   ref.Name(),      *snap, {}, ref.user, ref.secret_uuid, ref.secret_usage,
+                             ref.other_cluster};
     for (const auto& h : ref.hosts) at.hosts.push_back(MonHostOption({h}));
     V2R_RETURN_IF_ERROR(r_.Log(rec::SourceSnapshot(at)));
   }
@@ -128,7 +130,8 @@ Result<OpenedSource> OfflineMigration::OpenRbdSource(const DiskPlan& disk, const
 
 Status OfflineMigration::FinishRbdSource(const DiskPlan& disk, const std::string& snap) {
   const std::string& target = disk.disk.target;
-  const RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  ref.other_cluster = disk.rbd_other_cluster;
   auto conn = ConnectRbdSource(r_.s.open_cluster, *r_.s.virt, r_.s.ceph, ref);
   if (!conn.ok()) return conn.status().Wrap(fmt::format("disk {}", target));
   auto image = conn->pool->OpenImage(ref.image, /*read_only=*/false);

@@ -287,6 +287,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
         if (rbd) {
+          dp.rbd_other_cluster = place.other_cluster;
           dp.read_path = fmt::format("rbd ({}/{}, {}), from a snapshot virt2rbd takes", place.pool, place.image,
                                      place.other_cluster ? "another cluster" : "this cluster");
           NoteRbdSource(opts, disk, s, plan);

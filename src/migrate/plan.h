@@ -77,6 +77,7 @@ struct DiskPlan {
   bool allocated_upper_bound = false;
   bool is_block = false;
   std::string read_path;  // kMove: "direct", "qemu-nbd (qcow2 <- qcow2)", "rbd (pool/image, another cluster)"
+  bool rbd_other_cluster = false;  // kMove of an rbd disk: from another cluster (ClassifyRbdSource)
 };
 
 enum class UserAction { kReuse, kCreate, kUpdateCaps };

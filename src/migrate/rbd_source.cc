@@ -40,7 +40,9 @@ RbdSourceRef RbdSourceRefFrom(const nlohmann::json& rec) {
   d.auth_username = JsonField<std::string>(rec, "user", "");
   d.auth_secret_uuid = JsonField<std::string>(rec, "secret_uuid", "");
   d.auth_secret_usage = JsonField<std::string>(rec, "secret_usage", "");
-  return RbdSourceRefOf(d);
+  RbdSourceRef r = RbdSourceRefOf(d);
+  r.other_cluster = JsonField<bool>(rec, "other_cluster", true);
+  return r;
 }
 
 std::string MonHostOption(const std::vector<std::pair<std::string, int>>& hosts) {
@@ -85,11 +87,17 @@ Result<RbdSourceConnection> ConnectRbdSource(const ClusterOpener& opener, Hyperv
                                          "be read",
                                          ref.Name(), ref.user));
     auto raw = virt.GetSecretValue(ref.secret_uuid, ref.secret_usage);
-    if (!raw.ok())
+    if (!raw.ok() && raw.status().cause() == Cause::kPermission && !ref.other_cluster) {
+      c.options = op;  // the target cluster: read as the operator
+      c.options.key_bytes.reset();
+      c.overrides = kBulkIoConf;
+    } else if (!raw.ok()) {
       return raw.status().Wrap(fmt::format("RBD image {}: the key of {} cannot be read", ref.Name(), who));
-    auto key = std::make_shared<SecretBytes>(raw->data(), raw->size());
-    WipeString(*raw);
-    c.options.key_bytes = std::move(key);
+    } else {
+      auto key = std::make_shared<SecretBytes>(raw->data(), raw->size());
+      WipeString(*raw);
+      c.options.key_bytes = std::move(key);
+    }
   }
   auto cluster = opener(c.options, c.overrides);
   c.options.key_bytes.reset();

@@ -30,6 +30,10 @@ struct RbdSourceRef {
   std::vector<std::pair<std::string, int>> hosts;  // <host name port>; empty: the operator's conf
   std::string user;                                // <auth username>; empty: the operator's identity
   std::string secret_uuid, secret_usage;           // <auth><secret uuid|usage>
+  // In another cluster than the migration's (ClassifyRbdSource). On the same
+  // cluster, a private secret (libvirt hands out no value of it) is no
+  // obstacle: the image is read as the operator, through the operator's conf.
+  bool other_cluster = true;
   std::string Name() const { return pool + "/" + image; }
 };
 // From the disk's definition ("pool/image"; no pool: librbd's "rbd").

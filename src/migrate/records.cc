@@ -106,7 +106,8 @@ Record SourceSnapshot(const SourceSnapshotAt& at) {
                                           {"hosts", at.hosts},
                                           {"user", at.user},
                                           {"secret_uuid", at.secret_uuid},
-                                          {"secret_usage", at.secret_usage}});
+                                          {"secret_usage", at.secret_usage},
+                                          {"other_cluster", at.other_cluster}});
 }
 Record SourceSnapshotRemoved(const std::string& target, const std::string& why) {
   return MakeRecord(RT::kSourceSnapshotRemoved, {{"target", target}, {"why", why}});

@@ -153,6 +153,7 @@ struct SourceSnapshotAt {
   std::string target, image, snap;
   std::vector<std::string> hosts;  // "host:port" as the disk's <host> elements
   std::string user, secret_uuid, secret_usage;
+  bool other_cluster = true;
 };
 Record SourceSnapshot(const SourceSnapshotAt& at);
 Record SourceSnapshotRemoved(const std::string& target, const std::string& why);

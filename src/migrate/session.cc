@@ -162,12 +162,13 @@ void GatherRbdSourceFacts(Session& s, const MigrateOptions& opts, const DomainIn
                           const std::vector<MonHost>& monmap, std::map<std::string, SourceFacts>* out) {
   for (const DiskInfo& disk : info.disks) {
     if (disk.type != "network" || disk.protocol != "rbd" || disk.source.empty() || out->count(disk.source)) continue;
-    if (!ClassifyRbdSource(disk, opts.pool, monmap).moves || ClassifyDisk(disk).decision != DiskDecision::kMove)
-      continue;
+    const RbdSourcePlace place = ClassifyRbdSource(disk, opts.pool, monmap);
+    if (!place.moves || ClassifyDisk(disk).decision != DiskDecision::kMove) continue;
     SourceFacts f;
     f.path = disk.source;
     f.rbd = true;
-    const RbdSourceRef ref = RbdSourceRefOf(disk);
+    RbdSourceRef ref = RbdSourceRefOf(disk);
+    ref.other_cluster = place.other_cluster;
     auto fill = [&]() -> Status {
       auto conn = ConnectRbdSource(s.open_cluster, *s.virt, s.ceph, ref);
       if (!conn.ok()) return conn.status();

@@ -177,7 +177,8 @@ class Hypervisor {
   // The value of the secret with this uuid or, when uuid is empty, of the ceph
   // secret with this usage name: the raw bytes (a ceph key base64-decoded).
   // The caller wipes them once used; they never appear in a message. A secret
-  // that does not exist, or has no value, is kRefused.
+  // that does not exist, or has no value, is kRefused; a private one (libvirt
+  // never hands out its value) kRefused with cause kPermission.
   virtual Result<std::string> GetSecretValue(const std::string& uuid, const std::string& ceph_usage) = 0;
   // A secret that does not exist is kRefused (nothing changed).
   virtual Status UndefineSecret(const std::string& uuid) = 0;

@@ -160,6 +160,11 @@ Result<std::string> VirtConnection::GetSecretValue(const std::string& uuid, cons
   }
   size_t size = 0;
   unsigned char* value = virSecretGetValue(s.get(), &size, 0);
+  if (value == nullptr && virGetLastErrorCode() == VIR_ERR_INVALID_SECRET)
+    return Status::Refused(fmt::format("libvirt {} at {} is private: libvirt hands out no value of it ({})", which,
+                                       uri_, LastError()),
+                           "define the secret with private='no' (as Ceph's libvirt guide does)")
+        .WithCause(Cause::kPermission);
   if (value == nullptr)
     return Status::Refused(fmt::format("reading the value of libvirt {} at {}: {}", which, uri_, LastError()),
                            "set it with virsh secret-set-value (the ceph key, base64)");

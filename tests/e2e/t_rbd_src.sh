@@ -13,12 +13,14 @@ SU=${U}s              # the source's cephx user (client.$SU), with a secret of i
 SECRET_USAGE="${U} source key"
 src_made=
 secret_uuid=
+private_uuid=
 watch_pid=
 _rbdsrc_cleanup() {
     local rc=$?
     set +e
     [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
     [ -n "$secret_uuid" ] && virsh secret-undefine "$secret_uuid" >/dev/null 2>&1
+    [ -n "$private_uuid" ] && virsh secret-undefine "$private_uuid" >/dev/null 2>&1
     ceph auth del "client.$SU" >/dev/null 2>&1
     if [ -n "$src_made" ]; then
         for img in $(rbd ls "$SRC" 2>/dev/null); do rbd snap purge "$SRC/$img" >/dev/null 2>&1; done
@@ -39,12 +41,16 @@ src_sum=$(sha256sum <"$T/src.raw" | cut -d' ' -f1)
 
 note "its cephx user and a libvirt secret holding the key"
 ceph auth get-or-create "client.$SU" mon 'profile rbd' osd "profile rbd pool=$SRC" >/dev/null
+# not private, as Ceph's libvirt guide defines it (libvirt hands out no value of a private one)
 cat >"$T/secret.xml" <<XML
-<secret ephemeral='no' private='yes'><usage type='ceph'><name>$SECRET_USAGE</name></usage></secret>
+<secret ephemeral='no' private='no'><usage type='ceph'><name>$SECRET_USAGE</name></usage></secret>
 XML
 secret_uuid=$(virsh secret-define "$T/secret.xml" | awk '{print $2}')
-ceph auth get-key "client.$SU" >"$T/key.b64"
+ceph auth get-key "client.$SU" | tr -d "\n" >"$T/key.b64"
 virsh secret-set-value "$secret_uuid" --file "$T/key.b64" >/dev/null
+sed -i "s/private='no'/private='yes'/; s/$SECRET_USAGE/$SECRET_USAGE (private)/" "$T/secret.xml"
+private_uuid=$(virsh secret-define "$T/secret.xml" | awk '{print $2}')
+virsh secret-set-value "$private_uuid" --file "$T/key.b64" >/dev/null
 key=$(cat "$T/key.b64"); rm -f "$T/key.b64"
 
 hosts=""
@@ -88,6 +94,13 @@ assert d["vdb"]["decision"] == "moves", d
 assert d["vdb"]["size"] == 64 << 20, d
 assert d["vdb"]["read_path"].startswith("rbd ("), d["vdb"]
 PY
+
+note "a private secret (no value handed out) on the target cluster: read as the operator"
+priv=${U}-p
+own_domain "$priv"
+define_domain "$priv" "$private_uuid"
+v2r plan "$priv" --pool "$POOL" --client-user "$user" --format json
+expect_rc 0
 
 note "an unknown secret: refused, nothing changed"
 bad=${U}-bad

@@ -471,8 +471,6 @@ TEST(DomainXml, BadOptionsAreUsageErrors) {
   usage({{"vda", "rbd", "x"}, {"vda", "rbd", "y"}}, Opts());
 }
 
-}  // namespace
-}  // namespace v2r
 
 TEST(DomainXml, AnRbdSourceIsRewrittenWithItsHostsAndAuthReplaced) {
   const std::string in = Domain(
@@ -501,3 +499,6 @@ TEST(DomainXml, AnRbdSourceIsRewrittenWithItsHostsAndAuthReplaced) {
   for (const std::string& d : r->dropped) dropped += d + "\n";
   EXPECT_NE(dropped.find("<host> (a monitor of the old source's cluster"), std::string::npos) << dropped;
 }
+
+}  // namespace
+}  // namespace v2r

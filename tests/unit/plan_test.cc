@@ -1227,8 +1227,6 @@ TEST(MonHosts, RefusesEmptyEntriesAndHosts) {
   }
 }
 
-}  // namespace
-}  // namespace v2r
 
 // ================================================================== RBD sources (issue 12)
 
@@ -1380,3 +1378,6 @@ TEST(Plan, AnRbdDiskAlreadyInThePoolStaysEvenWhenShared) {
   EXPECT_TRUE(p.ok()) << Join(p.refusals);
   EXPECT_EQ(DiskOf(p, "vdd")->decision, DiskDecision::kStay);
 }
+
+}  // namespace
+}  // namespace v2r
