@@ -18,6 +18,7 @@ watch_pid=
 _rbdsrc_cleanup() {
     local rc=$?
     set +e
+    exec 3>&- 2>/dev/null
     [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
     [ -n "$secret_uuid" ] && virsh secret-undefine "$secret_uuid" >/dev/null 2>&1
     [ -n "$private_uuid" ] && virsh secret-undefine "$private_uuid" >/dev/null 2>&1
@@ -114,9 +115,13 @@ world "$bad" >"$T/w1"
 diff -u "$T/w0" "$T/w1" || fail "a refused migrate changed something"
 
 note "a watcher on the source image: refused, nothing changed"
-rbd watch "$SRC/img" >/dev/null 2>&1 &
+# rbd watch holds its watch until its stdin ends: a fifo this shell keeps open.
+mkfifo "$T/watch.in"
+rbd watch "$SRC/img" <"$T/watch.in" >/dev/null 2>&1 &
 watch_pid=$!
+exec 3>"$T/watch.in"
 for _ in $(seq 50); do rbd status "$SRC/img" 2>/dev/null | grep -q "watcher=" && break; sleep 0.2; done
+rbd status "$SRC/img" | grep -q "watcher=" || fail "rbd watch did not register its watch"
 world "$dom" >"$T/w0"
 v2r migrate "$dom" --pool "$POOL" --client-user "$user" --no-start
 expect_rc 3
@@ -124,7 +129,8 @@ expect_err "open read-write by"
 world "$dom" >"$T/w1"
 diff -u "$T/w0" "$T/w1" || fail "a refused migrate changed something"
 [ -z "$(rbd snap ls "$SRC/img")" ] || fail "a refused migrate left a snapshot"
-kill "$watch_pid"; wait "$watch_pid" 2>/dev/null || true; watch_pid=
+exec 3>&-
+kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null || true; watch_pid=
 for _ in $(seq 50); do rbd status "$SRC/img" 2>/dev/null | grep -q "watcher=" || break; sleep 0.2; done
 
 note "migrate: the image equals the source, as thin, the source untouched and its snapshot gone"
