@@ -119,8 +119,9 @@ RbdSourcePlace ClassifyRbdSource(const DiskInfo& disk, const std::string& target
   size_t slash = name.find('/');
   p.pool = slash == std::string::npos ? std::string("rbd") : name.substr(0, slash);  // librbd's default pool
   p.image = slash == std::string::npos ? name : name.substr(slash + 1);
+  // An empty monmap (none known) compares nothing: the pool decides.
   for (const auto& h : disk.hosts)
-    if (!InMonmap(h, monmap)) p.other_cluster = true;
+    if (!monmap.empty() && !InMonmap(h, monmap)) p.other_cluster = true;
   if (p.image.find('@') != std::string::npos) {
     p.reason = fmt::format("an RBD snapshot ({}): read-only, stays", name);
     return p;
@@ -200,12 +201,32 @@ void NoteImageFile(const MigrateOptions& opts, const DiskInfo& disk, const Sourc
                                          what, fmt::join(s.snapshots, ", "), disk.source));
 }
 
-// An RBD image in another pool or cluster: offline only, the VM stopped.
-void NoteRbdSource(const MigrateOptions& opts, const DiskInfo& disk, const SourceFacts& s, Plan* plan) {
+// An RBD image in another pool or cluster that cannot move: refused live
+// (its facts are not gathered then), or its cluster or key out of reach.
+bool RefuseRbdSource(const MigrateOptions& opts, const DiskInfo& disk,
+                     const std::map<std::string, SourceFacts>& sources, Plan* plan) {
+  const std::string leave = " (or leave the disk where it is: --disks without " + disk.target + ")";
+  if (opts.live) {
+    plan->refusals.push_back(fmt::format("disk {}: RBD image {} is not moved live yet: migrate the VM offline "
+                                         "(without --live){}",
+                                         disk.target, disk.source, leave));
+    return true;
+  }
+  auto it = sources.find(disk.source);
+  if (it != sources.end() && it->second.readable) return false;
+  plan->refusals.push_back(fmt::format("disk {}: RBD image {} cannot be read: {}{}", disk.target, disk.source,
+                                       it == sources.end() ? "not examined" : it->second.error, leave));
+  return true;
+}
+
+// An RBD image in another pool or cluster that moves: read from a snapshot;
+// offline only, so nothing may have it open.
+void NoteRbdSource(const MigrateOptions& opts, const DiskInfo& disk, const RbdSourcePlace& place,
+                   const SourceFacts& s, DiskPlan* dp, Plan* plan) {
   const std::string what = fmt::format("disk {}: RBD image {}", disk.target, disk.source);
-  if (opts.live)
-    plan->refusals.push_back(what + " is not moved live yet: migrate the VM offline (without --live), or leave "
-                                    "the disk where it is (--disks without " + disk.target + ")");
+  dp->rbd_other_cluster = place.other_cluster;
+  dp->read_path = fmt::format("rbd ({}/{}, {}), from a snapshot virt2rbd takes", place.pool, place.image,
+                              place.other_cluster ? "another cluster" : "this cluster");
   // A running VM's own qemu watches it until the stop; checked again then.
   if (!s.watchers.empty() && plan->state == RunState::kShutoff)
     plan->refusals.push_back(fmt::format("{} is open read-write by {} (a VM or another client uses it): stop it "
@@ -269,13 +290,8 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
                                                disk.target, opts.pool, dp.image));
       }
       auto it = sources.find(disk.source);
-      if (rbd && opts.live) {
-        NoteRbdSource(opts, disk, SourceFacts{}, plan);  // refused live: its facts are not gathered
-      } else if (rbd && (it == sources.end() || !it->second.readable)) {
-        plan->refusals.push_back(fmt::format("disk {}: RBD image {} cannot be read: {} (or leave the disk where it "
-                                             "is: --disks without {})",
-                                             disk.target, disk.source,
-                                             it == sources.end() ? "not examined" : it->second.error, disk.target));
+      if (rbd && RefuseRbdSource(opts, disk, sources, plan)) {
+        // refused: live, or its cluster or key out of reach
       } else if (it == sources.end() || !it->second.readable) {
         plan->refusals.push_back(fmt::format("disk {}: source {} is not readable: {}", disk.target, disk.source,
                                              it == sources.end() ? "not examined" : it->second.error));
@@ -286,12 +302,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.allocated_upper_bound = s.is_block;
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
-        if (rbd) {
-          dp.rbd_other_cluster = place.other_cluster;
-          dp.read_path = fmt::format("rbd ({}/{}, {}), from a snapshot virt2rbd takes", place.pool, place.image,
-                                     place.other_cluster ? "another cluster" : "this cluster");
-          NoteRbdSource(opts, disk, s, plan);
-        }
+        if (rbd) NoteRbdSource(opts, disk, place, s, &dp, plan);
         NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "

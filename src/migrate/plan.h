@@ -125,7 +125,8 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
 // it is an image of the target pool on the target cluster; it moves from
 // another pool of that cluster, or from another cluster (a <host> that is not
 // in the target's monmap). A disk without <host> is on the cluster qemu's
-// ceph.conf names: taken as the target cluster. Pure.
+// ceph.conf names: taken as the target cluster; so is every disk when the
+// monmap is empty (nothing to compare with). Pure.
 struct RbdSourcePlace {
   bool moves = false;
   bool other_cluster = false;

@@ -454,7 +454,7 @@ TEST(Plan, NewXmlTurnsTheMovedDisksIntoRbdNetworkDisksAndKeepsTheOthers) {
   EXPECT_EQ(qcow2->type, "block");
   EXPECT_EQ(qcow2->driver_type, "qcow2");
   const DiskInfo* net = InfoOf(*info, "vdd");
-  EXPECT_EQ(net->source, "other/shared-data");
+  EXPECT_EQ(net->source, "vmpool/shared-data");
 
   // Everything else of the domain stays.
   for (const char* kept : {"<boot order='1'/>", "<serial>data-1</serial>", "passwd='s3cret'",
@@ -1272,6 +1272,8 @@ TEST(RbdSource, MovesFromAnotherPoolOrAnotherCluster) {
   EXPECT_TRUE(other.other_cluster);
   // Same host, another port: another cluster on that host.
   EXPECT_TRUE(ClassifyRbdSource(RbdDisk("vmpool/img", {{"10.0.0.1", 6790}}), "vmpool", monmap).other_cluster);
+  // No monmap known: the hosts are not compared.
+  EXPECT_FALSE(ClassifyRbdSource(RbdDisk("vmpool/img", {{"10.9.9.9", 6789}}), "vmpool", {}).moves);
   // A name without a pool is in librbd's default pool.
   RbdSourcePlace bare = ClassifyRbdSource(RbdDisk("img", {}), "vmpool", monmap);
   EXPECT_TRUE(bare.moves);

@@ -88,7 +88,9 @@ TEST(RbdSourceOverFakes, AnAbortRemovesTheSourceSnapshot) {
   // The images cannot be created (after the source snapshot was taken): the
   // migration is undone, the source snapshot with it.
   r.w.ceph.FailFrom("CreateImage", 1, FakeCluster::Definite("creating an image"));
-  auto report = RunMigrate(r.w.Options(), r.w.Context());
+  MigrateOptions o = r.w.Options();
+  o.disks = {"vdb"};  // vdb alone: its snapshot is taken before its image is created
+  auto report = RunMigrate(o, r.w.Context());
   ASSERT_FALSE(report.ok());
   auto src = r.w.ceph.GetImage("old", "img");
   ASSERT_TRUE(src);

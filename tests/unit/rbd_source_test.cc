@@ -10,6 +10,9 @@
 namespace v2r {
 namespace {
 
+using fake::FakeCluster;
+using fake::FakeLibvirt;
+
 DiskInfo Disk(const std::string& name) {
   DiskInfo d;
   d.type = "network";
