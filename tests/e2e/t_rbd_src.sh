@@ -129,9 +129,11 @@ expect_err "open read-write by"
 world "$dom" >"$T/w1"
 diff -u "$T/w0" "$T/w1" || fail "a refused migrate changed something"
 [ -z "$(rbd snap ls "$SRC/img")" ] || fail "a refused migrate left a snapshot"
+# End of its stdin: it unwatches and exits (a kill would leave the watch to time out).
 exec 3>&-
-kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null || true; watch_pid=
-for _ in $(seq 50); do rbd status "$SRC/img" 2>/dev/null | grep -q "watcher=" || break; sleep 0.2; done
+for _ in $(seq 50); do kill -0 "$watch_pid" 2>/dev/null || break; sleep 0.2; done
+kill "$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true; watch_pid=
+for _ in $(seq 225); do rbd status "$SRC/img" 2>/dev/null | grep -q "watcher=" || break; sleep 0.2; done
 
 note "migrate: the image equals the source, as thin, the source untouched and its snapshot gone"
 v2r migrate "$dom" --pool "$POOL" --client-user "$user" --no-start --verify full
