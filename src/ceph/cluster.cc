@@ -62,6 +62,28 @@ Status ConfSet(rados_t c, const std::string& option, const std::string& value, K
   return Status::Ok();
 }
 
+// The raw key as the base64 text librados' "key" option takes, set without
+// the value ever reaching a message; both buffers are wiped.
+Status SetKey(rados_t c, const SecretBytes& raw, const std::string& entity) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  SecretBytes text;
+  text.Reserve((raw.size() + 2) / 3 * 4 + 1);
+  const unsigned char* in = raw.udata();
+  for (size_t i = 0; i < raw.size(); i += 3) {
+    uint32_t n = uint32_t(in[i]) << 16;
+    if (i + 1 < raw.size()) n |= uint32_t(in[i + 1]) << 8;
+    if (i + 2 < raw.size()) n |= in[i + 2];
+    text.PushBack(kAlphabet[(n >> 18) & 63]);
+    text.PushBack(kAlphabet[(n >> 12) & 63]);
+    text.PushBack(i + 1 < raw.size() ? kAlphabet[(n >> 6) & 63] : '=');
+    text.PushBack(i + 2 < raw.size() ? kAlphabet[n & 63] : '=');
+  }
+  text.PushBack('\0');
+  int r = rados_conf_set(c, "key", text.data());
+  if (r < 0) return Status::FromErrno(Kind::kRefused, fmt::format("giving librados the cephx key of {}", entity), r);
+  return Status::Ok();
+}
+
 std::string Joined(const std::vector<std::string>& v) {
   std::string out;
   for (const std::string& s : v) {
@@ -178,6 +200,10 @@ Status ConnectError(int r, const CephOptions& o, const std::string& entity, cons
   switch (-r) {
     case EACCES:
     case EPERM:
+      if (o.key_bytes)
+        return Status::FromErrno(Kind::kRefused, fmt::format("authentication as {} failed", entity), r,
+                                 fmt::format("check that the libvirt secret holds the current key of {} (ceph auth "
+                                             "get-key {})", entity, entity));
       return Status::FromErrno(
           Kind::kRefused, fmt::format("authentication as {} failed", entity), r,
           o.keyring.empty()
@@ -275,6 +301,7 @@ Result<std::unique_ptr<RadosCluster>> RadosCluster::Connect(const CephOptions& o
     }
     V2R_RETURN_IF_ERROR(ConfSet(c, "keyring", o.keyring, Kind::kRefused));
   }
+  if (o.key_bytes) V2R_RETURN_IF_ERROR(SetKey(c, *o.key_bytes, entity));
   V2R_RETURN_IF_ERROR(ApplyTimeouts(c, o.connect_timeout_s));
   for (const auto& [key, value] : conf_overrides) {
     V2R_RETURN_IF_ERROR(ConfSet(c, key, value, Kind::kInternal));

@@ -104,6 +104,9 @@ class Pool {
   // Read-only, reading the image as it was at `snap` (a missing snapshot is
   // kFailed).
   virtual Result<std::unique_ptr<Image>> OpenAtSnapshot(const std::string& image, const std::string& snap) = 0;
+  // The same, for reading a source image: its Extents are the allocated byte
+  // ranges (not whole objects), so that a copy stays as thin as the source.
+  virtual Result<std::unique_ptr<Image>> OpenSourceAtSnapshot(const std::string& image, const std::string& snap) = 0;
   // See FullTryScope: covers this pool and the images opened on it meanwhile.
   virtual std::unique_ptr<FullTryScope> FullTry() = 0;
 };

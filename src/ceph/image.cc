@@ -268,7 +268,7 @@ Result<std::vector<Extent>> RbdSource::Extents(uint64_t offset, uint64_t length)
 
   DiffState st;
   int r = rbd_diff_iterate2(image_->handle(), nullptr, offset, length, /*include_parent=*/1,
-                            /*whole_object=*/1, DiffCallback, &st);
+                            /*whole_object=*/exact_ ? 0 : 1, DiffCallback, &st);
   if (r < 0) {
     return Status::FromErrno(Kind::kFailed,
                              fmt::format("listing allocated extents of {} at offset {} (length {})", name(),

@@ -107,12 +107,18 @@ class RbdSink : public OnRbdImage<Sink> {
 class RbdSource : public OnRbdImage<Source> {
  public:
   using OnRbdImage::OnRbdImage;
+  // exact: Extents lists the allocated byte ranges (whole_object=false),
+  // for a source image whose copy must stay as thin as it is.
+  RbdSource(RbdImage& image, bool exact) : OnRbdImage(image), exact_(exact) {}
 
-  // Data extents are the allocated objects (rbd_diff_iterate2, whole objects,
-  // parent included); everything else reads as zeros. The range must lie
-  // within the image.
+  // Data extents are the allocated objects (rbd_diff_iterate2, whole objects
+  // unless exact, parent included); everything else reads as zeros. The range
+  // must lie within the image.
   Result<std::vector<Extent>> Extents(uint64_t offset, uint64_t length) override;
   Status Read(uint64_t offset, void* buf, size_t length) override;
+
+ private:
+  bool exact_ = false;
 };
 
 }  // namespace v2r

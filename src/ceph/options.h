@@ -6,10 +6,12 @@
 // read by librados later (ceph/cluster.h), which is what puts it last.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "ceph/secret_bytes.h"
 
 namespace v2r {
 
@@ -23,6 +25,11 @@ struct CephOptions {
   // rados_conf_parse_argv, in order (later ones win): "--mon-host", "X", ...
   std::vector<std::string> extra_args;
   int connect_timeout_s = 30;
+  // The raw cephx key of the entity (a libvirt 'ceph' secret's value), held
+  // in memory only: RadosCluster::Connect base64-encodes it and gives it to
+  // librados as its "key" option (rados_conf_set), never through a file,
+  // argv or the environment. Null: the keyring is used.
+  std::shared_ptr<const SecretBytes> key_bytes;
   // Where librados' own log goes (its log_file, and what it writes to
   // std::cerr, such as "unable to get monitor info from DNS SRV"): a file
   // appended to, or empty = discarded. Never the screen: virt2rbd says what

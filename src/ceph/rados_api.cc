@@ -15,8 +15,8 @@ namespace {
 
 class RbdImageApi : public Image {
  public:
-  explicit RbdImageApi(std::unique_ptr<RbdImage> image)
-      : image_(std::move(image)), source_(*image_), sink_(*image_) {}
+  explicit RbdImageApi(std::unique_ptr<RbdImage> image, bool exact_extents = false)
+      : image_(std::move(image)), source_(*image_, exact_extents), sink_(*image_) {}
 
   const std::string& name() const override { return image_->name(); }
   uint64_t size() const override { return image_->size(); }
@@ -60,9 +60,9 @@ class RbdImageApi : public Image {
   RbdSink sink_;
 };
 
-Result<std::unique_ptr<Image>> Wrapped(Result<std::unique_ptr<RbdImage>> image) {
+Result<std::unique_ptr<Image>> Wrapped(Result<std::unique_ptr<RbdImage>> image, bool exact_extents = false) {
   if (!image.ok()) return image.status();
-  return std::unique_ptr<Image>(new RbdImageApi(std::move(*image)));
+  return std::unique_ptr<Image>(new RbdImageApi(std::move(*image), exact_extents));
 }
 
 class PoolFullTryScope : public FullTryScope {
@@ -90,6 +90,9 @@ class RadosPool : public Pool {
   }
   Result<std::unique_ptr<Image>> OpenAtSnapshot(const std::string& image, const std::string& snap) override {
     return Wrapped(v2r::OpenAtSnapshot(io_, image, snap));
+  }
+  Result<std::unique_ptr<Image>> OpenSourceAtSnapshot(const std::string& image, const std::string& snap) override {
+    return Wrapped(v2r::OpenAtSnapshot(io_, image, snap), /*exact_extents=*/true);
   }
   std::unique_ptr<FullTryScope> FullTry() override { return std::make_unique<PoolFullTryScope>(io_); }
 

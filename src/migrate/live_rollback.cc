@@ -74,6 +74,12 @@ Status PlanBackCopies(const std::vector<const DiskRecord*>& on_image, LiveDiskMa
                                          d->target, d->source),
                              "keep the VM on RBD, or stop it and roll back with --discard-changes (what it wrote on "
                              "RBD since the switch is lost)");
+    if (d->protocol == "rbd")
+      return Status::Refused(fmt::format("disk {}'s original, RBD image {}, is not a local disk: rollback --live "
+                                         "copies back into local raw originals only",
+                                         d->target, d->source),
+                             "keep the VM on RBD, or stop it and roll back with --discard-changes (what it wrote on "
+                             "RBD since the switch is lost)");
     if (d->format != "raw")
       return Status::Refused(fmt::format("disk {}'s original, {}, is a {} image: rollback --live copies back into "
                                          "raw originals only (not supported yet for image files)",

@@ -41,8 +41,15 @@ class OfflineMigration {
     std::unique_ptr<CopyProgressFile> done;
     bool resumed = false;
     bool exported = false;  // the source is a qemu-nbd export (journalled)
+    std::string source_snapshot;  // an RBD source: read at this snapshot of it (journalled)
   };
   Result<OpenedSource> OpenSource(const DiskPlan& disk, const DiskRecord* rec);
+  // An RBD source (migrate/rbd_source.h): no watchers, a snapshot of it
+  // taken (journalled first) or the one a killed run took, read from it.
+  Result<OpenedSource> OpenRbdSource(const DiskPlan& disk, const DiskRecord* rec, std::string* snap);
+  // After its copy: the image's head must equal the snapshot (nothing wrote
+  // it since the copy began); the snapshot is removed either way.
+  Status FinishRbdSource(const DiskPlan& disk, const std::string& snap);
   Result<DiskCopy> PrepareDisk(const DiskPlan& disk, const DiskRecord* rec);
   Result<std::unique_ptr<Readback>> StartReadback(const DiskPlan& disk, const DiskCopy& c);
   CopyOptions CopyOptionsFor(const std::string& target, const DiskCopy& c, Readback* readback);

@@ -2,15 +2,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <vector>
 
 #include "base/fault.h"
+#include "base/json_field.h"
 #include "base/parallel.h"
 #include "copy/checksum.h"
 #include "copy/faulty_source.h"
 #include "copy/file_source.h"
 #include "migrate/disk_source.h"
 #include "migrate/offline.h"
+#include "migrate/rbd_source.h"
+#include "qemu/export.h"
 #include "migrate/steps.h"
 #include "transfer/copy_to_rbd.h"
 
@@ -66,10 +70,73 @@ Result<OpenedSource> OfflineMigration::OpenSource(const DiskPlan& disk, const Di
   return OpenJournalledSource(r_, plan_.uuid, disk.disk, disk.read_path, rec, kExportConnections);
 }
 
+Result<OpenedSource> OfflineMigration::OpenRbdSource(const DiskPlan& disk, const DiskRecord* rec, std::string* snap) {
+  const std::string& target = disk.disk.target;
+  RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  ref.other_cluster = disk.rbd_other_cluster;
+  auto conn = ConnectRbdSource(r_.s.open_cluster, *r_.s.virt, r_.s.ceph, ref);
+  if (!conn.ok()) return conn.status().Wrap(fmt::format("disk {}", target));
+  {
+    // Offline only: nothing may have it open read-write (the VM is stopped).
+    auto head = conn->pool->OpenImage(ref.image, /*read_only=*/true);
+    if (!head.ok()) return head.status().Wrap(fmt::format("disk {}", target));
+    auto watchers = (*head)->Watchers();
+    if (!watchers.ok()) return watchers.status();
+    if (!watchers->empty())
+      return Status::Refused(fmt::format("disk {}: RBD image {} is open read-write by {}: an RBD source is copied "
+                                         "only while nothing uses it",
+                                         target, ref.Name(), fmt::join(*watchers, ", ")),
+                             "stop the VM or client that uses it, then migrate again");
+  }
+  if (rec && rec->source_snapshot) {
+    *snap = JsonField<std::string>(rec->source_snapshot_at, "snap", "");
+  } else {
+    *snap = SourceSnapshotName(plan_.uuid, static_cast<int64_t>(::time(nullptr)));
+    rec::SourceSnapshotAt at{target,   ref.Name(),      *snap, {}, ref.user, ref.secret_uuid, ref.secret_usage,
+                             ref.other_cluster};
+    for (const auto& h : ref.hosts) at.hosts.push_back(MonHostOption({h}));
+    V2R_RETURN_IF_ERROR(r_.Log(rec::SourceSnapshot(at)));
+  }
+  {
+    // A snapshot is metadata: the image's data is never written.
+    auto rw = conn->pool->OpenImage(ref.image, /*read_only=*/false);
+    if (!rw.ok()) return rw.status().Wrap(fmt::format("disk {}: taking a snapshot of {}", target, ref.Name()));
+    V2R_RETURN_IF_ERROR((*rw)->CreateSnapshot(*snap));
+  }
+  auto src = OpenRbdSourceAtSnapshot(std::move(*conn), ref.image, *snap);
+  if (!src.ok()) return src.status().Wrap(fmt::format("disk {}", target));
+  OpenedSource o;
+  o.fingerprint = fmt::format("rbd:{}@{}:size={}", ref.Name(), *snap, (*src)->size());
+  o.read_path = disk.read_path;
+  o.source = std::move(*src);
+  return o;
+}
+
+Status OfflineMigration::FinishRbdSource(const DiskPlan& disk, const std::string& snap) {
+  const std::string& target = disk.disk.target;
+  RbdSourceRef ref = RbdSourceRefOf(disk.disk);
+  ref.other_cluster = disk.rbd_other_cluster;
+  auto conn = ConnectRbdSource(r_.s.open_cluster, *r_.s.virt, r_.s.ceph, ref);
+  if (!conn.ok()) return conn.status().Wrap(fmt::format("disk {}", target));
+  auto image = conn->pool->OpenImage(ref.image, /*read_only=*/false);
+  if (!image.ok()) return image.status().Wrap(fmt::format("disk {}", target));
+  auto changed = (*image)->ChangedBytesSince(snap);
+  if (!changed.ok()) return changed.status().Wrap(fmt::format("disk {}: comparing {} with {}", target, ref.Name(), snap));
+  V2R_RETURN_IF_ERROR((*image)->RemoveSnapshot(snap));
+  V2R_RETURN_IF_ERROR(r_.Log(rec::SourceSnapshotRemoved(target, *changed ? "the image changed" : "copied")));
+  if (*changed)
+    return Status::SourceChanged(fmt::format("disk {}: RBD image {} was written during the copy ({} bytes since its "
+                                             "snapshot): the copy is not switched to",
+                                             target, ref.Name(), *changed),
+                                 "stop whatever writes it and migrate again (the copy starts over)");
+  return Status::Ok();
+}
+
 Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan& disk, const DiskRecord* rec) {
   const std::string& target = disk.disk.target;
   Pool& io = *r_.s.pool;
-  auto opened = OpenSource(disk, rec);
+  std::string source_snapshot;
+  auto opened = disk.disk.type == "network" ? OpenRbdSource(disk, rec, &source_snapshot) : OpenSource(disk, rec);
   if (!opened.ok()) return opened.status();
   auto& src = opened->source;
   if (src->size() != disk.size)
@@ -90,6 +157,7 @@ Result<OfflineMigration::DiskCopy> OfflineMigration::PrepareDisk(const DiskPlan&
   }
   c.source = std::move(src);
   c.exported = opened->export_pid != 0;
+  c.source_snapshot = source_snapshot;
   if (auto off = InjectedReadError(target)) c.source = std::make_unique<FaultySource>(std::move(c.source), *off);
   if (!c.resumed) {
     V2R_RETURN_IF_ERROR(r_.Log(rec::ImageCreate(target, disk.image)));
@@ -208,6 +276,10 @@ Status OfflineMigration::CopyOne(const DiskPlan& disk, ProgressCounters* progres
     return copied.status().Wrap(fmt::format("disk {}", target));
   }
   V2R_RETURN_IF_ERROR(CloseJournalledSource(r_, target, &c.source, c.exported));
+  if (!c.source_snapshot.empty()) {
+    c.source.reset();  // the source's connection closes with it
+    V2R_RETURN_IF_ERROR(FinishRbdSource(disk, c.source_snapshot));
+  }
   V2R_RETURN_IF_ERROR(FaultPoint("after-copy"));
   if (copied->chunks_rechecked > 0 && r_.observer())
     r_.observer()->Warn(fmt::format("disk {}: {} chunk{} checked against the source again, {} had changed and "

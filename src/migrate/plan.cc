@@ -100,6 +100,46 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
 
 namespace {
 
+// A <host> names one of the monmap's monitors: same host, and the same port,
+// or no port, or the msgr v2 port of a monitor on the default v1 port.
+bool InMonmap(const std::pair<std::string, int>& h, const std::vector<MonHost>& monmap) {
+  for (const MonHost& m : monmap) {
+    if (m.host != h.first) continue;
+    if (h.second <= 0 || h.second == m.port || (h.second == 3300 && (m.port == 6789 || m.port <= 0))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+RbdSourcePlace ClassifyRbdSource(const DiskInfo& disk, const std::string& target_pool,
+                                 const std::vector<MonHost>& monmap) {
+  RbdSourcePlace p;
+  const std::string& name = disk.source;
+  size_t slash = name.find('/');
+  p.pool = slash == std::string::npos ? std::string("rbd") : name.substr(0, slash);  // librbd's default pool
+  p.image = slash == std::string::npos ? name : name.substr(slash + 1);
+  // An empty monmap (none known) compares nothing: the pool decides.
+  for (const auto& h : disk.hosts)
+    if (!monmap.empty() && !InMonmap(h, monmap)) p.other_cluster = true;
+  if (p.image.find('@') != std::string::npos) {
+    p.reason = fmt::format("an RBD snapshot ({}): read-only, stays", name);
+    return p;
+  }
+  if (p.image.find('/') != std::string::npos) {
+    p.reason = fmt::format("an image in an RBD namespace ({}): not moved yet, stays", name);
+    return p;
+  }
+  if (!p.other_cluster && p.pool == target_pool) {
+    p.reason = "already on RBD in " + target_pool;
+    return p;
+  }
+  p.moves = true;
+  return p;
+}
+
+namespace {
+
 void CheckDomain(const MigrateOptions& opts, const DomainFacts& d, Plan* plan) {
   if (!d.uri_is_local)
     plan->refusals.push_back(fmt::format(
@@ -200,6 +240,42 @@ void PlanSlice(const MigrateOptions& opts, const DiskInfo& disk, const SourceFac
                                          disk.target, disk.source));
 }
 
+// An RBD image in another pool or cluster that cannot move: refused live
+// (its facts are not gathered then), or its cluster or key out of reach.
+bool RefuseRbdSource(const MigrateOptions& opts, const DiskInfo& disk,
+                     const std::map<std::string, SourceFacts>& sources, Plan* plan) {
+  const std::string leave = " (or leave the disk where it is: --disks without " + disk.target + ")";
+  if (opts.live) {
+    plan->refusals.push_back(fmt::format("disk {}: RBD image {} is not moved live yet: migrate the VM offline "
+                                         "(without --live){}",
+                                         disk.target, disk.source, leave));
+    return true;
+  }
+  auto it = sources.find(disk.source);
+  if (it != sources.end() && it->second.readable) return false;
+  plan->refusals.push_back(fmt::format("disk {}: RBD image {} cannot be read: {}{}", disk.target, disk.source,
+                                       it == sources.end() ? "not examined" : it->second.error, leave));
+  return true;
+}
+
+// An RBD image in another pool or cluster that moves: read from a snapshot;
+// offline only, so nothing may have it open.
+void NoteRbdSource(const MigrateOptions& opts, const DiskInfo& disk, const RbdSourcePlace& place,
+                   const SourceFacts& s, DiskPlan* dp, Plan* plan) {
+  const std::string what = fmt::format("disk {}: RBD image {}", disk.target, disk.source);
+  dp->rbd_other_cluster = place.other_cluster;
+  dp->read_path = fmt::format("rbd ({}/{}, {}), from a snapshot virt2rbd takes", place.pool, place.image,
+                              place.other_cluster ? "another cluster" : "this cluster");
+  // A running VM's own qemu watches it until the stop; checked again then.
+  if (!s.watchers.empty() && plan->state == RunState::kShutoff)
+    plan->refusals.push_back(fmt::format("{} is open read-write by {} (a VM or another client uses it): stop it "
+                                         "first (an RBD source is moved offline only)",
+                                         what, fmt::join(s.watchers, ", ")));
+  if (!s.snapshots.empty())
+    plan->warnings.push_back(fmt::format("{}: its snapshots ({}) stay in the source: only the image's head is copied",
+                                         what, fmt::join(s.snapshots, ", ")));
+}
+
 void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
                const std::map<std::string, Result<VolumeInfo>>& volumes, const ClusterFacts& cluster, Plan* plan) {
   // --disks names must exist.
@@ -220,6 +296,13 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
     if (selected && c.decision == DiskDecision::kMove && written.type == "volume")
       c = ResolveVolume(opts, written, volumes, &dp, plan);
     const DiskInfo& disk = dp.disk;
+    const bool rbd = disk.type == "network" && disk.protocol == "rbd";
+    RbdSourcePlace place;
+    if (rbd && c.decision != DiskDecision::kStay) {
+      // An image already where it would go stays, whatever else it is.
+      place = ClassifyRbdSource(disk, opts.pool, cluster.monmap);
+      if (!place.moves) c = {DiskDecision::kStay, place.reason};
+    }
     dp.reason = c.reason;
     if (!selected) {
       dp.decision = DiskDecision::kStay;
@@ -249,7 +332,9 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
                                                disk.target, opts.pool, dp.image));
       }
       auto it = sources.find(disk.source);
-      if (it == sources.end() || !it->second.readable) {
+      if (rbd && RefuseRbdSource(opts, disk, sources, plan)) {
+        // refused: live, or its cluster or key out of reach
+      } else if (it == sources.end() || !it->second.readable) {
         plan->refusals.push_back(fmt::format("disk {}: source {} is not readable: {}", disk.target, disk.source,
                                              it == sources.end() ? "not examined" : it->second.error));
       } else {
@@ -260,6 +345,7 @@ void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::ma
         dp.is_block = s.is_block;
         dp.read_path = s.chain.empty() ? "direct" : "qemu-nbd (" + s.chain + ")";
         if (disk.sliced) PlanSlice(opts, disk, s, &dp, plan);
+        if (rbd) NoteRbdSource(opts, disk, place, s, &dp, plan);
         NoteImageFile(opts, disk, s, plan);
         if (!s.used_by.empty())
           plan->refusals.push_back(fmt::format("disk {}: source {} is also a disk of domain {} (a shared disk cannot "

@@ -36,6 +36,11 @@ struct SourceFacts {
   // host bytes of every layer; chain as ImageChain::Describe ("qcow2 <- raw").
   std::string chain;
   std::vector<std::string> snapshots;  // internal snapshots of the active layer
+  // An RBD image (a network rbd disk that moves): size is its size, allocated
+  // its allocated bytes; watchers are the clients that have it open
+  // read-write (it must have none: offline only); snapshots its own.
+  bool rbd = false;
+  std::vector<std::string> watchers;
 };
 
 struct DomainFacts {
@@ -75,10 +80,11 @@ struct DiskPlan {
   uint64_t allocated = 0;
   bool allocated_upper_bound = false;
   bool is_block = false;
-  std::string read_path;  // kMove: "direct", "qemu-nbd (qcow2 <- qcow2)"
+  std::string read_path;  // kMove: "direct", "qemu-nbd (qcow2 <- qcow2)", "rbd (pool/image, another cluster)"
   // A volume disk resolved (disk.pool/volume set; disk.type, source and
   // driver_type those of the volume): its storage pool's type.
   std::string pool_type;
+  bool rbd_other_cluster = false;  // kMove of an rbd disk: from another cluster (ClassifyRbdSource)
 };
 
 enum class UserAction { kReuse, kCreate, kUpdateCaps };
@@ -127,6 +133,20 @@ Result<std::vector<MonHost>> ResolveMonHosts(const std::string& option, const st
 // replaced by the file or block disk it is: the disks whose sources are
 // examined (GatherSourceFacts).
 DomainInfo WithVolumesResolved(const DomainInfo& info, const std::map<std::string, Result<VolumeInfo>>& volumes);
+// Where an rbd network disk is, against the migration's target: it stays when
+// it is an image of the target pool on the target cluster; it moves from
+// another pool of that cluster, or from another cluster (a <host> that is not
+// in the target's monmap). A disk without <host> is on the cluster qemu's
+// ceph.conf names: taken as the target cluster; so is every disk when the
+// monmap is empty (nothing to compare with). Pure.
+struct RbdSourcePlace {
+  bool moves = false;
+  bool other_cluster = false;
+  std::string pool, image;  // of the source
+  std::string reason;       // why it stays
+};
+RbdSourcePlace ClassifyRbdSource(const DiskInfo& disk, const std::string& target_pool,
+                                 const std::vector<MonHost>& monmap);
 
 Plan MakePlan(const MigrateOptions& opts, const DomainFacts& domain, const std::map<std::string, SourceFacts>& sources,
               const ClusterFacts& cluster);

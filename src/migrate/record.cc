@@ -53,6 +53,7 @@ void FoldBegin(const Record& r, MigrationState& s, DiskRecord*) {
     dr.source = Str(jd, "source");
     dr.format = JsonField<std::string>(jd, "format", "raw");  // 0.1.0 moved raw disks only
     dr.volume = JsonField<std::string>(jd, "volume", "");  // optional: volume disks only
+    dr.protocol = JsonField<std::string>(jd, "protocol", "");
     dr.image = Str(jd, "image");
     dr.size = JsonField<uint64_t>(jd, "size", 0);
     if (jd.contains("slice") && jd["slice"].is_object()) {
@@ -86,6 +87,12 @@ void FoldExportStopped(const Record&, MigrationState&, DiskRecord* d) {
   d->export_socket.clear();
   d->export_pid = 0;
 }
+
+void FoldSourceSnapshot(const Record& r, MigrationState&, DiskRecord* d) {
+  d->source_snapshot = true;
+  d->source_snapshot_at = r;
+}
+void FoldSourceSnapshotRemoved(const Record&, MigrationState&, DiskRecord* d) { d->source_snapshot = false; }
 
 void FoldImageRemoved(const Record&, MigrationState&, DiskRecord* d) {
   d->removed = true;
@@ -165,6 +172,8 @@ const std::map<RecordType, FoldEntry>& OfflineFolds() {
       {RT::kImageRemoved, {FoldImageRemoved, true}}, {RT::kCopyResume, {nullptr, true}},
       {RT::kExportStart, {FoldExportStart, true}}, {RT::kExportStarted, {FoldExportStarted, true}},
       {RT::kExportStopped, {FoldExportStopped, true}},
+      {RT::kSourceSnapshot, {FoldSourceSnapshot, true}},
+      {RT::kSourceSnapshotRemoved, {FoldSourceSnapshotRemoved, true}},
       {RT::kDiskCopied, {FoldDiskCopied, true}}, {RT::kCopyUntrusted, {FoldCopyUntrusted, false}},
       {RT::kRechecked, {FoldRechecked, false}}, {RT::kSnapshotCreated, {FoldSnapshotCreated, true}},
       {RT::kSnapshotRemoved, {FoldSnapshotRemoved, true}}, {RT::kSwitch, {FoldSwitch, false}},

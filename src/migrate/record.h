@@ -62,6 +62,12 @@ struct DiskRecord {
   // export-stopped): a killed run's may still run.
   std::string export_socket;
   int64_t export_pid = 0;
+  // An RBD source: "rbd" (the begin record's protocol; empty for local
+  // disks), and the snapshot of it virt2rbd took (source-snapshot without
+  // source-snapshot-removed: still there).
+  std::string protocol;
+  bool source_snapshot = false;
+  nlohmann::json source_snapshot_at;  // the source-snapshot record
   LiveDiskRecord live;
 };
 

@@ -99,6 +99,19 @@ Record ExportStarted(const std::string& target, int64_t pid) {
   return MakeRecord(RT::kExportStarted, {{"target", target}, {"pid", pid}});
 }
 Record ExportStopped(const std::string& target) { return MakeRecord(RT::kExportStopped, {{"target", target}}); }
+Record SourceSnapshot(const SourceSnapshotAt& at) {
+  return MakeRecord(RT::kSourceSnapshot, {{"target", at.target},
+                                          {"image", at.image},
+                                          {"snap", at.snap},
+                                          {"hosts", at.hosts},
+                                          {"user", at.user},
+                                          {"secret_uuid", at.secret_uuid},
+                                          {"secret_usage", at.secret_usage},
+                                          {"other_cluster", at.other_cluster}});
+}
+Record SourceSnapshotRemoved(const std::string& target, const std::string& why) {
+  return MakeRecord(RT::kSourceSnapshotRemoved, {{"target", target}, {"why", why}});
+}
 
 Record CopyResume(const std::string& target, uint64_t done_bytes, bool recheck) {
   return MakeRecord(RT::kCopyResume, {{"target", target}, {"done_bytes", done_bytes}, {"recheck", recheck}});

@@ -54,6 +54,8 @@ inline constexpr int kJournalFormat = 3;
   X(kExportStart, "export-start")                        \
   X(kExportStarted, "export-started")                    \
   X(kExportStopped, "export-stopped")                    \
+  X(kSourceSnapshot, "source-snapshot")                  \
+  X(kSourceSnapshotRemoved, "source-snapshot-removed")   \
   X(kDiskCopied, "disk-copied")                          \
   X(kCopyUntrusted, "copy-untrusted")                    \
   X(kRechecked, "rechecked")                             \
@@ -146,6 +148,19 @@ Record CopyResume(const std::string& target, uint64_t done_bytes, bool recheck);
 Record ExportStart(const std::string& target, const std::string& socket, const std::string& read_path);
 Record ExportStarted(const std::string& target, int64_t pid);
 Record ExportStopped(const std::string& target);
+// The snapshot of an RBD source image virt2rbd takes to copy it from (a
+// consistent, unchanging view): before it is created (where: the image
+// "pool/image", its snapshot, and how to reach its cluster again, the key
+// left out: monitors, user, the libvirt secret's uuid or usage) / once it is
+// removed (after the copy, or by an abort).
+struct SourceSnapshotAt {
+  std::string target, image, snap;
+  std::vector<std::string> hosts;  // "host:port" as the disk's <host> elements
+  std::string user, secret_uuid, secret_usage;
+  bool other_cluster = true;
+};
+Record SourceSnapshot(const SourceSnapshotAt& at);
+Record SourceSnapshotRemoved(const std::string& target, const std::string& why);
 
 struct DiskCopied {
   std::string target, image, digest;

@@ -142,6 +142,12 @@ Status RefuseCopyBackInto(const DiskRecord& d) {
                     "is not supported yet",
                     d.target, d.source, d.slice_size, d.slice_offset),
         "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
+  if (d.protocol == "rbd")
+    return Status::Refused(
+        fmt::format("disk {}'s original, RBD image {}, is not a local disk: copying changes back into an RBD source "
+                    "is not supported yet",
+                    d.target, d.source),
+        "keep the VM on RBD, or roll back with --discard-changes (what the VM wrote on RBD since the switch is lost)");
   if (d.format == "raw" || QemuReadsFormat(d.format)) return Status::Ok();
   return Status::Refused(
       fmt::format("disk {}'s original, {}, is a {} disk: copying changes back into it is not supported (raw files, "

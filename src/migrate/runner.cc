@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "base/fault.h"
+#include "base/json_field.h"
+#include "migrate/rbd_source.h"
 
 namespace v2r {
 
@@ -232,6 +234,27 @@ std::vector<std::string> OtherMigrationsUsing(const StateDir& dir, const Migrati
 
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
+  // Snapshots of RBD sources (migrate/rbd_source.h) a run left: removed when
+  // their cluster answers, said otherwise (never a reason to keep the rest).
+  for (const DiskRecord& d : st.disks) {
+    if (!d.source_snapshot || !s.virt) continue;
+    const RbdSourceRef ref = RbdSourceRefFrom(d.source_snapshot_at);
+    const std::string snap = JsonField<std::string>(d.source_snapshot_at, "snap", "");
+    Status removed = [&]() -> Status {
+      auto conn = ConnectRbdSource(s.open_cluster, *s.virt, s.ceph, ref);
+      if (!conn.ok()) return conn.status();
+      auto img = conn->pool->OpenImage(ref.image, false);
+      if (!img.ok()) return img.status();
+      return (*img)->RemoveSnapshot(snap);
+    }();
+    if (removed.ok()) {
+      V2R_RETURN_IF_ERROR(Log(rec::SourceSnapshotRemoved(d.target, "undone")));
+      done->push_back(fmt::format("removed snapshot {} of {}", snap, ref.Name()));
+    } else {
+      done->push_back(fmt::format("could NOT remove snapshot {} of {} ({}): remove it with rbd snap rm {}@{}", snap,
+                                  ref.Name(), removed.message(), ref.Name(), snap));
+    }
+  }
   if (images && s.pool) {
     // Lock breaking, the snapshot's and the image's removal only free space:
     // they must also work in a pool that is full or over quota.

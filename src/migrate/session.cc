@@ -10,6 +10,7 @@
 
 #include "copy/file_source.h"
 #include "migrate/disk_source.h"
+#include "migrate/rbd_source.h"
 #include "qemu/image_info.h"
 
 namespace v2r {
@@ -43,6 +44,7 @@ Status OpenLibvirt(const std::string& uri, const std::string& domain, Session* s
 Status OpenCeph(const CephOptions& ceph, const std::string& pool, Session* s) {
   CephOptions with_log = ceph;
   if (with_log.ceph_log_file.empty()) with_log.ceph_log_file = s->ceph_log_file;
+  s->ceph = with_log;
   auto cluster = s->open_cluster(with_log, kBulkIoConf);
   if (!cluster.ok()) return cluster.status();
   s->cluster = std::move(*cluster);
@@ -175,6 +177,43 @@ std::map<std::string, Result<VolumeInfo>> GatherVolumeFacts(Session& s, const Do
     if (d.type == "volume" && !d.pool.empty() && !d.volume.empty() && !out.count(d.source))
       out.emplace(d.source, s.virt->ResolveVolume(d.pool, d.volume));
   return out;
+}
+
+void GatherRbdSourceFacts(Session& s, const MigrateOptions& opts, const DomainInfo& info,
+                          const std::vector<MonHost>& monmap, std::map<std::string, SourceFacts>* out) {
+  for (const DiskInfo& disk : info.disks) {
+    if (disk.type != "network" || disk.protocol != "rbd" || disk.source.empty() || out->count(disk.source)) continue;
+    const RbdSourcePlace place = ClassifyRbdSource(disk, opts.pool, monmap);
+    if (!place.moves || ClassifyDisk(disk).decision != DiskDecision::kMove) continue;
+    SourceFacts f;
+    f.path = disk.source;
+    f.rbd = true;
+    RbdSourceRef ref = RbdSourceRefOf(disk);
+    ref.other_cluster = place.other_cluster;
+    auto fill = [&]() -> Status {
+      auto conn = ConnectRbdSource(s.open_cluster, *s.virt, s.ceph, ref);
+      if (!conn.ok()) return conn.status();
+      auto image = conn->pool->OpenImage(ref.image, /*read_only=*/true);
+      if (!image.ok()) return image.status();
+      f.size = (*image)->size();
+      auto extents = (*image)->Extents(0, f.size);
+      if (!extents.ok()) return extents.status();
+      for (const Extent& e : *extents)
+        if (!e.zero) f.allocated += e.length;
+      auto watchers = (*image)->Watchers();
+      if (!watchers.ok()) return watchers.status();
+      f.watchers = *watchers;
+      auto snaps = (*image)->SnapshotNames();
+      if (!snaps.ok()) return snaps.status();
+      for (const std::string& n : *snaps)
+        if (!IsSourceSnapshotOf(n, info.uuid)) f.snapshots.push_back(n);  // ours: a migration under way
+      return Status::Ok();
+    };
+    Status st = fill();
+    f.readable = st.ok();
+    if (!st.ok()) f.error = st.message();
+    (*out)[disk.source] = std::move(f);
+  }
 }
 
 Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,

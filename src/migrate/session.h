@@ -34,6 +34,9 @@ struct Session {
   // Where librados' own log goes (its messages never reach the screen):
   // the domain's run log once the state dir is open; empty: discarded.
   std::string ceph_log_file;
+  // The operator's Ceph options OpenCeph connected with (an RBD source's
+  // connection starts from them).
+  CephOptions ceph;
   // The cephx key of `entity` (the libvirt secret's value), from `cluster`.
   Result<SecretBytes> CephxKey(const std::string& entity);
   ~Session();  // pool before cluster; domain before virt
@@ -60,6 +63,12 @@ Result<DomainFacts> GatherDomainFacts(Session& s, const std::string& secret_usag
 std::map<std::string, SourceFacts> GatherSourceFacts(Session& s, const DomainInfo& info);
 // What libvirt says of the volume of each volume disk (DomainFacts::volumes).
 std::map<std::string, Result<VolumeInfo>> GatherVolumeFacts(Session& s, const DomainInfo& info);
+// The same for each rbd disk that moves (ClassifyRbdSource against the
+// target pool and `monmap`): its cluster reached as its definition says
+// (migrate/rbd_source.h), the image's size, allocation, watchers and
+// snapshots; an unreachable cluster or an unreadable key is its error.
+void GatherRbdSourceFacts(Session& s, const MigrateOptions& opts, const DomainInfo& info,
+                          const std::vector<MonHost>& monmap, std::map<std::string, SourceFacts>* out);
 // Pool, space, monitors, the VM's user, and which of `image_names` exist.
 Result<ClusterFacts> GatherClusterFacts(Session& s, const std::string& pool, const std::string& user_entity,
                                         const std::vector<std::string>& image_names);

@@ -38,6 +38,7 @@ Result<Plan> PlanWith(Session& s, const MigrateOptions& opts, const MigrationSta
   auto sources = GatherSourceFacts(s, WithVolumesResolved(*info, domain->volumes));
   auto cluster = GatherClusterFacts(s, opts.pool, "client." + opts.client_user, CandidateImageNames(opts, *info));
   if (!cluster.ok()) return cluster.status();
+  GatherRbdSourceFacts(s, opts, *info, cluster->monmap, &sources);
   if (resumed && resumed->begun) {
     // The state the migration began from: a VM started since (behind our
     // back) was refused before, or is stopped again by this run.
@@ -238,6 +239,7 @@ nlohmann::json BeginRecord(Runner& r, const Plan& plan, const MigrateOptions& op
     // A pool volume: the source and format are what it resolved to.
     if (!d->disk.volume.empty()) jd["volume"] = d->disk.pool + "/" + d->disk.volume;
     if (d->disk.sliced) jd["slice"] = {{"offset", d->disk.slice_offset}, {"size", d->disk.slice_size}};
+    if (d->disk.type == "network") jd["protocol"] = d->disk.protocol;
     disks.push_back(std::move(jd));
   }
   nlohmann::json hosts = nlohmann::json::array();

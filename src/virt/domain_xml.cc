@@ -86,6 +86,8 @@ DiskInfo DiskFromNode(pugi::xml_node disk) {
   pugi::xml_node auth = disk.child("auth");
   if (!auth) auth = src.child("auth");
   d.auth_username = Attr(auth, "username");
+  d.auth_secret_uuid = Attr(auth.child("secret"), "uuid");
+  d.auth_secret_usage = Attr(auth.child("secret"), "usage");
   if (pugi::xml_node mirror = disk.child("mirror")) {
     d.mirror_job = Attr(mirror, "job");
     if (d.mirror_job.empty()) d.mirror_job = "copy";
@@ -248,7 +250,8 @@ const std::vector<std::string_view> kDriverOrder = {
 const std::vector<std::string_view> kDiskOrder = {"type", "device"};
 
 std::string SourceAttrReason(std::string_view attr) {
-  if (attr == "dev" || attr == "file" || attr == "pool" || attr == "volume") return "replaced by the RBD source";
+  if (attr == "dev" || attr == "file" || attr == "pool" || attr == "volume" || attr == "name" || attr == "protocol")
+    return "replaced by the RBD source";
   if (attr == "mode") return "how a pool volume is read: pool volumes only";
   if (attr == "startupPolicy") return "not valid for network disks";
   if (attr == "index") return "numbered the old source in its chain";
@@ -259,6 +262,9 @@ std::string SourceChildReason(std::string_view child) {
   if (child == "reservations") return "SCSI persistent reservations: lun devices only";
   if (child == "seclabel") return "file and block sources only";
   if (child == "slices") return "the image holds only the slice";
+  if (child == "host") return "a monitor of the old source's cluster; the new source lists its own";
+  if (child == "auth") return "the old source's credentials; replaced by the new source's";
+  if (child == "snapshot" || child == "config") return "an option of the old RBD source";
   return "not an RBD source setting";
 }
 
@@ -429,17 +435,18 @@ bool IsImageFormat(const std::string& f) {
 DiskClassification ClassifyDisk(const DiskInfo& d, const ClassifyOptions& options) {
   using enum DiskDecision;
   if (d.device == "cdrom" || d.device == "floppy") return {kStay, "removable media stays"};
-  if (d.type == "network") {
-    if (d.protocol == "rbd") return {kStay, "already on RBD"};
+  if (d.type == "network" && d.protocol != "rbd")
     return {kStay, "already on the network (protocol " + d.protocol + ")"};
-  }
-  if (d.type != "file" && d.type != "block" && d.type != "volume")
+  if (d.type != "file" && d.type != "block" && d.type != "volume" && d.type != "network")
     return {kStay, "type '" + d.type + "' is not supported: stays"};
   // An image in a format qemu reads, in a file, a volume or on a block device
   // (a qcow2 logical volume), moves (read through qemu-nbd); a format virt2rbd
-  // does not read stays.
-  if (!d.driver_type.empty() && d.driver_type != "raw" && !IsImageFormat(d.driver_type)) {
-    return {kStay, d.driver_type + (d.type == "block" ? " block device" : " " + d.type) + ": not raw"};
+  // does not read stays (an RBD image holds raw bytes only).
+  if (!d.driver_type.empty() && d.driver_type != "raw" && !(d.type != "network" && IsImageFormat(d.driver_type))) {
+    return {kStay, d.driver_type + (d.type == "block"     ? " block device"
+                                    : d.type == "network" ? " RBD image"
+                                                          : " " + d.type) +
+                       ": not raw"};
   }
   if (d.type == "volume" ? d.pool.empty() || d.volume.empty() : d.source.empty())
     return {kStay, "no source: nothing to move"};

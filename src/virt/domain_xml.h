@@ -42,6 +42,8 @@ struct DiskInfo {
   bool transient = false;   // <transient/>: changes discarded when the VM stops
   std::vector<std::pair<std::string, int>> hosts;  // network: <host name port>, 0 = no port
   std::string auth_username;  // <auth username>, disk child or in <source>
+  // <auth><secret type='ceph' uuid=|usage=>: the libvirt secret holding the key.
+  std::string auth_secret_uuid, auth_secret_usage;
   // <mirror>: a block job copying this disk (live XML only). Empty job: none.
   std::string mirror_job;       // <mirror job>: copy, active-commit, ...
   std::string mirror_type;      // <mirror type>: network, block, file
@@ -80,11 +82,11 @@ struct DiskClassification {
 bool IsImageFormat(const std::string& driver_type);
 
 // Pure policy: which disks virt2rbd moves. First match wins:
-//  kStay:   cdrom or floppy ("removable media stays"); a network disk
-//           ("already on RBD", "already on the network (protocol X)"); a
+//  kStay:   cdrom or floppy ("removable media stays"); a network disk other
+//           than rbd ("already on the network (protocol X)"); a
 //           dir/nvme/... disk ("type 'X' is not supported: stays");
-//           a file, volume or block disk whose driver type is not raw
-//           (nor, for a file or a volume, an image format qemu reads)
+//           a file, volume, block or rbd disk whose driver type is not raw
+//           (nor, for a file, volume or block disk, an image format qemu reads)
 //           ("qcow2 file: not raw" / "qcow2 block device: not raw"); a file
 //           or block disk without a source ("no source: nothing to move").
 //  kRefuse: device='lun' (unless lun_as_disk), <shareable/>, encryption,
@@ -96,7 +98,10 @@ bool IsImageFormat(const std::string& driver_type);
 //           none, or an image format qemu reads (IsImageFormat: qcow2, vmdk,
 //           ...; read through qemu-nbd, on a block device with host_device).
 //           A volume disk is resolved by the planner (ResolveVolumeDisk) and
-//           classified again as the file or block disk it is.
+//           classified again as the file or block disk it is. An rbd network
+//           disk that passes the same checks: whether it stays (already in the
+//           target pool of the target cluster) is the planner's decision
+//           (ClassifyRbdSource, migrate/plan.h).
 // Stays come before refusals: a disk that would not move anyway (say a
 // network LUN or a shared cdrom) is never a reason to refuse the migration.
 // With lun_as_disk (the operator's explicit --lun-as-disk), device='lun'

@@ -175,6 +175,12 @@ class Hypervisor {
   virtual Result<std::string> DefineCephSecret(const std::string& usage_name, const std::string& description) = 0;
   // Sets the value to raw_bytes exactly. The bytes never appear in a message.
   virtual Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes) = 0;
+  // The value of the secret with this uuid or, when uuid is empty, of the ceph
+  // secret with this usage name: the raw bytes (a ceph key base64-decoded).
+  // The caller wipes them once used; they never appear in a message. A secret
+  // that does not exist, or has no value, is kRefused; a private one (libvirt
+  // never hands out its value) kRefused with cause kPermission.
+  virtual Result<std::string> GetSecretValue(const std::string& uuid, const std::string& ceph_usage) = 0;
   // A secret that does not exist is kRefused (nothing changed).
   virtual Status UndefineSecret(const std::string& uuid) = 0;
   // Names of the domains whose definition or live XML refers to the secret.

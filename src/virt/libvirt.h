@@ -97,6 +97,8 @@ class VirtConnection : public Hypervisor {
   // value again is harmless. The bytes never appear in any message.
   Status SetSecretValue(const std::string& uuid, const std::string& raw_bytes) override;
   // A secret that does not exist is kRefused (nothing changed).
+  // virSecretGetValue; libvirt's buffer is wiped before it is freed.
+  Result<std::string> GetSecretValue(const std::string& uuid, const std::string& ceph_usage) override;
   Status UndefineSecret(const std::string& uuid) override;
   // Names of the domains whose definition (inactive XML) or, when running,
   // live XML refers to the secret (DomainXmlUsesSecret, by uuid or usage).

@@ -1,7 +1,10 @@
 // libvirt secrets holding cephx keys, and which domains use one.
 #include "virt/libvirt.h"
 
+#include <string.h>  // explicit_bzero
+
 #include <cctype>
+#include <cstdlib>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -143,6 +146,32 @@ Status VirtConnection::SetSecretValue(const std::string& uuid, const std::string
     return Status::Failed(fmt::format("setting the value of libvirt secret {} at {}: {}", uuid, uri_, LastError()));
   }
   return Status::Ok();
+}
+
+Result<std::string> VirtConnection::GetSecretValue(const std::string& uuid, const std::string& ceph_usage) {
+  const std::string which = uuid.empty() ? fmt::format("ceph secret with usage '{}'", ceph_usage) : "secret " + uuid;
+  SecretHandle s(uuid.empty() ? virSecretLookupByUsage(conn_, VIR_SECRET_USAGE_TYPE_CEPH, ceph_usage.c_str())
+                              : virSecretLookupByUUIDString(conn_, uuid.c_str()));
+  if (!s) {
+    if (virGetLastErrorCode() == VIR_ERR_NO_SECRET)
+      return Status::Refused(fmt::format("libvirt {} not found at {}", which, uri_),
+                             fmt::format("virsh -c {} secret-list lists the secrets defined there", uri_));
+    return Status::Refused(fmt::format("looking up libvirt {} at {}: {}", which, uri_, LastError()));
+  }
+  size_t size = 0;
+  unsigned char* value = virSecretGetValue(s.get(), &size, 0);
+  if (value == nullptr && virGetLastErrorCode() == VIR_ERR_INVALID_SECRET)
+    return Status::Refused(fmt::format("libvirt {} at {} is private: libvirt hands out no value of it ({})", which,
+                                       uri_, LastError()),
+                           "define the secret with private='no' (as Ceph's libvirt guide does)")
+        .WithCause(Cause::kPermission);
+  if (value == nullptr)
+    return Status::Refused(fmt::format("reading the value of libvirt {} at {}: {}", which, uri_, LastError()),
+                           "set it with virsh secret-set-value (the ceph key, base64)");
+  std::string out(reinterpret_cast<const char*>(value), size);
+  explicit_bzero(value, size);
+  free(value);
+  return out;
 }
 
 Status VirtConnection::UndefineSecret(const std::string& uuid) {

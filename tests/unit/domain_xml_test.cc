@@ -180,7 +180,9 @@ TEST(DomainXml, ClassifyKeepsRemovableNetworkNonRawAndOtherTypesWithAReason) {
   stays(Disk("file", "floppy", "fdc"), "removable media stays");
   DiskInfo rbd = Disk("network", "disk");
   rbd.protocol = "rbd";
-  stays(rbd, "already on RBD");
+  rbd.source = "pool/img";
+  rbd.bus = "virtio";
+  EXPECT_EQ(ClassifyDisk(rbd).decision, DiskDecision::kMove);  // the planner decides (ClassifyRbdSource)
   DiskInfo nbd = Disk("network", "disk");
   nbd.protocol = "nbd";
   stays(nbd, "already on the network (protocol nbd)");
@@ -363,7 +365,8 @@ TEST(DomainXml, RealisticDomainChangesOnlyTheMigratedDisks) {
   // The result parses and moves nothing more.
   Result<DomainInfo> after = ParseDomainXml(r.xml);
   ASSERT_TRUE(after.ok());
-  EXPECT_EQ(ClassifyDisk(after->disks[0]).reason, "already on RBD");
+  EXPECT_EQ(after->disks[0].type, "network");
+  EXPECT_EQ(after->disks[0].protocol, "rbd");
   EXPECT_EQ(after->disks[0].auth_username, "libvirt");
 }
 
@@ -506,9 +509,9 @@ TEST(DomainXml, DisksThatDoNotMoveAreRefusedByTheRewrite) {
     EXPECT_EQ(r.status().kind(), Kind::kRefused);
     EXPECT_NE(r.status().message().find(part), std::string::npos) << r.status().message();
   };
-  refused("    <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' "
+  refused("    <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='nbd' "
           "name='p/i'/><target dev='vda' bus='virtio'/></disk>\n",
-          "already on RBD");
+          "already on the network");
   refused("    <disk type='block' device='disk'><driver name='qemu' type='cloop'/><source dev='/dev/vg/a'/>"
           "<target dev='vda' bus='virtio'/></disk>\n",
           "cloop block device: not raw");
@@ -552,6 +555,35 @@ TEST(DomainXml, BadOptionsAreUsageErrors) {
   usage({{"vda", "", "x"}}, Opts());
   usage({{"vda", "rbd", "x@snap"}}, Opts());
   usage({{"vda", "rbd", "x"}, {"vda", "rbd", "y"}}, Opts());
+}
+
+
+TEST(DomainXml, AnRbdSourceIsRewrittenWithItsHostsAndAuthReplaced) {
+  const std::string in = Domain(
+      "    <disk type='network' device='disk'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <source protocol='rbd' name='old/img'>\n"
+      "        <host name='10.9.9.9' port='6789'/>\n"
+      "        <auth username='legacy'><secret type='ceph' usage='legacy-key'/></auth>\n"
+      "      </source>\n"
+      "      <target dev='vda' bus='virtio'/>\n"
+      "    </disk>\n");
+  auto info = ParseDomainXml(in);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->disks[0].auth_username, "legacy");
+  EXPECT_EQ(info->disks[0].auth_secret_usage, "legacy-key");
+  EXPECT_EQ(info->disks[0].hosts.size(), 1u);
+  Result<RewriteResult> r = RewriteDisksToRbd(in, {{"vda", "rbd", "x"}}, Opts());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto after = ParseDomainXml(r->xml);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->disks[0].source, "rbd/x");
+  EXPECT_NE(after->disks[0].auth_username, "legacy");
+  EXPECT_TRUE(after->disks[0].auth_secret_usage.empty());
+  EXPECT_EQ(r->xml.find("10.9.9.9"), std::string::npos);
+  std::string dropped;
+  for (const std::string& d : r->dropped) dropped += d + "\n";
+  EXPECT_NE(dropped.find("<host> (a monitor of the old source's cluster"), std::string::npos) << dropped;
 }
 
 }  // namespace

@@ -326,6 +326,9 @@ class FakePoolHandle : public Pool {
   Result<std::unique_ptr<v2r::Image>> OpenAtSnapshot(const std::string& image, const std::string& snap) override {
     return Open("OpenAtSnapshot", image, true, snap);
   }
+  Result<std::unique_ptr<v2r::Image>> OpenSourceAtSnapshot(const std::string& image, const std::string& snap) override {
+    return Open("OpenAtSnapshot", image, true, snap);
+  }
   std::unique_ptr<FullTryScope> FullTry() override {
     std::lock_guard<std::mutex> lock(w_->mu);
     ++w_->calls["FullTry"];

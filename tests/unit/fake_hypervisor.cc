@@ -281,6 +281,17 @@ class FakeConnection : public Hypervisor {
     return Status::Failed(fmt::format("setting the value of secret {} at {}: no such secret", uuid, uri_));
   }
 
+  Result<std::string> GetSecretValue(const std::string& uuid, const std::string& ceph_usage) override {
+    std::lock_guard<std::mutex> lock(w_->mu);
+    V2R_RETURN_IF_ERROR(w_->Gate(gen_, "GetSecretValue", Kind::kRefused, "reading secret " + uuid + ceph_usage));
+    for (const FakeSecret& s : w_->secrets) {
+      if (uuid.empty() ? s.usage != ceph_usage : s.uuid != uuid) continue;
+      if (!s.value) return Status::Refused(fmt::format("secret {}{} at {} has no value", uuid, ceph_usage, uri_));
+      return *s.value;
+    }
+    return Status::Refused(fmt::format("libvirt secret {}{} not found at {}", uuid, ceph_usage, uri_));
+  }
+
   Status UndefineSecret(const std::string& uuid) override {
     std::lock_guard<std::mutex> lock(w_->mu);
     V2R_RETURN_IF_ERROR(w_->Gate(gen_, "UndefineSecret", Kind::kFailed, "removing secret " + uuid));

@@ -55,7 +55,7 @@ const std::string kCloop =
 const std::string kRbd =
     "    <disk type='network' device='disk'>\n"
     "      <driver name='qemu' type='raw'/>\n"
-    "      <source protocol='rbd' name='other/shared-data'>\n"
+    "      <source protocol='rbd' name='vmpool/shared-data'>\n"
     "        <host name='10.0.0.1' port='6789'/>\n"
     "      </source>\n"
     "      <target dev='vdd' bus='virtio'/>\n"
@@ -248,7 +248,7 @@ TEST(Plan, ShutOffDomainMovesBothBlockDisksAndKeepsTheRestWithReasons) {
   const DiskPlan* net = DiskOf(p, "vdd");
   ASSERT_NE(net, nullptr);
   EXPECT_EQ(net->decision, DiskDecision::kStay);
-  EXPECT_EQ(net->reason, "already on RBD");
+  EXPECT_EQ(net->reason, "already on RBD in vmpool");
 
   ASSERT_EQ(p.Moving().size(), 2u);
   EXPECT_EQ(p.Moving()[0]->disk.target, "vda");
@@ -478,7 +478,7 @@ TEST(Plan, NewXmlTurnsTheMovedDisksIntoRbdNetworkDisksAndKeepsTheOthers) {
   EXPECT_EQ(cloop->type, "block");
   EXPECT_EQ(cloop->driver_type, "cloop");
   const DiskInfo* net = InfoOf(*info, "vdd");
-  EXPECT_EQ(net->source, "other/shared-data");
+  EXPECT_EQ(net->source, "vmpool/shared-data");
 
   // Everything else of the domain stays.
   for (const char* kept : {"<boot order='1'/>", "<serial>data-1</serial>", "passwd='s3cret'",
@@ -1302,6 +1302,160 @@ TEST(MonHosts, RefusesEmptyEntriesAndHosts) {
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().kind(), Kind::kUsage) << bad;
   }
+}
+
+
+// ================================================================== RBD sources (issue 12)
+
+DiskInfo RbdDisk(const std::string& name, std::vector<std::pair<std::string, int>> hosts) {
+  DiskInfo d;
+  d.type = "network";
+  d.device = "disk";
+  d.protocol = "rbd";
+  d.source = name;
+  d.target = "vdb";
+  d.bus = "virtio";
+  d.hosts = std::move(hosts);
+  return d;
+}
+
+TEST(RbdSource, StaysInTheTargetPoolOfTheTargetCluster) {
+  const std::vector<MonHost> monmap = {{"10.0.0.1", 6789}, {"10.0.0.2", 6789}};
+  RbdSourcePlace p = ClassifyRbdSource(RbdDisk("vmpool/a", {{"10.0.0.1", 6789}}), "vmpool", monmap);
+  EXPECT_FALSE(p.moves);
+  EXPECT_EQ(p.reason, "already on RBD in vmpool");
+  // No port, and the msgr v2 port of a monitor on the default v1 port: the same monitor.
+  EXPECT_FALSE(ClassifyRbdSource(RbdDisk("vmpool/a", {{"10.0.0.2", 0}}), "vmpool", monmap).moves);
+  EXPECT_FALSE(ClassifyRbdSource(RbdDisk("vmpool/a", {{"10.0.0.2", 3300}}), "vmpool", monmap).moves);
+  // No <host>: qemu reads ceph.conf, taken as the target cluster.
+  RbdSourcePlace none = ClassifyRbdSource(RbdDisk("vmpool/a", {}), "vmpool", monmap);
+  EXPECT_FALSE(none.moves);
+  EXPECT_FALSE(none.other_cluster);
+}
+
+TEST(RbdSource, MovesFromAnotherPoolOrAnotherCluster) {
+  const std::vector<MonHost> monmap = {{"10.0.0.1", 6789}};
+  RbdSourcePlace pool = ClassifyRbdSource(RbdDisk("old/img", {{"10.0.0.1", 6789}}), "vmpool", monmap);
+  EXPECT_TRUE(pool.moves);
+  EXPECT_FALSE(pool.other_cluster);
+  EXPECT_EQ(pool.pool, "old");
+  EXPECT_EQ(pool.image, "img");
+  RbdSourcePlace noport = ClassifyRbdSource(RbdDisk("old/img", {}), "vmpool", monmap);
+  EXPECT_TRUE(noport.moves);
+  // Same pool name, but one monitor is not in the target's monmap: another cluster.
+  RbdSourcePlace other =
+      ClassifyRbdSource(RbdDisk("vmpool/img", {{"10.0.0.1", 6789}, {"10.9.9.9", 6789}}), "vmpool", monmap);
+  EXPECT_TRUE(other.moves);
+  EXPECT_TRUE(other.other_cluster);
+  // Same host, another port: another cluster on that host.
+  EXPECT_TRUE(ClassifyRbdSource(RbdDisk("vmpool/img", {{"10.0.0.1", 6790}}), "vmpool", monmap).other_cluster);
+  // No monmap known: the hosts are not compared.
+  EXPECT_FALSE(ClassifyRbdSource(RbdDisk("vmpool/img", {{"10.9.9.9", 6789}}), "vmpool", {}).moves);
+  // A name without a pool is in librbd's default pool.
+  RbdSourcePlace bare = ClassifyRbdSource(RbdDisk("img", {}), "vmpool", monmap);
+  EXPECT_TRUE(bare.moves);
+  EXPECT_EQ(bare.pool, "rbd");
+  EXPECT_FALSE(ClassifyRbdSource(RbdDisk("img", {}), "rbd", monmap).moves);
+}
+
+TEST(RbdSource, SnapshotsAndNamespacesStay) {
+  const std::vector<MonHost> monmap = {{"10.0.0.1", 6789}};
+  RbdSourcePlace snap = ClassifyRbdSource(RbdDisk("old/img@s1", {}), "vmpool", monmap);
+  EXPECT_FALSE(snap.moves);
+  EXPECT_TRUE(Contains(snap.reason, "snapshot")) << snap.reason;
+  RbdSourcePlace ns = ClassifyRbdSource(RbdDisk("old/ns/img", {}), "vmpool", monmap);
+  EXPECT_FALSE(ns.moves);
+  EXPECT_TRUE(Contains(ns.reason, "namespace")) << ns.reason;
+}
+
+const std::string kRbdOther =
+    "    <disk type='network' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source protocol='rbd' name='old/img'>\n"
+    "        <host name='10.9.9.9' port='6789'/>\n"
+    "        <auth username='legacy'><secret type='ceph' uuid='11111111-2222-3333-4444-555555555555'/></auth>\n"
+    "      </source>\n"
+    "      <target dev='vde' bus='virtio'/>\n"
+    "    </disk>\n";
+
+SourceFacts RbdImageSource(const std::string& name, uint64_t size, uint64_t allocated) {
+  SourceFacts s;
+  s.path = name;
+  s.rbd = true;
+  s.readable = true;
+  s.size = size;
+  s.allocated = allocated;
+  return s;
+}
+
+TEST(Plan, MovesAnRbdDiskOfAnotherClusterAndRewritesItsSource) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kRbd + kRbdOther);
+  f.sources["old/img"] = RbdImageSource("old/img", 1 * kGiB, 100 * kMiB);
+  Plan p = f.Make();
+  EXPECT_TRUE(p.ok()) << Join(p.refusals);
+  const DiskPlan* d = DiskOf(p, "vde");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->decision, DiskDecision::kMove);
+  EXPECT_EQ(d->size, 1 * kGiB);
+  EXPECT_EQ(d->allocated, 100 * kMiB);
+  EXPECT_TRUE(Contains(d->read_path, "another cluster")) << d->read_path;
+  EXPECT_EQ(DiskOf(p, "vdd")->decision, DiskDecision::kStay);
+  auto after = ParseDomainXml(p.new_xml);
+  ASSERT_TRUE(after.ok());
+  const DiskInfo* vde = InfoOf(*after, "vde");
+  ASSERT_NE(vde, nullptr);
+  EXPECT_EQ(vde->source, std::string(kPool) + "/" + d->image);
+  EXPECT_EQ(vde->hosts.size(), 3u);  // the target's monitors only
+  EXPECT_EQ(vde->auth_username, p.user_id);
+  EXPECT_NE(vde->auth_secret_uuid, "11111111-2222-3333-4444-555555555555");
+  EXPECT_EQ(InfoOf(*after, "vdd")->source, "vmpool/shared-data");  // untouched
+}
+
+TEST(Plan, RefusesAnRbdSourceThatCannotBeReachedOrIsInUse) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kRbdOther);
+  SourceFacts bad;
+  bad.path = "old/img";
+  bad.rbd = true;
+  bad.error = "RBD image old/img: the key of client.legacy cannot be read: libvirt secret not found";
+  f.sources["old/img"] = bad;
+  Plan p = f.Make();
+  EXPECT_REFUSED_ONLY_FOR(p, "disk vde");
+  EXPECT_TRUE(Contains(RefusalWith(p, "disk vde"), "cannot be read")) << Join(p.refusals);
+
+  f.sources["old/img"] = RbdImageSource("old/img", 1 * kGiB, 1 * kGiB);
+  f.sources["old/img"].watchers = {"192.168.0.5:0/123"};
+  p = f.Make();
+  EXPECT_REFUSED_ONLY_FOR(p, "disk vde");
+  EXPECT_TRUE(Contains(RefusalWith(p, "disk vde"), "open read-write by 192.168.0.5:0/123")) << Join(p.refusals);
+
+  // A running VM's own qemu watches it: stopped first, checked again then.
+  f.domain.state = RunState::kRunning;
+  f.opts.shutdown = true;
+  p = f.Make();
+  EXPECT_TRUE(p.ok()) << Join(p.refusals);
+}
+
+TEST(Plan, RefusesAnRbdSourceLive) {
+  Facts f;
+  f.domain.xml = DomainXml(kVda + kRbdOther);
+  f.sources["old/img"] = RbdImageSource("old/img", 1 * kGiB, 1 * kGiB);
+  f.domain.state = RunState::kRunning;
+  f.opts.live = true;
+  Plan p = f.Make();
+  EXPECT_REFUSED_ONLY_FOR(p, "disk vde");
+  EXPECT_TRUE(Contains(RefusalWith(p, "disk vde"), "not moved live")) << Join(p.refusals);
+}
+
+TEST(Plan, AnRbdDiskAlreadyInThePoolStaysEvenWhenShared) {
+  Facts f;
+  std::string shared = kRbd;
+  shared.replace(shared.find("<target"), 0, "<shareable/>");
+  f.domain.xml = DomainXml(kVda + shared);
+  Plan p = f.Make();
+  EXPECT_TRUE(p.ok()) << Join(p.refusals);
+  EXPECT_EQ(DiskOf(p, "vdd")->decision, DiskDecision::kStay);
 }
 
 }  // namespace

@@ -39,6 +39,8 @@ std::vector<Record> OneOfEach() {
       rec::CopyResume("vda", 4096, true),
       rec::ExportStart("vda", "/s/nbd-vda.sock", "qemu-nbd (qcow2)"), rec::ExportStarted("vda", 42),
       rec::ExportStopped("vda"),
+      rec::SourceSnapshot({"vda", "old/img", "virt2rbd-source-u-1", {"10.0.0.1:6789"}, "legacy", "u", "", true}),
+      rec::SourceSnapshotRemoved("vda", "copied"),
       rec::DiskCopiedRecord({.target = "vda", .image = "d-vda", .digest = "dg", .bytes_copied = 4096,
                              .verified = true}),
       rec::CopyUntrusted("it ran"), rec::Rechecked(),
