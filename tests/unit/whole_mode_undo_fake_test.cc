@@ -158,3 +158,54 @@ TEST(OfflineRollbackOverFakes, CopyBackWritesWhatTheVmWroteOnRbdToTheOriginalDis
 
 }  // namespace
 }  // namespace v2r::fake
+
+namespace v2r::fake {
+namespace {
+
+// A second migration of the same state dir that reused vm1's cephx user and
+// secret and has begun but not switched yet (a copy of vm1's journal up to its
+// begin record, under another uuid, as a parallel migration writes it).
+void AddUnfinishedMigrationSharingTheUser(const FakeWorld& w, const std::string& other_uuid) {
+  auto records = v2r::Journal::ReadOnly(w.JournalPath());
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  std::string dir = StateDir::DomainDirOf(w.state_dir, other_uuid);
+  std::filesystem::create_directories(dir);
+  auto j = v2r::Journal::Open(dir + "/journal");
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  for (nlohmann::json r : *records) {
+    bool begin = r.value("event", "") == "begin";
+    if (begin) {
+      r["domain"] = "vm2";
+      r["uuid"] = other_uuid;
+    }
+    ASSERT_TRUE((*j)->Append(r).ok());
+    if (begin) break;
+  }
+}
+
+TEST(OfflineRollbackOverFakes, KeepsTheUserAndSecretAnotherUnfinishedMigrationUses) {
+  FakeWorld w;
+  WorldState before = w.Snapshot();
+  ASSERT_TRUE(Migrate(w).ok());
+  WorldState migrated = w.Snapshot();
+  ASSERT_EQ(migrated.users.size(), before.users.size() + 1) << "the migration created its cephx user";
+  AddUnfinishedMigrationSharingTheUser(w, "00000000-0000-4000-8000-00000000beef");
+  auto rb = Rollback(w);
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  WorldState after = w.Snapshot();
+  EXPECT_EQ(after.xml, before.xml);
+  EXPECT_EQ(after.users, migrated.users) << "the user another migration uses was removed";
+  EXPECT_EQ(after.secrets, migrated.secrets) << "the secret another migration uses was removed";
+  EXPECT_NE(rb->message.find("kept"), std::string::npos) << rb->message;
+  EXPECT_NE(rb->message.find("vm2"), std::string::npos) << rb->message;
+
+  // Without it, the same rollback removes them (the world as it was).
+  FakeWorld alone;
+  WorldState alone_before = alone.Snapshot();
+  ASSERT_TRUE(Migrate(alone).ok());
+  ASSERT_TRUE(Rollback(alone).ok());
+  EXPECT_EQ(alone.Snapshot(), alone_before);
+}
+
+}  // namespace
+}  // namespace v2r::fake
