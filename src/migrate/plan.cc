@@ -276,15 +276,19 @@ void NoteRbdSource(const MigrateOptions& opts, const DiskInfo& disk, const RbdSo
                                          what, fmt::join(s.snapshots, ", ")));
 }
 
-void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
-               const std::map<std::string, Result<VolumeInfo>>& volumes, const ClusterFacts& cluster, Plan* plan) {
-  // --disks names must exist.
+// --disks names must exist.
+void CheckSelectedDisks(const MigrateOptions& opts, const DomainInfo& info, Plan* plan) {
   std::vector<std::string> all;
   for (const DiskInfo& d : info.disks) all.push_back(d.target);
   for (const std::string& want : opts.disks)
     if (std::find(all.begin(), all.end(), want) == all.end())
       plan->refusals.push_back(fmt::format("disk {} is not in domain {} (its disks: {})", want, opts.domain,
                                            fmt::join(all, ", ")));
+}
+
+void PlanDisks(const MigrateOptions& opts, const DomainInfo& info, const std::map<std::string, SourceFacts>& sources,
+               const std::map<std::string, Result<VolumeInfo>>& volumes, const ClusterFacts& cluster, Plan* plan) {
+  CheckSelectedDisks(opts, info, plan);
 
   std::set<std::string> names;
   for (const DiskInfo& written : info.disks) {

@@ -232,6 +232,20 @@ std::vector<std::string> OtherMigrationsUsing(const StateDir& dir, const Migrati
 
 }  // namespace
 
+Result<std::vector<std::string>> Runner::UsersOfSecret(const MigrationState& st) {
+  std::vector<std::string> out;
+  if (!st.secret_uuid.empty()) {
+    auto users = s.virt->DomainsUsingSecret(st.secret_uuid);
+    if (!users.ok()) return users.status();
+    for (const std::string& n : *users)
+      if (n != s.domain->name()) out.push_back(n);
+  }
+  if (dir)
+    for (const std::string& other : OtherMigrationsUsing(*dir, st))
+      if (std::find(out.begin(), out.end(), other) == out.end()) out.push_back(other);
+  return out;
+}
+
 Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   MigrationState st = State();
   // Snapshots of RBD sources (migrate/rbd_source.h) a run left: removed when
@@ -276,17 +290,9 @@ Status Runner::RemoveCreated(bool images, std::vector<std::string>* done) {
   // other domain refers to the secret, and no other migration of this state
   // dir that has not ended uses them (it reused them, and has not switched its
   // domain to them yet: removing them would break its switch or its VM).
-  std::vector<std::string> users_of_secret;
-  if (!st.secret_uuid.empty()) {
-    auto users = s.virt->DomainsUsingSecret(st.secret_uuid);
-    if (!users.ok()) return users.status();
-    for (const std::string& n : *users)
-      if (n != s.domain->name()) users_of_secret.push_back(n);
-  }
-  if (dir)
-    for (const std::string& other : OtherMigrationsUsing(*dir, st))
-      if (std::find(users_of_secret.begin(), users_of_secret.end(), other) == users_of_secret.end())
-        users_of_secret.push_back(other);
+  auto users = UsersOfSecret(st);
+  if (!users.ok()) return users.status();
+  const std::vector<std::string>& users_of_secret = *users;
   bool shared = !users_of_secret.empty();
   if ((st.secret_created || st.secret_define_intent) && !st.secret_removed && !st.secret_uuid.empty()) {
     if (shared) {

@@ -57,6 +57,10 @@ class Runner {
   // and rollback): images (with snapshots) when `images`, then the secret and
   // the user unless another domain uses them.
   Status RemoveCreated(bool images, std::vector<std::string>* done);
+  // Who else uses the secret and user of `st`: the other domains whose
+  // definition names the secret, and the other unfinished migrations of the
+  // state dir with the same secret or user (RemoveCreated keeps them then).
+  Result<std::vector<std::string>> UsersOfSecret(const MigrationState& st);
 
   // Stops the domain: shutdown, force-off or both (shutdown first).
   Status StopDomain(bool shutdown, bool force_off, int timeout_s);

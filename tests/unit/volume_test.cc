@@ -174,10 +174,13 @@ TEST(ResolveVolumeDisk, BlockVolumeIsABlockDisk) {
   EXPECT_EQ(r.disk.type, "block");
   EXPECT_EQ(r.disk.source, "/dev/vg1/lv1");
   EXPECT_EQ(r.disk.driver_type, "raw");
-  // A qcow2 written onto an LV stays, as a qcow2 block device does.
+  // A qcow2 written onto an LV moves as a qcow2 block device does (read
+  // through qemu-nbd with host_device).
   r = ResolveVolumeDisk(VolumeDisk("qcow2"), v);
   ASSERT_EQ(r.decision, DiskDecision::kMove);
-  EXPECT_EQ(ClassifyDisk(r.disk).decision, DiskDecision::kStay);
+  EXPECT_EQ(r.disk.type, "block");
+  EXPECT_EQ(r.disk.driver_type, "qcow2");
+  EXPECT_EQ(ClassifyDisk(r.disk).decision, DiskDecision::kMove);
 }
 
 TEST(ResolveVolumeDisk, RefusalsNameTheFix) {
