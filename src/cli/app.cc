@@ -232,7 +232,25 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel, Abandonment* 
   nlohmann::json summary;
   Status st = runner && chosen ? SetUpObservers(app.get_subcommands().front(), *chosen, output, &observers)
                                : Status::Internal("no command ran");
-  if (st.ok()) st = runner(&summary);
+  if (st.ok()) {
+    // --format json: stdout holds the one JSON document. A library that prints
+    // to stdout while the command runs (librados' "server name not found: X"
+    // for a monitor it cannot resolve) would break it: its output goes to
+    // stderr until the document is written.
+    int saved = -1;
+    if (output.json()) {
+      std::fflush(stdout);
+      saved = ::dup(STDOUT_FILENO);
+      if (saved >= 0) ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    }
+    st = runner(&summary);
+    if (saved >= 0) {
+      std::fflush(stdout);
+      std::cout.flush();
+      ::dup2(saved, STDOUT_FILENO);
+      ::close(saved);
+    }
+  }
   return Finish(st, output, observers, std::move(summary));
 }
 

@@ -49,6 +49,10 @@ _corpus_leftovers() {
         virsh secret-undefine "$uuid" >/dev/null 2>&1
     done
     for u in $(ceph auth ls 2>/dev/null | grep "^client\.${U}c"); do ceph auth del "$u" >/dev/null 2>&1; done
+    for d in $(virsh -q pool-list --all --name 2>/dev/null | grep "^${U}c"); do
+        virsh pool-destroy "$d" >/dev/null 2>&1
+        virsh pool-undefine "$d" >/dev/null 2>&1
+    done
     stop_exports
 }
 # qemu-nbd exports over this test's sockets (virt2rbd stops its own; a killed
@@ -73,3 +77,5 @@ left=$(ceph auth ls 2>/dev/null | grep "^client\.${U}c" || true)
 [ -z "$left" ] || fail "cephx users left behind: $left"
 left=$(virsh -q secret-list | grep "client\.${U}c" || true)
 [ -z "$left" ] || fail "libvirt secrets left behind: $left"
+left=$(virsh -q pool-list --all --name | grep "^${U}c" || true)
+[ -z "$left" ] || fail "storage pools left behind: $left"
