@@ -193,5 +193,5 @@ virsh -c "$u2" undefine "${U}-twin" >/dev/null
 after=$( { virsh -c "$u1" dumpxml "${U}-web1"; virsh -c "$u2" dumpxml "${U}-db2"; lrbd ls libvirt; lceph auth ls 2>/dev/null | grep '^client\.'; } )
 [ "$before" = "$after" ] || fail "fleet plan changed something: $(diff <(echo "$before") <(echo "$after"))"
 for st in "$T/state1" "$T/state2"; do
-    if [ -d "$st" ] && find "$st" -type f | grep -q .; then fail "fleet plan wrote into $st: $(find "$st" -type f)"; fi
+    if [ -d "$st" ] && [ -n "$(find "$st" -type f)" ]; then fail "fleet plan wrote into $st: $(find "$st" -type f)"; fi
 done

@@ -49,9 +49,13 @@ cat >"$T/dom.xml" <<EOF
 <domain type='qemu'><name>$dom</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>
 EOF
 virsh -c "$u1" define "$T/dom.xml" >/dev/null || fail "define on $n1 failed"
-virsh -c "$u1" list --all --name | grep -qx "$dom" || fail "$dom not listed on $n1"
-if virsh -c "$u2" list --all --name | grep -qx "$dom"; then fail "$dom (defined on $n1) is visible on $n2"; fi
-if virsh list --all --name | grep -qx "$dom"; then fail "$dom (defined on $n1) is visible on the machine's libvirtd"; fi
+# Each listing captured whole (grep -q on a pipe may end virsh with SIGPIPE, which pipefail counts).
+on1=$(virsh -c "$u1" list --all --name) || fail "virsh list on $n1 failed"
+on2=$(virsh -c "$u2" list --all --name) || fail "virsh list on $n2 failed"
+here=$(virsh list --all --name) || fail "virsh list on the machine's libvirtd failed"
+grep -qx "$dom" <<<"$on1" || fail "$dom not listed on $n1 (it lists: $on1)"
+if grep -qx "$dom" <<<"$on2"; then fail "$dom (defined on $n1) is visible on $n2"; fi
+if grep -qx "$dom" <<<"$here"; then fail "$dom (defined on $n1) is visible on the machine's libvirtd"; fi
 
 note "the hosts reach the bridge address ($bridge) the lab binds to"
 python3 - "$bridge" "$T/port" <<'EOF' &
@@ -89,5 +93,7 @@ virsh -c "$u1" undefine "$dom" >/dev/null
 for p in $holders $sshd_pids; do
     if kill -0 "$p" 2>/dev/null; then fail "process $p still runs after down"; fi
 done
-if ip netns list | grep -q "^$prefix"; then fail "namespaces left: $(ip netns list | grep "^$prefix")"; fi
-if ip -o link show | grep -q " $prefix"; then fail "links left: $(ip -o link show | grep " $prefix")"; fi
+netns=$(ip netns list)
+links=$(ip -o link show)
+if grep -q "^$prefix" <<<"$netns"; then fail "namespaces left: $(grep "^$prefix" <<<"$netns")"; fi
+if grep -q " $prefix" <<<"$links"; then fail "links left: $(grep " $prefix" <<<"$links")"; fi
