@@ -408,6 +408,21 @@ TEST(FleetScheduler, AClusterThatIsNotOkPausesNewStarts) {
   EXPECT_EQ(d.why[w], "paused: pool 93% full");
 }
 
+TEST(FleetScheduler, APausedClusterStillLetsAPivotEndItsCopy) {
+  Fleet f;
+  f.Host("hv1", 2);
+  int live = f.Vm("hv1", "live", VmPhase::kPivotWaiting);
+  f[live].mode = Mode::kLive;
+  int w = f.Vm("hv1", "w");
+  f.in.cluster_ok = false;
+  f.in.cluster_reason = "cluster HEALTH_ERR";
+  SchedDecision d = f.Run();
+  EXPECT_EQ(d.pivot, std::vector<int>{live});
+  EXPECT_TRUE(d.start.empty());
+  EXPECT_EQ(d.why[w], "paused: cluster HEALTH_ERR");
+  EXPECT_EQ(d.slots[live], 1);
+}
+
 TEST(FleetScheduler, MaxFailuresIsNamedBeforeAPausedCluster) {
   Fleet f;
   f.in.limits.max_failures = 1;
