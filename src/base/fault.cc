@@ -9,11 +9,20 @@
 namespace v2r {
 
 namespace {
+std::string& Scope() {
+  static std::string scope;
+  return scope;
+}
+
 std::string Spec() {
   const char* v = std::getenv("V2R_FAULT");
+  const char* only = std::getenv("V2R_FAULT_DOMAIN");
+  if (only && *only && Scope() != only) return "";
   return v ? v : "";
 }
 }  // namespace
+
+void SetFaultScope(const std::string& domain) { Scope() = domain; }
 
 Status FaultPoint(const std::string& name) {
   std::string spec = Spec();

@@ -7,7 +7,9 @@
 //   NAME=sleep:S       the point waits S seconds (a window for a test to act in)
 //   read-error:TARGET@OFFSET   reading disk TARGET's source fails at byte OFFSET (EIO)
 //
-// Unset (the normal case) every point is a no-op. Points are listed in
+// With V2R_FAULT_DOMAIN=NAME as well, the faults apply only to the run of
+// that domain (SetFaultScope, set by migrate): a fleet test fails one VM of
+// many. Unset (the normal case) every point is a no-op. Points are listed in
 // docs/journal.md.
 #pragma once
 
@@ -20,6 +22,8 @@
 namespace v2r {
 
 Status FaultPoint(const std::string& name);
+// The domain this process works on (V2R_FAULT_DOMAIN is compared with it).
+void SetFaultScope(const std::string& domain);
 // The OFFSET of "read-error:TARGET@OFFSET" when set.
 std::optional<uint64_t> InjectedReadError(const std::string& target);
 

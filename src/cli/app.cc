@@ -152,6 +152,30 @@ Status SetUpObservers(const CLI::App* sub, const CommandSpec& spec, const Output
 
 // The end of a run, told to the terminal (the error), the log and the event
 // stream (the report: what --format json prints), then the JSON on stdout.
+// Runs the command. --format json: stdout holds the one JSON document. A
+// library that prints to stdout while the command runs (librados' "server
+// name not found: X" for a monitor it cannot resolve) would break it: its
+// output goes to stderr until the document is written (a command that
+// streams JSON lines gets the real stdout as json_stream_fd).
+Status RunCommand(const CommandRunner& runner, OutputOptions* output, nlohmann::json* summary) {
+  int saved = -1;
+  if (output->json()) {
+    std::fflush(stdout);
+    saved = ::dup(STDOUT_FILENO);
+    if (saved >= 0) ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    output->json_stream_fd = saved;
+  }
+  Status st = runner(summary);
+  output->json_stream_fd = -1;
+  if (saved >= 0) {
+    std::fflush(stdout);
+    std::cout.flush();
+    ::dup2(saved, STDOUT_FILENO);
+    ::close(saved);
+  }
+  return st;
+}
+
 int Finish(const Status& st, const OutputOptions& out, const RunObservers& o, nlohmann::json summary) {
   int code = ExitCodeFor(st);
   if (!st.ok()) {
@@ -167,7 +191,7 @@ int Finish(const Status& st, const OutputOptions& out, const RunObservers& o, nl
   }
   if (o.events) o.events->Report(doc, code);
   if (out.json() && !doc.is_null())
-    std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    std::cout << doc.dump(out.json_lines ? -1 : 2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   return code;
 }
 
@@ -232,25 +256,7 @@ int RunCli(int argc, char** argv, const std::atomic<bool>* cancel, Abandonment* 
   nlohmann::json summary;
   Status st = runner && chosen ? SetUpObservers(app.get_subcommands().front(), *chosen, output, &observers)
                                : Status::Internal("no command ran");
-  if (st.ok()) {
-    // --format json: stdout holds the one JSON document. A library that prints
-    // to stdout while the command runs (librados' "server name not found: X"
-    // for a monitor it cannot resolve) would break it: its output goes to
-    // stderr until the document is written.
-    int saved = -1;
-    if (output.json()) {
-      std::fflush(stdout);
-      saved = ::dup(STDOUT_FILENO);
-      if (saved >= 0) ::dup2(STDERR_FILENO, STDOUT_FILENO);
-    }
-    st = runner(&summary);
-    if (saved >= 0) {
-      std::fflush(stdout);
-      std::cout.flush();
-      ::dup2(saved, STDOUT_FILENO);
-      ::close(saved);
-    }
-  }
+  if (st.ok()) st = RunCommand(runner, &output, &summary);
   return Finish(st, output, observers, std::move(summary));
 }
 

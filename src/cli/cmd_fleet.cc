@@ -1,5 +1,6 @@
 // virt2rbd fleet plan FILE: the dry run of a fleet (docs/fleet.md).
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -11,7 +12,9 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
+#include "cli/fleet_printer.h"
 #include "fleet/fleet_plan.h"
+#include "fleet/fleet_run.h"
 #include "fleet/plan_file.h"
 
 namespace v2r {
@@ -21,7 +24,10 @@ namespace {
 struct FleetArgs {
   std::string file;
   int parallel = 16;
-  CLI::App* plan = nullptr;
+  std::string state_dir = "/var/lib/virt2rbd";
+  std::vector<std::string> only, vms;
+  std::string max_failures;
+  CLI::App *plan = nullptr, *run = nullptr, *status = nullptr, *cancel = nullptr;
 };
 
 // The cluster keyring, read on the coordinator: it goes only to the hosts'
@@ -126,6 +132,66 @@ Status RunFleetPlan(FleetArgs* a, const CommandEnv& env, nlohmann::json* out) {
   return Status::Ok();
 }
 
+fleet::RunOptions RunOptionsOf(const FleetArgs& a, const CommandEnv& env) {
+  fleet::RunOptions o;
+  o.plan_path = a.file;
+  o.state_dir = a.state_dir;
+  o.only = a.only;
+  o.max_failures = a.max_failures;
+  o.parallel = a.parallel;
+  FleetPrinter::Mode mode = env.output->json()             ? FleetPrinter::Mode::kJson
+                            : env.output->quiet              ? FleetPrinter::Mode::kQuiet
+                            : ::isatty(STDERR_FILENO) != 0   ? FleetPrinter::Mode::kTable
+                                                             : FleetPrinter::Mode::kLines;
+  if (env.output->json()) env.output->json_lines = true;  // the report is the stream's last line
+  o.on_event = FleetPrinter(mode, env.output->json_stream_fd);
+  return o;
+}
+
+// fleet run and fleet cancel: the same report.
+Status RunOrCancel(FleetArgs* a, const CommandEnv& env, nlohmann::json* out, bool cancel) {
+  auto plan = fleet::LoadPlanFile(a->file);
+  if (!plan.ok()) return plan.status();
+  if (!a->max_failures.empty()) {
+    auto limit = fleet::ParseFailureLimit(a->max_failures);
+    if (!limit.ok()) return limit.status();
+  }
+  auto keyring = ReadKeyring(plan->cluster.keyring);
+  if (!keyring.ok()) return keyring.status();
+  fleet::RunOptions o = RunOptionsOf(*a, env);
+  fleet::FleetRunReport report;
+  Status st = cancel ? fleet::CancelFleet(*plan, *keyring, o, a->vms, env.cancel, &report)
+                     : fleet::RunFleet(*plan, *keyring, o, env.cancel, &report);
+  explicit_bzero(keyring->data(), keyring->size());
+  if (!report.note.empty()) std::printf("%s\n", report.note.c_str());
+  if (report.vms.empty()) return st;  // refused before anything ran, or a request to a running coordinator
+  if (env.output->json()) *out = fleet::FleetRunJson(report);
+  else std::fputs(fleet::FleetRunText(report).c_str(), stdout);
+  return st;
+}
+
+Status RunFleetStatus(FleetArgs* a, const CommandEnv& env, nlohmann::json* out) {
+  auto plan = fleet::LoadPlanFile(a->file);
+  if (!plan.ok()) return plan.status();
+  fleet::RunOptions o = RunOptionsOf(*a, env);
+  env.output->json_lines = false;
+  nlohmann::json json;
+  std::string text;
+  V2R_RETURN_IF_ERROR(fleet::FleetStatus(*plan, o, &json, &text));
+  if (env.output->json()) *out = json;
+  else std::fputs(text.c_str(), stdout);
+  return Status::Ok();
+}
+
+CLI::App* AddFileCommand(CLI::App* sub, FleetArgs* a, const char* name, const char* what) {
+  CLI::App* c = sub->add_subcommand(name, what);
+  c->add_option("FILE", a->file, "the fleet plan (YAML, docs/fleet.md)")->required()->type_name("FILE");
+  c->add_option("--state-dir", a->state_dir,
+                "the coordinator's state: STATE/fleet/NAME-HASH holds the fleet's journal (default /var/lib/virt2rbd)")
+      ->type_name("DIR");
+  return c;
+}
+
 }  // namespace
 
 CommandRunner SetupFleetCommand(CLI::App* sub, const CommandEnv& env) {
@@ -137,9 +203,23 @@ CommandRunner SetupFleetCommand(CLI::App* sub, const CommandEnv& env) {
   a->plan->add_option("--parallel", a->parallel, "hosts planned at once (default 16)")
       ->check(CLI::Range(1, 1024))
       ->type_name("N");
+  a->run = AddFileCommand(sub, a.get(), "run", "migrate every VM of a fleet plan, resumable: a rerun re-attaches and resumes");
+  a->run->add_option("--only", a->only, "(re)run only these VMs (host/vm or vm, globs); the others stay as they are")
+      ->type_name("VM...");
+  a->run->add_option("--max-failures", a->max_failures, "stop starting VMs after N failures, or P% of the VMs")
+      ->type_name("N|P%");
+  a->run->add_option("--parallel", a->parallel, "hosts planned at once (default 16)")
+      ->check(CLI::Range(1, 1024))
+      ->type_name("N");
+  a->status = AddFileCommand(sub, a.get(), "status", "what a fleet run did and does, from its journal");
+  a->cancel = AddFileCommand(sub, a.get(), "cancel", "stop and roll back VMs of a fleet run on their hosts (all: no VM)");
+  a->cancel->add_option("VM", a->vms, "host/vm or vm names, globs (default: every VM of the fleet)");
   return [a, env](nlohmann::json* out) {
     if (a->plan->parsed()) return RunFleetPlan(a.get(), env, out);
-    return Status::Usage("fleet: give a subcommand: plan");
+    if (a->run->parsed()) return RunOrCancel(a.get(), env, out, false);
+    if (a->cancel->parsed()) return RunOrCancel(a.get(), env, out, true);
+    if (a->status->parsed()) return RunFleetStatus(a.get(), env, out);
+    return Status::Usage("fleet: give a subcommand: plan, run, status or cancel");
   };
 }
 

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/render.h"
 #include "migrate/migrate.h"
+#include "base/fault.h"
 #include "migrate/plan.h"
 
 namespace v2r {
@@ -122,6 +123,7 @@ Status RunPlanCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
 
 Status RunMigrateCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
   V2R_RETURN_IF_ERROR(Finish(a));
+  SetFaultScope(a->opts.domain);
   auto report = RunMigrate(a->opts, MakeRunContext(env));
   if (!report.ok()) return report.status();
   // Always: the event stream's report has it too. The plan was shown

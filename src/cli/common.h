@@ -23,6 +23,10 @@ struct OutputOptions {
   double progress_interval = 5.0;
   int progress_fd = -1;   // --progress-fd: the event stream (docs/events.md)
   std::string log_file;   // --log-file: the run's log, also there
+  // --format json while the command runs: the real stdout (fd 1 is stderr
+  // then), for a command that streams JSON lines (fleet run); -1 otherwise.
+  int json_stream_fd = -1;
+  bool json_lines = false;  // the summary document on one line (after streamed lines)
   bool json() const { return format == "json"; }
 };
 

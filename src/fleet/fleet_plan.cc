@@ -77,6 +77,7 @@ void Judge(const std::string& our_version, FleetPlanReport* r) {
     JudgeHost(our_version, h, r);
     for (const VmFacts& v : h.vms) {
       const std::string who = fmt::format("{}/{}", h.name, v.vm.name);
+      if (v.skipped) continue;
       if (v.plan.is_null()) {
         r->reasons.push_back(fmt::format("{}: cannot be planned: {}", who, v.error));
         continue;
@@ -178,7 +179,7 @@ void PlanVm(const PlanFile& plan, const HostSpec& host, SshHost& ssh, const std:
 }
 
 void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& keyring, const std::string& control_dir,
-              const std::atomic<bool>* cancel, HostFacts* h) {
+              const std::atomic<bool>* cancel, const SkipVm& skip, HostFacts* h) {
   h->name = host.name;
   SshTarget target{host.ssh, host.port, host.identity};
   SshSettings settings;
@@ -210,6 +211,11 @@ void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& key
   std::counting_semaphore<kPlansPerHost> slots(kPlansPerHost);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < picked.size(); ++i) {
+    if (skip && skip(host.name + "/" + picked[i].name)) {
+      h->vms[i].vm = picked[i];
+      h->vms[i].skipped = true;
+      continue;
+    }
     slots.acquire();
     threads.emplace_back([&, i] {
       PlanVm(plan, host, ssh, keyring, cancel, picked[i], &h->vms[i]);
@@ -222,7 +228,7 @@ void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& key
 }  // namespace
 
 FleetPlanReport PlanFleet(const PlanFile& plan, const std::string& keyring, const std::string& control_dir,
-                          int parallel, const std::atomic<bool>* cancel) {
+                          int parallel, const std::atomic<bool>* cancel, const SkipVm& skip) {
   FleetPlanReport report;
   report.hosts.resize(plan.hosts.size());
   std::counting_semaphore<1024> slots(std::clamp(parallel, 1, 1024));
@@ -230,7 +236,7 @@ FleetPlanReport PlanFleet(const PlanFile& plan, const std::string& keyring, cons
   for (size_t i = 0; i < plan.hosts.size(); ++i)
     threads.emplace_back([&, i] {
       slots.acquire();
-      PlanHost(plan, plan.hosts[i], keyring, control_dir, cancel, &report.hosts[i]);
+      PlanHost(plan, plan.hosts[i], keyring, control_dir, cancel, skip, &report.hosts[i]);
       slots.release();
     });
   for (std::thread& t : threads) t.join();

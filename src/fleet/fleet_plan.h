@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct VmFacts {
   int exit_code = -1;     // of `virt2rbd plan` there; -1: not run
   nlohmann::json plan;    // its JSON document (null when it printed none)
   std::string error;      // why there is no plan (its stderr's last line, or ssh's)
+  bool skipped = false;   // not planned: `fleet run` knows it from its journal (ended, or still running)
 };
 
 struct HostFacts {
@@ -60,8 +62,10 @@ std::vector<std::string> RemotePlanArgv(const PlanFile& plan, const HostSpec& ho
 // `parallel` at once), then judges. `keyring` is the cluster keyring's text:
 // it goes only to the remote plans' stdin. `control_dir` (0700) holds the ssh
 // control sockets.
+// VMs ("host/vm") `skip` picks are listed but not planned (nor judged).
+using SkipVm = std::function<bool(const std::string& id)>;
 FleetPlanReport PlanFleet(const PlanFile& plan, const std::string& keyring, const std::string& control_dir,
-                          int parallel, const std::atomic<bool>* cancel);
+                          int parallel, const std::atomic<bool>* cancel, const SkipVm& skip = nullptr);
 
 nlohmann::json FleetPlanJson(const FleetPlanReport& r);
 

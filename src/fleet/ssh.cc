@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 extern char** environ;
 
@@ -102,9 +103,13 @@ bool Pump(int in_fd, int out_fd, int err_fd, const std::string& input, RemoteRes
 
 }  // namespace
 
-Result<RemoteResult> RunProgram(const std::vector<std::string>& argv, const std::string& input,
-                                std::chrono::seconds timeout) {
-  if (argv.empty()) return Status::Internal("RunProgram: no program");
+namespace {
+
+// Starts `argv` with pipes on its stdin, stdout and stderr (the coordinator's
+// ends returned), in a process group of its own (a Ctrl-C is the
+// coordinator's to handle: it stops what it runs), SIGPIPE at its default.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, int* in_fd, int* out_fd, int* err_fd) {
+  if (argv.empty()) return Status::Internal("Spawn: no program");
   Pipe in, out, err;
   if (::pipe2(in.fd, O_CLOEXEC) != 0 || ::pipe2(out.fd, O_CLOEXEC) != 0 || ::pipe2(err.fd, O_CLOEXEC) != 0)
     return Status::FromErrno(Kind::kFailed, "creating pipes", errno);
@@ -121,7 +126,6 @@ Result<RemoteResult> RunProgram(const std::vector<std::string>& argv, const std:
   sigaddset(&pipe, SIGPIPE);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &pipe);  // the coordinator ignores SIGPIPE; the child must not
-  // Its own process group: a Ctrl-C is the coordinator's to handle (it stops what it runs).
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
   std::vector<char*> args;
@@ -132,20 +136,101 @@ Result<RemoteResult> RunProgram(const std::vector<std::string>& argv, const std:
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::FromErrno(Kind::kRefused, fmt::format("starting {}", argv[0]), rc);
-  ::close(in.Take(0));
-  ::close(out.Take(1));
-  ::close(err.Take(1));
   signal(SIGPIPE, SIG_IGN);  // a remote that closes its stdin early must not kill the coordinator
-  RemoteResult r;
-  bool finished = Pump(in.Take(1), out.Take(0), err.Take(0), input, &r, std::chrono::steady_clock::now() + timeout);
-  if (!finished) ::kill(pid, SIGKILL);
+  *in_fd = in.Take(1);
+  *out_fd = out.Take(0);
+  *err_fd = err.Take(0);
+  return pid;
+}
+
+int Reap(pid_t pid) {
   int ws = 0;
   while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
   }
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+}  // namespace
+
+Result<RemoteResult> RunProgram(const std::vector<std::string>& argv, const std::string& input,
+                                std::chrono::seconds timeout) {
+  int in = -1, out = -1, err = -1;
+  auto pid = Spawn(argv, &in, &out, &err);
+  if (!pid.ok()) return pid.status();
+  RemoteResult r;
+  bool finished = Pump(in, out, err, input, &r, std::chrono::steady_clock::now() + timeout);
+  if (!finished) ::kill(*pid, SIGKILL);
+  int code = Reap(*pid);
   if (!finished)
     return Status::Interrupted(fmt::format("{} did not finish within {} s (killed)", argv[0], timeout.count()));
-  r.exit_code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  r.exit_code = code;
   return r;
+}
+
+Result<std::unique_ptr<Session>> Session::Start(const std::vector<std::string>& argv, const std::string& input) {
+  std::unique_ptr<Session> s(new Session());
+  auto pid = Spawn(argv, &s->in_, &s->out_, &s->err_);
+  if (!pid.ok()) return pid.status();
+  s->pid_ = *pid;
+  (void)::fcntl(s->out_, F_SETFL, O_NONBLOCK);
+  (void)::fcntl(s->err_, F_SETFL, O_NONBLOCK);
+  if (!input.empty() && !s->Send(input)) return Status::Failed(fmt::format("{} closed its stdin at once", argv[0]));
+  return s;
+}
+
+Session::~Session() {
+  Kill();
+  for (int f : {in_, out_, err_})
+    if (f >= 0) ::close(f);
+}
+
+bool Session::Send(const std::string& text) {
+  std::lock_guard<std::mutex> lock(send_mu_);
+  size_t off = 0;
+  while (in_ >= 0 && off < text.size()) {
+    ssize_t n = ::write(in_, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(in_);
+      in_ = -1;
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return in_ >= 0;
+}
+
+std::vector<std::string> Session::Poll(std::chrono::milliseconds timeout) {
+  std::vector<std::string> lines;
+  pollfd p[2];
+  int n = 0;
+  if (out_ >= 0) p[n++] = {out_, POLLIN, 0};
+  if (err_ >= 0) p[n++] = {err_, POLLIN, 0};
+  if (n == 0) return lines;
+  int rc = ::poll(p, static_cast<nfds_t>(n), static_cast<int>(timeout.count()));
+  for (int i = 0; i < n && rc > 0; ++i) {
+    if (!p[i].revents) continue;
+    if (p[i].fd == out_) Drain(&out_, &partial_);
+    else if (p[i].fd == err_) Drain(&err_, &err_text_);
+  }
+  if (err_text_.size() > (1u << 20)) err_text_.erase(0, err_text_.size() - (1u << 19));  // the tail is what matters
+  for (size_t nl; (nl = partial_.find('\n')) != std::string::npos;) {
+    lines.push_back(partial_.substr(0, nl));
+    partial_.erase(0, nl + 1);
+  }
+  if (out_ < 0 && !partial_.empty()) lines.push_back(std::exchange(partial_, std::string()));
+  return lines;
+}
+
+int Session::Wait() {
+  if (pid_ > 0) exit_code_ = Reap(std::exchange(pid_, -1));
+  return exit_code_;
+}
+
+void Session::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  Wait();
 }
 
 SshHost::SshHost(SshTarget target, SshSettings settings) : target_(std::move(target)), settings_(std::move(settings)) {}
@@ -180,6 +265,17 @@ Result<RemoteResult> SshHost::Run(const std::vector<std::string>& argv, const st
   for (const std::string& w : argv) command += (command.empty() ? "" : " ") + ShellQuote(w);
   used_ = true;
   return RunProgram(SshArgv(command), input, timeout);
+}
+
+Result<std::unique_ptr<Session>> SshHost::Open(const std::vector<std::string>& argv, const std::string& input) {
+  std::string command;
+  for (const std::string& w : argv) command += (command.empty() ? "" : " ") + ShellQuote(w);
+  return OpenShell(command, input);
+}
+
+Result<std::unique_ptr<Session>> SshHost::OpenShell(const std::string& command, const std::string& input) {
+  used_ = true;
+  return Session::Start(SshArgv(command), input);
 }
 
 }  // namespace v2r::fleet

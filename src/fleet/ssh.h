@@ -9,8 +9,13 @@
 // once (each call is a session of the shared connection).
 #pragma once
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,6 +43,37 @@ struct RemoteResult {
 // Quotes a word for a POSIX shell ('...' with embedded quotes escaped).
 std::string ShellQuote(const std::string& word);
 
+// A program running with pipes: its stdin stays open for what the
+// coordinator sends it later (control lines), its stdout is read as lines as
+// they come (the event stream). One thread polls; Send may be called from
+// another. The destructor ends the program (SIGTERM) and reaps it.
+class Session {
+ public:
+  // Starts `argv` and writes `input` on its stdin (which stays open).
+  static Result<std::unique_ptr<Session>> Start(const std::vector<std::string>& argv, const std::string& input);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Writes to its stdin; false once the program no longer reads it.
+  bool Send(const std::string& text);
+  void CloseInput() { std::lock_guard<std::mutex> l(send_mu_); if (in_ >= 0) ::close(in_); in_ = -1; }
+  // Waits up to `timeout` for output; the whole stdout lines that arrived.
+  std::vector<std::string> Poll(std::chrono::milliseconds timeout);
+  bool ended() const { return out_ < 0 && err_ < 0; }  // both outputs closed
+  int Wait();   // reaps it: its exit code (255: ssh itself failed)
+  void Kill();  // SIGTERM, then reaps it
+  const std::string& err() const { return err_text_; }
+
+ private:
+  Session() = default;
+  int in_ = -1, out_ = -1, err_ = -1;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::mutex send_mu_;
+  std::string partial_, err_text_;
+};
+
 class SshHost {
  public:
   SshHost(SshTarget target, SshSettings settings);
@@ -50,6 +86,11 @@ class SshHost {
   // Status::Refused; the remote command's own failure is a RemoteResult.
   Result<RemoteResult> Run(const std::vector<std::string>& argv, const std::string& input,
                            std::chrono::seconds timeout);
+
+  // Starts `argv` on the host as a Session (stdin kept open after `input`).
+  Result<std::unique_ptr<Session>> Open(const std::vector<std::string>& argv, const std::string& input);
+  // The same for a shell command line of the host's login shell (already quoted).
+  Result<std::unique_ptr<Session>> OpenShell(const std::string& command, const std::string& input);
 
   // The ssh argv for `remote_command` (for messages and tests).
   std::vector<std::string> SshArgv(const std::string& remote_command) const;
