@@ -4,6 +4,7 @@
 // printer, the event stream (--progress-fd), the log. FanOut feeds several.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ class Observer {
   virtual void PhaseEnded() = 0;
   // A warning for the operator (stall, fallback, leftover).
   virtual void Warn(const std::string& message) = 0;
+  // The orchestrator's control stream (--control-fd): a total copy rate it
+  // asked for is now in effect (bytes/s; 0: unlimited). May be called from
+  // the stream's reader thread.
+  virtual void BandwidthApplied(uint64_t bytes_per_s) {}
+  // --pivot-gate: the live copies of `disks` are in sync and the pivot waits
+  // for the orchestrator's go.
+  virtual void PivotWaiting(const std::vector<std::string>& disks) {}
 };
 
 // Feeds every observer added, in order.
@@ -81,6 +89,12 @@ class FanOut : public Observer {
   }
   void Warn(const std::string& message) override {
     for (Observer* o : observers_) o->Warn(message);
+  }
+  void BandwidthApplied(uint64_t bytes_per_s) override {
+    for (Observer* o : observers_) o->BandwidthApplied(bytes_per_s);
+  }
+  void PivotWaiting(const std::vector<std::string>& disks) override {
+    for (Observer* o : observers_) o->PivotWaiting(disks);
   }
 
  private:

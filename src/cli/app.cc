@@ -68,7 +68,7 @@ class HelpFormatter : public CLI::Formatter {
         {"journal-interval", "SECONDS"}, {"keyring", "FILE"},             {"libvirt-timeout", "SECONDS"},
         {"mon-hosts", "HOST:PORT,...|none"}, {"name", "client.ID"},       {"parallel-disks", "N"},
         {"pool", "POOL"},                {"progress-interval", "SECONDS"}, {"readers", "N"},
-        {"progress-fd", "FD"},           {"log-file", "FILE"},
+        {"progress-fd", "FD"},           {"log-file", "FILE"},            {"control-fd", "FD"},
         {"shutdown-timeout", "SECONDS"}, {"stall-timeout", "SECONDS"},    {"stall-warn", "SECONDS"},
         {"state-dir", "DIR"},            {"threads", "N"},                {"zero-block", "SIZE"},
     };

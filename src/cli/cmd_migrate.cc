@@ -1,6 +1,8 @@
 // virt2rbd plan DOMAIN --pool POOL / virt2rbd migrate DOMAIN --pool POOL
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -8,6 +10,7 @@
 
 #include "base/units.h"
 #include "cli/commands.h"
+#include "cli/control_reader.h"
 #include "cli/render.h"
 #include "migrate/migrate.h"
 #include "base/fault.h"
@@ -22,6 +25,7 @@ struct MigrateArgs {
   std::string disks;
   std::string in_flight_bytes = "64M";
   bool start = false, no_start = false;
+  int control_fd = -1;  // --control-fd: the orchestrator's control stream
 };
 
 void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
@@ -70,6 +74,12 @@ void AddMigrateOptions(CLI::App* sub, MigrateArgs* a, bool for_plan) {
                     "after a lost libvirt connection, wait this many seconds for it to answer again before "
                     "stopping, resumable (exit 75) (default 120)")
         ->check(CLI::PositiveNumber);
+    sub->add_option("--control-fd", a->control_fd,
+                    "read control messages (JSON lines: bandwidth, pivot go) from this open file descriptor; with "
+                    "--keyring -, 0 is stdin after the keyring and a NUL byte (docs/events.md) (default: none)")
+        ->check(CLI::Range(0, 1 << 20));
+    sub->add_flag("--pivot-gate", o.pivot_gate,
+                  "with --live and --control-fd: once in sync, wait for {\"pivot\": \"go\"} before the pivot");
     sub->add_option("--journal-interval", o.durable_interval_s,
                     "seconds between flushes that record copy progress (default 1)")
         ->check(CLI::PositiveNumber);
@@ -82,6 +92,11 @@ Status Finish(MigrateArgs* a) {
   if (o.live && (o.shutdown || o.force_off))
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (o.live && a->no_start) return Status::Usage("--live keeps the VM running: --no-start does not apply");
+  if (o.pivot_gate && !o.live)
+    return Status::Usage("--pivot-gate applies to --live only (an offline migration has no pivot)");
+  if (o.pivot_gate && a->control_fd < 0)
+    return Status::Usage("--pivot-gate waits for a go on the control stream: it needs --control-fd",
+                         "virt2rbd migrate VM --live --pivot-gate --control-fd 0 < control-stream");
   if (a->start) o.start = true;
   if (a->no_start) o.start = false;
   std::stringstream ss(a->disks);
@@ -105,7 +120,8 @@ Status Finish(MigrateArgs* a) {
                          "use letters, digits, '_', '-' and '.' only (default: libvirt)");
   if (auto hosts = ResolveMonHosts(o.mon_hosts, {}); !hosts.ok()) return hosts.status();
   if (auto name = ExpandImageName(o.image_template, "domain", "vda", "uuid"); !name.ok()) return name.status();
-  V2R_RETURN_IF_ERROR(ResolveCeph(&o.ceph));
+  // Stdin shared: the keyring first, up to a NUL, then the control stream.
+  V2R_RETURN_IF_ERROR(ResolveCeph(&o.ceph, a->control_fd == STDIN_FILENO));
   return Status::Ok();
 }
 
@@ -122,9 +138,18 @@ Status RunPlanCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
 }
 
 Status RunMigrateCmd(MigrateArgs* a, const CommandEnv& env, nlohmann::json* out) {
-  V2R_RETURN_IF_ERROR(Finish(a));
+  V2R_RETURN_IF_ERROR(Finish(a));  // (reads a keyring on stdin before the control stream's reader starts)
   SetFaultScope(a->opts.domain);
-  auto report = RunMigrate(a->opts, MakeRunContext(env));
+  RunContext ctx = MakeRunContext(env);
+  std::unique_ptr<ControlReader> control;  // stopped before this returns
+  if (a->control_fd >= 0) {
+    auto started = ControlReader::Start(a->control_fd, env.observer);
+    if (!started.ok()) return started.status();
+    control = std::move(*started);
+    ctx.control = control->control();
+  }
+  auto report = RunMigrate(a->opts, ctx);
+  control.reset();
   if (!report.ok()) return report.status();
   // Always: the event stream's report has it too. The plan was shown
   // before the steps (StepPrinter); here only what came of it.

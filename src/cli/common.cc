@@ -54,22 +54,27 @@ namespace {
 // host its key: never in argv, the environment or a file on the host). It is
 // read once per process into a sealed in-memory file (memfd, close-on-exec:
 // qemu-nbd and other children never see it) that librados opens by path as
-// often as it needs, /proc/self/fd/N. The buffer that held it is wiped.
-Result<std::string> StdinKeyringPath() {
+// often as it needs, /proc/self/fd/N. The buffers that held it are wiped.
+//
+// `framed` (--control-fd 0: stdin carries the control stream after the
+// keyring): the keyring ends at the first NUL byte, read a byte at a time so
+// that nothing past it is taken from the control stream's reader; a stream
+// that ends before any NUL holds the keyring alone.
+Result<std::string> StdinKeyringPath(bool framed) {
   static std::string path;  // once per process: stdin can be read only once
   if (!path.empty()) return path;
   if (::isatty(STDIN_FILENO))
     return Status::Usage("--keyring - reads the keyring from stdin, but stdin is a terminal",
                          "pipe the keyring in: virt2rbd ... --keyring - < FILE");
   std::string text;
+  text.reserve((64u << 10) + 4096);  // never reallocated: no unwiped copy left behind
   char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+  for (bool end = false; !end && text.size() <= (64u << 10);) {
+    ssize_t n = ::read(STDIN_FILENO, buf, framed ? 1 : sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(Kind::kUsage, "--keyring -: reading stdin", errno);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > (64u << 10)) break;
+    end = n == 0 || (framed && buf[0] == '\0');
+    if (!end) text.append(buf, static_cast<size_t>(n));
   }
   explicit_bzero(buf, sizeof buf);
   auto wipe = [&text] { explicit_bzero(text.data(), text.size()); };
@@ -102,13 +107,13 @@ Result<std::string> StdinKeyringPath() {
 
 }  // namespace
 
-Status ResolveCeph(CephOptions* ceph) {
+Status ResolveCeph(CephOptions* ceph, bool stdin_framed) {
   V2R_RETURN_IF_ERROR(ValidateCephOptions(*ceph));
   auto r = ResolveCephOptions(*ceph, std::getenv("CEPH_ARGS"));
   if (!r.ok()) return r.status();
   *ceph = *r;
   if (ceph->keyring == "-") {
-    auto path = StdinKeyringPath();
+    auto path = StdinKeyringPath(stdin_framed);
     if (!path.ok()) return path.status();
     ceph->keyring = *path;
   }

@@ -56,8 +56,10 @@ void AddLogOption(CLI::App* app, OutputOptions* out);
 // --shutdown, --force-off, --shutdown-timeout (migrate, rollback).
 void AddShutdownOptions(CLI::App* app, bool* shutdown, bool* force_off, int* timeout_s);
 // Checks the Ceph options given and completes them from CEPH_ARGS (the
-// command line wins), as the rbd CLI does.
-Status ResolveCeph(CephOptions* ceph);
+// command line wins), as the rbd CLI does. `--keyring -` reads the keyring
+// from stdin: to its end, or with `stdin_framed` (stdin carries the control
+// stream after it: --control-fd 0) to the first NUL byte, nothing past it.
+Status ResolveCeph(CephOptions* ceph, bool stdin_framed = false);
 
 // The part every request on one local disk and one image shares (copy,
 // verify): the POOL/IMAGE spec parsed, the source, the Ceph options

@@ -109,6 +109,10 @@ void EventWriter::StepEnded(const Step& step, const Status& result, double secon
 
 void EventWriter::Warn(const std::string& message) { Emit("warning", {{"message", message}}); }
 
+void EventWriter::BandwidthApplied(uint64_t bytes_per_s) { Emit("bandwidth", {{"bytes_per_s", bytes_per_s}}); }
+
+void EventWriter::PivotWaiting(const std::vector<std::string>& disks) { Emit("pivot-waiting", {{"disks", disks}}); }
+
 void EventWriter::PhaseStarted(const std::string& label, const ProgressCounters& counters) {
   PhaseStarted(label, counters, {});
 }

@@ -45,6 +45,8 @@ class EventWriter : public Observer {
   void PhaseStarted(const std::string& label, const ProgressCounters& total, const std::vector<Part>& parts) override;
   void PhaseEnded() override;
   void Warn(const std::string& message) override;
+  void BandwidthApplied(uint64_t bytes_per_s) override;
+  void PivotWaiting(const std::vector<std::string>& disks) override;
 
   // Writes `line` whole: retried on EINTR and short writes. False when the
   // reader is gone (EPIPE, EBADF, ...).

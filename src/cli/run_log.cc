@@ -109,6 +109,16 @@ void RunLog::PhaseEnded() {
 
 void RunLog::Warn(const std::string& message) { Write("warning: " + message, Level::kWarning); }
 
+void RunLog::BandwidthApplied(uint64_t bytes_per_s) {
+  Write(bytes_per_s ? fmt::format("control: copy bandwidth now {}/s in total", FormatBytes(bytes_per_s))
+                    : "control: copy bandwidth now unlimited");
+}
+
+void RunLog::PivotWaiting(const std::vector<std::string>& disks) {
+  Write(fmt::format("control: disk{} {} in sync, the pivot waits for the orchestrator's go",
+                    disks.size() == 1 ? "" : "s", fmt::join(disks, ", ")));
+}
+
 void RunLog::Finished(const Status& result, int exit_code, const std::string& message) {
   if (result.ok())
     Write(fmt::format("result: ok (exit 0){}{}", message.empty() ? "" : ": ", message));

@@ -41,6 +41,8 @@ class RunLog : public Observer {
   void PhaseStarted(const std::string& label, const ProgressCounters& counters) override;
   void PhaseEnded() override;
   void Warn(const std::string& message) override;
+  void BandwidthApplied(uint64_t bytes_per_s) override;
+  void PivotWaiting(const std::vector<std::string>& disks) override;
 
   // "2025-01-31T12:34:56.789Z migrate web1: TEXT\n"
   std::string Line(const std::string& text) const;

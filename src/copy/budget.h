@@ -18,15 +18,18 @@
 namespace v2r {
 
 struct CopyBudget {
-  CopyBudget(size_t max_requests, uint64_t max_bytes, uint64_t bandwidth, size_t chunk_size)
+  // `changeable_rate`: a limiter even when `bandwidth` is 0 (unlimited), so
+  // that the rate can be set later (RateLimiter::SetRate).
+  CopyBudget(size_t max_requests, uint64_t max_bytes, uint64_t bandwidth, size_t chunk_size,
+             bool changeable_rate = false)
       : window(max_requests, max_bytes),
-        rate(bandwidth ? std::make_unique<RateLimiter>(bandwidth) : nullptr),
+        rate(bandwidth || changeable_rate ? std::make_unique<RateLimiter>(bandwidth) : nullptr),
         buffers(chunk_size) {}
   CopyBudget(const CopyBudget&) = delete;
   CopyBudget& operator=(const CopyBudget&) = delete;
 
   InflightWindow window;
-  std::unique_ptr<RateLimiter> rate;  // null: unlimited
+  std::unique_ptr<RateLimiter> rate;  // null: unlimited, for good
   BufferPool buffers;
 };
 

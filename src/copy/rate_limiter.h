@@ -1,6 +1,8 @@
 // A token bucket shared by every disk of a run: --bandwidth is a total.
 // Thread-safe. Acquire() blocks the caller (a reader thread) until the bytes
-// may go; a burst of at most one second's worth is allowed.
+// may go; a burst of at most one second's worth is allowed. The rate can be
+// changed at any time (SetRate, from any thread: the orchestrator's control
+// stream); 0 is unlimited, then Acquire returns at once.
 #pragma once
 
 #include <algorithm>
@@ -17,7 +19,19 @@ class RateLimiter {
   explicit RateLimiter(uint64_t bytes_per_s) : rate_(static_cast<double>(bytes_per_s)), tokens_(0) {
     last_ = std::chrono::steady_clock::now();
   }
-  uint64_t rate() const { return static_cast<uint64_t>(rate_); }
+  uint64_t rate() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<uint64_t>(rate_);
+  }
+  // Takes effect for every waiter within its next poll (<= 0.1 s). The
+  // bucket restarts empty at a new limit (no burst saved up while the limit
+  // was off), so the new rate holds from now on.
+  void SetRate(uint64_t bytes_per_s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rate_ = static_cast<double>(bytes_per_s);
+    tokens_ = 0;
+    last_ = std::chrono::steady_clock::now();
+  }
 
   // Returns false, without taking the bytes, once `stop` is set.
   bool Acquire(uint64_t bytes, const std::atomic<bool>& stop) {
@@ -25,6 +39,7 @@ class RateLimiter {
       double wait_s;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        if (rate_ <= 0) return true;  // unlimited
         auto now = std::chrono::steady_clock::now();
         double dt = std::chrono::duration<double>(now - last_).count();
         last_ = now;
@@ -41,8 +56,8 @@ class RateLimiter {
   }
 
  private:
-  const double rate_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  double rate_;  // bytes/s; 0: unlimited
   double tokens_;
   std::chrono::steady_clock::time_point last_;
 };

@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "ceph/cluster_api.h"
 #include "copy/budget.h"
+#include "migrate/run_control.h"
 #include "virt/hypervisor.h"
 
 namespace v2r {
@@ -34,6 +35,9 @@ struct RunContext {
   // buffer pool for all their copies); null: the run makes its own from
   // its options (--in-flight, --in-flight-bytes, --bandwidth).
   CopyBudget* budget = nullptr;
+  // The orchestrator's steering (--control-fd): the copy rate, the go of a
+  // gated pivot. Null: none, the options hold.
+  RunControl* control = nullptr;
   // Test hook: called after each journal record is durably written; an
   // error return makes Runner::Log fail with it (simulates a crash: every
   // later Log of that run fails the same way and writes nothing).

@@ -10,6 +10,7 @@
 #include "base/fault.h"
 #include "base/units.h"
 #include "copy/hash_sink.h"
+#include "migrate/live_control.h"
 #include "migrate/live_mirror.h"
 #include "migrate/live_pivot.h"
 #include "migrate/steps.h"
@@ -89,6 +90,7 @@ class LiveMigration {
   Plan plan_;
   MirrorDisks mirrors_;
   std::vector<MirrorDisk*> copying_;  // disks not pivoted yet
+  MirrorControl control_{r_};         // the orchestrator's rate and go (--control-fd)
 };
 
 // As PlanWith (steps.cc), except that a resumed migration plans from the
@@ -176,7 +178,9 @@ Status LiveMigration::StepCopies() {
     }
     mirrors_.push_back(std::move(m));
   }
-  SplitBandwidth(opts_.bandwidth, copying_);
+  // A rate the orchestrator asked for before the copies start is theirs.
+  std::optional<uint64_t> asked = control_.Asked();
+  SplitBandwidth(asked.value_or(opts_.bandwidth), copying_);
 
   Pool& io = *r_.s.pool;
   for (MirrorDisk* m : copying_) {
@@ -204,7 +208,8 @@ Status LiveMigration::StepCopies() {
     V2R_RETURN_IF_ERROR(StartCopy(r_, *m, kForwardEvents));
   }
   if (copying_.empty()) return Status::Ok();
-  return WaitInSync(r_, "live copy", copying_);
+  if (asked && r_.observer()) r_.observer()->BandwidthApplied(*asked);
+  return WaitInSync(r_, "live copy", copying_, [this] { return control_.ApplyRate(copying_); });
 }
 
 // The VM is paused (qemu drains its requests) while every disk pivots and
@@ -214,6 +219,7 @@ Status LiveMigration::StepCopies() {
 // itself is PauseAndPivot (live_pivot.h); docs/live-migration.md measures it.
 Status LiveMigration::StepPivot() {
   if (copying_.empty()) return Status::Ok();
+  if (opts_.pivot_gate) V2R_RETURN_IF_ERROR(control_.WaitForGo(copying_));
   // Everything is journalled outside the pause, which then only holds
   // libvirt and Ceph calls: the intents before, the outcomes after. A run
   // killed inside it leaves the VM paused; the rerun reconciles from the live
@@ -548,6 +554,8 @@ Result<MigrateReport> RunLiveMigrate(const MigrateOptions& opts, const RunContex
     return Status::Usage("--live keeps the VM running: it cannot be combined with --shutdown or --force-off");
   if (opts.start.has_value() && !*opts.start)
     return Status::Usage("--live keeps the VM running: --no-start does not apply");
+  if (opts.pivot_gate && !ctx.control)
+    return Status::Usage("--pivot-gate waits for a go on the control stream: it needs --control-fd");
   LiveMigration m(opts, ctx);
   return m.Run();
 }

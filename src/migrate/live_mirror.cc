@@ -66,7 +66,21 @@ Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev) {
   return r.s.domain->BlockJobSetSpeed(d.target, d.bandwidth);
 }
 
-Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks) {
+Status CopiesRunning(Domain& dom, const std::vector<MirrorDisk*>& disks) {
+  auto live = LiveDisks(dom);
+  if (!live.ok()) return live.status().As(Kind::kFailed);
+  for (const MirrorDisk* d : disks) {
+    auto it = live->find(d->target);
+    if (it == live->end() || it->second.mirror_job.empty())
+      return Status::Failed(fmt::format("the block copy of disk {} to {} ended before the pivot (qemu stopped it: an "
+                                        "I/O error, a full pool, or the VM stopped)",
+                                        d->target, d->dest));
+  }
+  return Status::Ok();
+}
+
+Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks,
+                  const std::function<Status()>& tick) {
   ProgressCounters total;
   std::vector<Observer::Part> parts;
   for (MirrorDisk* d : disks) {
@@ -87,6 +101,7 @@ Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorD
       st = Status::Interrupted(fmt::format("{} interrupted", label));
       break;
     }
+    if (tick && !(st = tick()).ok()) break;
     auto live = LiveDisks(*r.s.domain);
     if (!live.ok()) {
       st = live.status().As(Kind::kFailed);

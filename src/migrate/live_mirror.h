@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -73,8 +74,14 @@ Status AdoptCopy(Runner& r, MirrorDisk& d, const MirrorEvents& ev);
 // Waits until every copy is in sync (<mirror ready='yes'>), reporting the
 // phase `label` with one part per disk. kInterrupted when cancelled (the
 // copies keep running: the caller cancels them); kFailed when a copy ends
-// before it is in sync (qemu stopped it) or the domain stops.
-Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks);
+// before it is in sync (qemu stopped it) or the domain stops. `tick`, when
+// set, is called at each poll (~5 times a second): its error ends the wait.
+Status WaitInSync(Runner& r, const std::string& label, const std::vector<MirrorDisk*>& disks,
+                  const std::function<Status()>& tick = {});
+
+// The copies of `disks` still run (the live XML shows each <mirror>):
+// kFailed, naming the first that ended, otherwise.
+Status CopiesRunning(Domain& dom, const std::vector<MirrorDisk*>& disks);
 
 // Pivots one disk (its copy must be in sync), retrying for up to timeout_s
 // while libvirt says the copy is not ready (it fell behind for a moment).

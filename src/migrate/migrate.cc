@@ -347,6 +347,8 @@ Result<Plan> RunPlan(const MigrateOptions& opts) {
 }
 
 Result<MigrateReport> RunMigrate(const MigrateOptions& opts, const RunContext& ctx) {
+  if (opts.pivot_gate && !opts.live)
+    return Status::Usage("--pivot-gate applies to --live only (an offline migration has no pivot)");
   if (opts.live) return RunLiveMigrate(opts, ctx);  // live.cc
   OfflineMigration m(opts, ctx);
   return m.Run();

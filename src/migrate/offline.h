@@ -66,6 +66,8 @@ class OfflineMigration {
   // and may not stop it: refused, nothing undone.
   Status RefuseRunningOnResume(const std::string& domain);
   Status VerifyOne(const DiskPlan& disk, ProgressCounters* progress);
+  // Applies the control stream's rates to budget_ (StepCopy).
+  RunControl::Listener ControlledRate();
   // The start, and the check that the VM runs on its images.
   Status StartOnRbd();
   Result<bool> FinishSwitched(const MigrationState& ms, MigrateReport* report);

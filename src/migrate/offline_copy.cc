@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "base/fault.h"
@@ -334,13 +335,34 @@ Status OfflineMigration::VerifyOne(const DiskPlan& disk, ProgressCounters* progr
                                         .chunks_rewritten = copied->chunks_rewritten, .how = {}}));
 }
 
+// Runs on the control stream's reader thread: the limiter and the
+// observers are thread-safe. A budget shared with other runs without a
+// limiter cannot be slowed: said once.
+RunControl::Listener OfflineMigration::ControlledRate() {
+  return [this, warned = false](uint64_t bytes_per_s) mutable {
+    Observer* obs = r_.observer();
+    if (!budget_->rate) {
+      if (!warned && obs) obs->Warn("the copy rate cannot be changed: this run shares an unlimited budget");
+      warned = true;
+      return;
+    }
+    budget_->rate->SetRate(bytes_per_s);
+    if (obs) obs->BandwidthApplied(bytes_per_s);
+  };
+}
+
 Status OfflineMigration::StepCopy() {
   std::vector<const DiskPlan*> disks = plan_.Moving();
   budget_ = r_.context().budget;
+  RunControl* control = r_.context().control;
   if (!budget_) {
-    own_budget_ = std::make_unique<CopyBudget>(opts_.in_flight, opts_.in_flight_bytes, opts_.bandwidth, kDefaultChunkSize);
+    own_budget_ = std::make_unique<CopyBudget>(opts_.in_flight, opts_.in_flight_bytes, opts_.bandwidth,
+                                               kDefaultChunkSize, /*changeable_rate=*/control != nullptr);
     budget_ = own_budget_.get();
   }
+  // The orchestrator's rate, from now until the copies and read-backs end.
+  std::optional<RunControl::Listen> listen;
+  if (control) listen.emplace(control, ControlledRate());
   ProgressCounters copy_progress, verify_progress;
   for (const DiskPlan* d : disks) copy_progress.total += d->size;
   verify_progress.total = copy_progress.total.load();

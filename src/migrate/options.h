@@ -45,6 +45,9 @@ struct MigrateOptions {
   // libvirt block copies and pivoted; it never stops. Excludes --shutdown,
   // --force-off and --no-start.
   bool live = false;
+  // --pivot-gate (live only, with a control stream: RunContext::control):
+  // once in sync, the pivot waits for the orchestrator's go.
+  bool pivot_gate = false;
 };
 
 struct RollbackOptions {
