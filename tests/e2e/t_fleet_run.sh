@@ -219,8 +219,50 @@ fleet run "$T/fleet.yaml" --only "${U}-bad" >"$T/run4.out" 2>"$T/run4.err" || { 
 migrated "${U}-bad"
 grep -q "${U}-bad .* done" "$T/run4.out" || fail "run 4 report: $(cat "$T/run4.out")"
 
+note "4. fleet cancel beside a running coordinator: stopped and rolled back on its host"
+define_vm "$h1" "${U}-d1" 16
+host_of[${U}-d1]=$h1
+V2R_FAULT=after-copy=sleep:15 V2R_FAULT_DOMAIN=${U}-d1 "$V2R_BIN" fleet run "$T/fleet.yaml" --state-dir "$CS" \
+    >"$T/run5.out" 2>"$T/run5.err" &
+coord=$!
+for _ in $(seq 1 120); do
+    grep -q "vm-remote.*${U}-d1" "$fdir/journal" 2>/dev/null && break
+    sleep 0.5
+done
+grep -q "vm-remote.*${U}-d1" "$fdir/journal" || { cat "$T/run5.err"; fail "d1 never started"; }
+fleet cancel "$T/fleet.yaml" "${U}-d1" >"$T/cancel1.out" 2>&1 || { cat "$T/cancel1.out"; fail "fleet cancel failed"; }
+grep -q "asked the running fleet run (pid $coord) to cancel ${U}-d1" "$T/cancel1.out" ||
+    fail "cancel did not go to the coordinator: $(cat "$T/cancel1.out")"
+set +e
+wait "$coord"
+RC=$?
+set -e
+coord=
+[ "$RC" = 0 ] || { cat "$T/run5.err"; fail "run 5: expected exit 0, got $RC"; }
+grep -q "${U}-d1 .* cancelled" "$T/run5.out" || fail "run 5 report: $(cat "$T/run5.out")"
+on_source "${U}-d1"
+if lrbd ls libvirt | grep -q "^${U}-d1-vda$"; then fail "the cancelled VM's image is left"; fi
+fleet status "$T/fleet.yaml" --format json >"$T/status.json" || fail "fleet status --format json failed"
+python3 - "$T/status.json" "$U" <<'EOF' || fail "status JSON: $(cat "$T/status.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+states = {v["vm"].split("/")[1]: v["state"] for v in d["vms"]}
+u = sys.argv[2]
+assert states[u + "-d1"] == "cancelled", states
+assert states[u + "-a1"] == "done" and states[u + "-bad"] == "done", states
+assert d["coordinator_pid"] is None, d
+EOF
+
+note "5. fleet cancel alone: a migrated VM rolled back on its host"
+fleet cancel "$T/fleet.yaml" "${U}-a1" >"$T/cancel2.out" 2>"$T/cancel2.err" ||
+    { cat "$T/cancel2.out" "$T/cancel2.err"; fail "fleet cancel a1 failed"; }
+grep -q "${U}-a1 .* cancelled" "$T/cancel2.out" || fail "cancel report: $(cat "$T/cancel2.out")"
+on_source "${U}-a1"
+migrated "${U}-a2"
+
 stop_scanner
 [ ! -s "$T/scan.hits" ] || fail "the key was seen in a process's argv or environment: $(cat "$T/scan.hits")"
 key=$(cat "$T/coord/key")
 if grep -rqF "$key" "$T"/run*.out "$T"/run*.err "$CS" "$T"/state*; then fail "the key is in an output or state file"; fi
+[ -n "${V2R_KEEP_OUTPUT:-}" ] && cp -r "$T"/run*.out "$T"/run*.err "$T"/cancel* "$fdir/journal" "$V2R_KEEP_OUTPUT"/
 note "ok"
