@@ -106,6 +106,30 @@ void Coordinator::Show(bool force) {
         {"elapsed_s", Since(start_)}, {"stopped", stopped_.empty() ? nlohmann::json() : nlohmann::json(stopped_)}});
 }
 
+// The rates the lower bound uses, measured over the copy phases of this run:
+// the fleet's (data over the time at least one copy ran) and the best single
+// copy's (its data over its copy phases' span).
+void MeasuredRates(const std::vector<std::unique_ptr<Vm>>& vms, double* fleet, double* copy) {
+  std::vector<std::pair<double, double>> spans;
+  uint64_t data = 0;
+  *copy = 0;
+  for (const auto& v : vms) {
+    const VmLive& l = v->live;
+    if (!v->ran || l.copy_begin <= 0 || l.copy_end <= l.copy_begin) continue;
+    spans.emplace_back(l.copy_begin, l.copy_end);
+    data += l.copy_data;
+    *copy = std::max(*copy, static_cast<double>(l.copy_data) / (l.copy_end - l.copy_begin));
+  }
+  std::sort(spans.begin(), spans.end());
+  double busy = 0, until = 0;
+  for (const auto& [b, e] : spans) {
+    double from = std::max(b, until);
+    if (e > from) busy += e - from;
+    until = std::max(until, e);
+  }
+  *fleet = busy > 0 ? static_cast<double>(data) / busy : 0;
+}
+
 void Coordinator::BuildReport(FleetRunReport* r) {
   std::lock_guard<std::mutex> lock(mu_);
   SchedInput lb;
@@ -147,8 +171,11 @@ void Coordinator::BuildReport(FleetRunReport* r) {
   }
   for (const Host& h : hosts_) lb.hosts.push_back({h.spec->name, 0, h.spec->bandwidth.value_or(0), true});
   lb.limits.bandwidth = plan_.limits.bandwidth;
-  double fleet_rate = plan_.limits.bandwidth ? static_cast<double>(plan_.limits.bandwidth) : peak_rate_;
-  r->lower_bound_s = LowerBoundSeconds(lb, fleet_rate, peak_copy_rate_);
+  MeasuredRates(vms_, &r->fleet_rate_bps, &r->copy_rate_bps);
+  if (r->fleet_rate_bps <= 0) r->fleet_rate_bps = peak_rate_;
+  if (r->copy_rate_bps <= 0) r->copy_rate_bps = peak_copy_rate_;
+  double fleet_rate = plan_.limits.bandwidth ? static_cast<double>(plan_.limits.bandwidth) : r->fleet_rate_bps;
+  r->lower_bound_s = LowerBoundSeconds(lb, fleet_rate, r->copy_rate_bps);
   r->stopped = stopped_;
 }
 
@@ -167,6 +194,7 @@ nlohmann::json FleetRunJson(const FleetRunReport& r) {
           {"cancelled", r.cancelled}, {"left", r.left},
           {"bytes", r.bytes},         {"makespan_s", r.makespan_s},
           {"lower_bound_s", r.lower_bound_s},
+          {"fleet_rate_bps", r.fleet_rate_bps},       {"copy_rate_bps", r.copy_rate_bps},
           {"makespan_over_lb", r.lower_bound_s > 0 ? nlohmann::json(r.makespan_s / r.lower_bound_s) : nlohmann::json()},
           {"stopped", r.stopped.empty() ? nlohmann::json() : nlohmann::json(r.stopped)}};
 }

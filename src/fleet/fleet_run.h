@@ -56,6 +56,7 @@ struct VmOutcome {
 struct FleetRunReport {
   std::vector<VmOutcome> vms;
   double makespan_s = 0, lower_bound_s = 0;
+  double fleet_rate_bps = 0, copy_rate_bps = 0;  // measured over this run's copy phases (the bound's rates)
   uint64_t bytes = 0;
   int done = 0, failed = 0, cancelled = 0, left = 0;
   std::string stopped;  // why new starts stopped early ("max failures reached (2)"), if they did

@@ -92,8 +92,11 @@ double EventTime(const std::string& iso) {
 
 namespace {
 
+bool IsCopyPhase(const std::string& phase) { return phase == "copy" || phase == "live copy"; }
+
 void ApplyProgress(const nlohmann::json& e, VmLive* v) {
   v->phase = JsonField<std::string>(e, "phase", v->phase);
+  v->phase_data = JsonField<uint64_t>(e, "data", v->phase_data);
   v->done = JsonField<uint64_t>(e, "done", v->done);
   v->total = JsonField<uint64_t>(e, "total", v->total);
   v->rate_bps = JsonField<double>(e, "rate_bps", 0.0);
@@ -132,6 +135,8 @@ bool ApplyEventLine(const std::string& line, VmLive* v) {
       v->downtime_end = EventTime(JsonField<std::string>(e, "time", ""));
   } else if (type == "phase-started") {
     v->phase = JsonField<std::string>(e, "phase", "");
+    v->phase_data = 0;
+    if (IsCopyPhase(v->phase) && v->copy_begin == 0) v->copy_begin = EventTime(JsonField<std::string>(e, "time", ""));
     v->total = JsonField<uint64_t>(e, "total", 0);
     v->done = 0;
     v->rate_bps = 0;
@@ -140,6 +145,10 @@ bool ApplyEventLine(const std::string& line, VmLive* v) {
     ApplyProgress(e, v);
   } else if (type == "phase-ended") {
     v->pivot_waiting = false;
+    if (IsCopyPhase(JsonField<std::string>(e, "phase", v->phase))) {
+      v->copy_end = EventTime(JsonField<std::string>(e, "time", ""));
+      v->copy_data += v->phase_data;
+    }
     v->rate_bps = 0;
   } else if (type == "pivot-waiting") {
     v->pivot_waiting = true;
