@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/exit_codes.h"
+#include "base/units.h"
 #include "cli/commands.h"
 #include "cli/event_writer.h"
 #include "cli/printer_observer.h"
@@ -37,6 +38,18 @@ const std::vector<CommandSpec>& CommandTable() {
 
 void PrinterObserver::Warn(const std::string& message) {
   std::fprintf(stderr, "virt2rbd: warning: %s\n", message.c_str());
+}
+
+void PrinterObserver::BandwidthApplied(uint64_t bytes_per_s) {
+  if (out_.quiet) return;
+  std::string rate = bytes_per_s ? FormatBytes(bytes_per_s) + "/s" : std::string("unlimited");
+  std::fprintf(stderr, "virt2rbd: copy bandwidth now %s (control stream)\n", rate.c_str());
+}
+
+void PrinterObserver::PivotWaiting(const std::vector<std::string>& disks) {
+  if (out_.quiet) return;
+  std::fprintf(stderr, "virt2rbd: %s in sync: the pivot waits for {\"pivot\": \"go\"} on the control stream\n",
+               fmt::format("{}", fmt::join(disks, ", ")).c_str());
 }
 
 namespace {

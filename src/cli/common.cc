@@ -72,7 +72,12 @@ Result<std::string> StdinKeyringPath(bool framed) {
   for (bool end = false; !end && text.size() <= (64u << 10);) {
     ssize_t n = ::read(STDIN_FILENO, buf, framed ? 1 : sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(Kind::kUsage, "--keyring -: reading stdin", errno);
+    if (n < 0) {
+      int err = errno;
+      explicit_bzero(buf, sizeof buf);
+      explicit_bzero(text.data(), text.size());
+      return Status::FromErrno(Kind::kUsage, "--keyring -: reading stdin", err);
+    }
     end = n == 0 || (framed && buf[0] == '\0');
     if (!end) text.append(buf, static_cast<size_t>(n));
   }

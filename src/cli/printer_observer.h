@@ -25,6 +25,9 @@ class PrinterObserver : public Observer {
   }
   void PhaseEnded() override { printer_.reset(); }
   void Warn(const std::string& message) override;
+  // What the control stream changed (--control-fd), unless quiet.
+  void BandwidthApplied(uint64_t bytes_per_s) override;
+  void PivotWaiting(const std::vector<std::string>& disks) override;
 
  private:
   const OutputOptions& out_;

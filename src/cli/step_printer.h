@@ -26,6 +26,8 @@ class StepPrinter : public Observer {
   void PhaseEnded() override {}
   // Warnings may come from the copy's threads.
   void Warn(const std::string& message) override { Interrupt(); }
+  void BandwidthApplied(uint64_t) override { Interrupt(); }
+  void PivotWaiting(const std::vector<std::string>&) override { Interrupt(); }
 
  private:
   // Other output comes: end the open step line.
