@@ -185,6 +185,7 @@ void PlanHost(const PlanFile& plan, const HostSpec& host, const std::string& key
   SshSettings settings;
   settings.command = plan.transport.ssh_command;
   settings.connect_timeout_s = plan.transport.connect_timeout_s;
+  settings.keepalive_s = plan.transport.keepalive_s;
   settings.control_dir = control_dir;
   SshHost ssh(target, settings);
   auto version = RunThere(ssh, host, {host.virt2rbd, "--version"}, "");

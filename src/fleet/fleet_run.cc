@@ -32,6 +32,7 @@ Status Coordinator::Open() {
     SshSettings settings;
     settings.command = plan_.transport.ssh_command;
     settings.connect_timeout_s = plan_.transport.connect_timeout_s;
+    settings.keepalive_s = plan_.transport.keepalive_s;
     settings.control_dir = control_.path();
     Host h;
     h.spec = &spec;

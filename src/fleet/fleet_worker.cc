@@ -99,7 +99,7 @@ Outcome Coordinator::Attempt(Vm* v, bool reattach) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     v->live = VmLive{};
-    v->note.clear();
+    v->note = reattach ? "re-attached" : "";
     if (!reattach) {
       v->attempt = fmt::format("{}-{}", run_id_, ++v->attempts);
       v->granted = false;

@@ -205,12 +205,17 @@ class Reader {
 
   Status ReadTransport(const YAML::Node& n, Transport* t) const {
     if (!n) return Status::Ok();
-    V2R_RETURN_IF_ERROR(Keys(n, "transport", {"ssh_command", "connect_timeout"}));
+    V2R_RETURN_IF_ERROR(Keys(n, "transport", {"ssh_command", "connect_timeout", "keepalive"}));
     V2R_RETURN_IF_ERROR(OptStr(n, "ssh_command", "transport", &t->ssh_command));
     if (YAML::Node v = n["connect_timeout"]) {
       auto i = Int(v, "transport: connect_timeout", 1, 600);
       if (!i.ok()) return i.status();
       t->connect_timeout_s = *i;
+    }
+    if (YAML::Node v = n["keepalive"]) {
+      auto i = Int(v, "transport: keepalive", 1, 600);
+      if (!i.ok()) return i.status();
+      t->keepalive_s = *i;
     }
     return Status::Ok();
   }

@@ -80,6 +80,7 @@ struct HostSpec {
 struct Transport {
   std::string ssh_command = "ssh";  // the OpenSSH client, or a wrapper of it
   int connect_timeout_s = 10;
+  int keepalive_s = 15;  // a silent connection is lost after 3 of these (ServerAliveInterval)
 };
 
 struct ClusterSpec {

@@ -92,7 +92,9 @@ double EventTime(const std::string& iso) {
 
 namespace {
 
-bool IsCopyPhase(const std::string& phase) { return phase == "copy" || phase == "live copy"; }
+// The offline copy: a live copy's phase lasts until its pivot, in sync, and
+// would make the measured rates look slow.
+bool IsCopyPhase(const std::string& phase) { return phase == "copy"; }
 
 void ApplyProgress(const nlohmann::json& e, VmLive* v) {
   v->phase = JsonField<std::string>(e, "phase", v->phase);

@@ -61,7 +61,7 @@ struct VmLive {
   std::string error;             // its error message, when it failed
   std::string warning;           // the last warning
   double downtime_begin = 0, downtime_end = 0;  // offline: stop began, start ended (epoch seconds)
-  // The copy phases (copy, live copy): when the first began and the last
+  // The offline copy phases: when the first began and the last
   // ended (epoch seconds), the data bytes they moved: the VM's copy rate.
   double copy_begin = 0, copy_end = 0;
   uint64_t copy_data = 0, phase_data = 0;

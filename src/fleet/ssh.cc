@@ -248,8 +248,8 @@ std::vector<std::string> SshHost::SshArgv(const std::string& remote_command) con
   std::vector<std::string> a = {settings_.command,
                                 "-o", "BatchMode=yes",
                                 "-o", fmt::format("ConnectTimeout={}", settings_.connect_timeout_s),
-                                "-o", "ServerAliveInterval=15",
-                                "-o", "ServerAliveCountMax=4",
+                                "-o", fmt::format("ServerAliveInterval={}", settings_.keepalive_s),
+                                "-o", "ServerAliveCountMax=3",
                                 "-p", std::to_string(target_.port)};
   if (!target_.identity.empty()) a.insert(a.end(), {"-i", target_.identity, "-o", "IdentitiesOnly=yes"});
   if (!settings_.control_dir.empty())

@@ -33,6 +33,7 @@ struct SshSettings {
   std::string command = "ssh";  // the client (a wrapper script is fine)
   int connect_timeout_s = 10;
   std::string control_dir;      // where the control sockets go (0700); empty: no multiplexing
+  int keepalive_s = 15;         // ServerAliveInterval; the connection is lost after 3 unanswered
 };
 
 struct RemoteResult {

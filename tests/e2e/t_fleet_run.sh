@@ -86,6 +86,7 @@ cluster:
 transport:
   ssh_command: $T/ssh
   connect_timeout: 5
+  keepalive: 1
 limits:
   slots: $1
   host_slots: 2
@@ -102,6 +103,7 @@ EOF
     vms:
 EOF
             [ "$h" = "$h2" ] && printf '      - name: %s\n        priority: 10\n' "${U}-bad"
+            [ "$h" = "$h3" ] && printf '      - name: %s\n        mode: live\n' "${U}-lv"
             printf '      - match: "%s-*"\n' "$U"
         done
     } >"$T/fleet.yaml"
@@ -148,6 +150,15 @@ report_field() {  # FILE PYTHON-EXPR over d (the last line: the report)
     python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip().split('\n')[-1]); print($2)" "$1"
 }
 
+note "a running guest on host three, to move live"
+guest_build >/dev/null
+truncate -s 16M "$T/disks/${U}-lv.raw"
+dd if=/dev/urandom of="$T/disks/${U}-lv.raw" bs=1M count=4 conv=notrunc status=none
+LIBVIRT_DEFAULT_URI=${uri[$h3]} guest_define --append "v2r.sha=none" "${U}-lv" "$T" "file:$T/disks/${U}-lv.raw:vda"
+LIBVIRT_DEFAULT_URI=${uri[$h3]} guest_start "${U}-lv"
+guest_wait_ready "$(guest_log "${U}-lv" "$T")" 180
+host_of[${U}-lv]=$h3
+
 start_scanner
 note "1. --max-failures 1, one slot: the first VM fails on its host and nothing else starts"
 write_plan 1
@@ -157,7 +168,7 @@ V2R_FAULT=before-switch=fail V2R_FAULT_DOMAIN=${U}-bad fleet run "$T/fleet.yaml"
 RC=$?
 set -e
 [ "$RC" = 4 ] || { cat "$T/run1.err"; fail "run 1: expected exit 4, got $RC"; }
-[ "$(report_field "$T/run1.out" 'd["type"], d["failed"], d["done"], d["left"]')" = "report 1 0 8" ] ||
+[ "$(report_field "$T/run1.out" 'd["type"], d["failed"], d["done"], d["left"]')" = "report 1 0 9" ] ||
     fail "run 1 report: $(tail -1 "$T/run1.out")"
 report_field "$T/run1.out" '[v["error"] for v in d["vms"] if v["result"] == "failed"][0]' |
     grep -q "injected failure at before-switch" || fail "run 1: the failure is not reported: $(tail -1 "$T/run1.out")"
@@ -198,6 +209,11 @@ set -e
 [ "$RC" = 0 ] || { cat "$T/run3.err"; tail -1 "$T/run3.out"; fail "run 3: expected exit 0, got $RC"; }
 [ "$(report_field "$T/run3.out" 'sum(v["result"] == "done" for v in d["vms"])')" -ge 1 ] || fail "run 3 did nothing"
 for n in a1 a2 a3 b1 b2 c1 c2 c3; do migrated "${U}-$n"; done
+blk=$(virsh -c "${uri[$h3]}" domblklist "${U}-lv")
+grep -q "libvirt/${U}-lv-vda" <<<"$blk" || fail "the live VM does not run on RBD: $blk"
+[ "$(virsh -c "${uri[$h3]}" domstate "${U}-lv")" = running ] || fail "the live VM is not running"
+[ "$(report_field "$T/run3.out" '[v["mode"] for v in d["vms"] if v["vm"].endswith("-lv")][0]')" = live ] ||
+    fail "the report does not show the live VM as live"
 on_source "${U}-bad"
 # Each VM migrated once: one attempt for all but the re-attached c2 (which also had one).
 python3 - "$fdir/journal" "$U" <<'EOF' || fail "a VM was started twice"
@@ -208,7 +224,7 @@ for line in open(sys.argv[1]):
     if r.get("event") == "vm-started":
         starts[r["vm"].split("/")[1]] += 1
 u = sys.argv[2]
-assert all(starts[f"{u}-{n}"] == 1 for n in ["a1", "a2", "a3", "b1", "b2", "c1", "c2", "c3"]), starts
+assert all(starts[f"{u}-{n}"] == 1 for n in ["a1", "a2", "a3", "b1", "b2", "c1", "c2", "c3", "lv"]), starts
 assert starts[f"{u}-bad"] == 1, starts
 EOF
 [ "$(report_field "$T/run3.out" '[v["result"] for v in d["vms"] if v["vm"].endswith("-bad")][0]')" = "kept: failed" ] ||
@@ -259,6 +275,39 @@ fleet cancel "$T/fleet.yaml" "${U}-a1" >"$T/cancel2.out" 2>"$T/cancel2.err" ||
 grep -q "${U}-a1 .* cancelled" "$T/cancel2.out" || fail "cancel report: $(cat "$T/cancel2.out")"
 on_source "${U}-a1"
 migrated "${U}-a2"
+
+note "6. a host's network cut mid-copy: its VM re-attached when the host is back"
+define_vm "$h2" "${U}-e1" 16
+host_of[${U}-e1]=$h2
+V2R_FAULT=after-copy=sleep:10 V2R_FAULT_DOMAIN=${U}-e1 "$V2R_BIN" fleet run "$T/fleet.yaml" --state-dir "$CS" \
+    >"$T/run6.out" 2>"$T/run6.err" &
+coord=$!
+for _ in $(seq 1 120); do
+    grep -q "vm-remote.*${U}-e1" "$fdir/journal" 2>/dev/null && break
+    sleep 0.5
+done
+grep -q "vm-remote.*${U}-e1" "$fdir/journal" || { cat "$T/run6.err"; fail "e1 never started"; }
+"$hosts" cut "$H" "$h2"
+for _ in $(seq 1 40); do
+    grep -q "${U}-e1: .*host lost" "$T/run6.err" && break
+    sleep 0.5
+done
+grep -q "${U}-e1: .*host lost" "$T/run6.err" || { "$hosts" heal "$H" "$h2"; cat "$T/run6.err"; fail "the lost host was not noticed"; }
+sleep 3
+"$hosts" heal "$H" "$h2"
+set +e
+wait "$coord"
+RC=$?
+set -e
+coord=
+[ "$RC" = 0 ] || { cat "$T/run6.err"; fail "run 6: expected exit 0, got $RC"; }
+grep -q "${U}-e1: .*(re-attached)" "$T/run6.err" || fail "run 6 did not re-attach: $(cat "$T/run6.err")"
+migrated "${U}-e1"
+python3 - "$fdir/journal" "$U" <<'EOF' || fail "e1 was started more than once"
+import json, sys
+n = sum(1 for l in open(sys.argv[1]) if '"vm-started"' in l and sys.argv[2] + "-e1" in l)
+assert n == 1, n
+EOF
 
 stop_scanner
 [ ! -s "$T/scan.hits" ] || fail "the key was seen in a process's argv or environment: $(cat "$T/scan.hits")"
