@@ -213,9 +213,9 @@ _virt2rbd()
             fi ;;
         plan | migrate | rollback | commit | status)
             ((n == 0)) && COMPREPLY=($(compgen -W "$(_virt2rbd_domains)" -- "$cur")) ;;
-        fleet)  # fleet plan FILE
+        fleet)  # fleet plan|run|status|cancel FILE
             if ((n == 0)); then
-                COMPREPLY=($(compgen -W "plan" -- "$cur"))
+                COMPREPLY=($(compgen -W "plan run status cancel" -- "$cur"))
             elif ((n == 1)); then
                 _filedir '@(yaml|yml)'
             fi ;;

@@ -143,6 +143,9 @@ void Coordinator::PrepareCancel(const FleetJournalState& js, const std::vector<s
     sel.host = host;
     sel.name = JsonField<std::string>(j.started, "name", id.substr(id.find('/') + 1));
     sel.mode = JsonField<std::string>(j.started, "mode", "offline") == "live" ? Mode::kLive : Mode::kOffline;
+    std::string stop = JsonField<std::string>(j.started, "stop", "");
+    for (StopPolicy p : {StopPolicy::kShutdown, StopPolicy::kForceOff, StopPolicy::kShutdownThenForceOff})
+      if (stop == StopPolicyName(p)) sel.stop = p;
     AddVm(hi, sel, id);
     Vm* v = vms_.back().get();
     v->attempts = j.attempts;

@@ -107,7 +107,7 @@ Outcome Coordinator::Attempt(Vm* v, bool reattach) {
   }
   if (!reattach) {
     (void)journal_->Append({{"event", "vm-started"}, {"vm", v->id}, {"attempt", v->attempt},
-                            {"host", spec.name}, {"name", v->sel.name}, {"mode", ModeName(v->sel.mode)},
+                            {"host", spec.name}, {"name", v->sel.name}, {"mode", ModeName(v->sel.mode)}, {"stop", StopPolicyName(v->sel.stop)},
                             {"bytes", v->sched.bytes}, {"disks", v->sched.disks}, {"downtime", v->sched.downtime}});
     std::string input = plan_.cluster.keyring.empty() ? "" : keyring_ + std::string(1, '\0');
     s = hosts_[v->host].ssh->OpenShell(
@@ -200,7 +200,7 @@ void Coordinator::FinishCancel(Vm* v) {
     cv_.notify_all();
   }
   const HostSpec& spec = *hosts_[v->host].spec;
-  auto r = hosts_[v->host].ssh->Run(RemoteRollbackArgv(plan_, spec, v->sel.name), keyring_, std::chrono::hours(6));
+  auto r = hosts_[v->host].ssh->Run(RemoteRollbackArgv(plan_, spec, v->sel), keyring_, std::chrono::hours(6));
   if (r.ok() && r->exit_code == 0) {
     End(v, VmState::kCancelled, 0, "");
     return;

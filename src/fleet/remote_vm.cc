@@ -48,10 +48,12 @@ std::vector<std::string> RemoteMigrateArgv(const PlanFile& plan, const HostSpec&
   return a;
 }
 
-std::vector<std::string> RemoteRollbackArgv(const PlanFile& plan, const HostSpec& host, const std::string& vm) {
-  std::vector<std::string> a = {host.virt2rbd, "rollback", vm};
+std::vector<std::string> RemoteRollbackArgv(const PlanFile& plan, const HostSpec& host, const SelectedVm& vm) {
+  std::vector<std::string> a = {host.virt2rbd, "rollback", vm.name};
   for (std::string& w : ClusterArgs(plan, host)) a.push_back(std::move(w));
-  a.insert(a.end(), {"--quiet", "--format", "json"});
+  a.insert(a.end(), {"--remove-images", "--quiet", "--format", "json"});
+  if (vm.stop != StopPolicy::kForceOff) a.push_back("--shutdown");
+  if (vm.stop != StopPolicy::kShutdown) a.push_back("--force-off");
   return a;
 }
 

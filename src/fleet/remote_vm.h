@@ -36,8 +36,11 @@ std::vector<std::string> ClusterArgs(const PlanFile& plan, const HostSpec& host)
 // `bandwidth` bytes/s to begin with (0: unlimited).
 std::vector<std::string> RemoteMigrateArgv(const PlanFile& plan, const HostSpec& host, const SelectedVm& vm,
                                            int slots, uint64_t bandwidth);
-// `virt2rbd rollback VM ...` (fleet cancel).
-std::vector<std::string> RemoteRollbackArgv(const PlanFile& plan, const HostSpec& host, const std::string& vm);
+// `virt2rbd rollback VM ... --remove-images` and the VM's stop policy (fleet
+// cancel). Never --copy-back or --discard-changes: a VM that wrote to its
+// images on RBD is not rolled back by a cancel (the rollback refuses, the
+// cancel reports it; the operator chooses).
+std::vector<std::string> RemoteRollbackArgv(const PlanFile& plan, const HostSpec& host, const SelectedVm& vm);
 
 // The host shell command that runs `argv` detached, framed and tee'd (above).
 std::string MigrateScript(const std::vector<std::string>& argv, const std::string& events_path,
