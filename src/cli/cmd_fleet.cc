@@ -15,6 +15,7 @@
 #include "cli/fleet_printer.h"
 #include "fleet/fleet_plan.h"
 #include "fleet/fleet_run.h"
+#include "fleet/ssh.h"
 #include "fleet/plan_file.h"
 
 namespace v2r {
@@ -97,29 +98,12 @@ std::string FleetPlanText(const fleet::PlanFile& plan, const fleet::FleetPlanRep
   return s;
 }
 
-// A private directory for the ssh control sockets, removed at the end.
-class ControlDir {
- public:
-  ControlDir() {
-    char tmpl[] = "/tmp/virt2rbd-fleet.XXXXXX";
-    if (::mkdtemp(tmpl)) path_ = tmpl;
-  }
-  ~ControlDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 Status RunFleetPlan(FleetArgs* a, const CommandEnv& env, nlohmann::json* out) {
   auto plan = fleet::LoadPlanFile(a->file);
   if (!plan.ok()) return plan.status();
   auto keyring = ReadKeyring(plan->cluster.keyring);
   if (!keyring.ok()) return keyring.status();
-  ControlDir control;
+  fleet::ControlDir control;
   if (control.path().empty()) return Status::FromErrno(Kind::kFailed, "creating a directory in /tmp", errno);
   fleet::FleetPlanReport report = fleet::PlanFleet(*plan, *keyring, control.path(), a->parallel, env.cancel);
   explicit_bzero(keyring->data(), keyring->size());

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <condition_variable>
@@ -109,23 +110,6 @@ inline nlohmann::json FactsJson(const MigrationFacts& f, double duration_s) {
           {"duration_s", duration_s}};
 }
 
-// A private 0700 directory for the ssh control sockets, removed at the end.
-class ControlDir {
- public:
-  ControlDir() {
-    char tmpl[] = "/tmp/virt2rbd-fleet.XXXXXX";
-    if (::mkdtemp(tmpl)) path_ = tmpl;
-  }
-  ~ControlDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 class Coordinator {
  public:
   Coordinator(const PlanFile& plan, const std::string& keyring, const RunOptions& opts,
@@ -158,6 +142,8 @@ class Coordinator {
   void ShowVm(Vm* v, bool force);
   bool Finished();
   void BuildReport(FleetRunReport* r);
+  void CheckCluster();
+  void WatchCluster();
   void AddVm(int host, const SelectedVm& sel, const std::string& id);
 
   const PlanFile& plan_;
@@ -175,6 +161,9 @@ class Coordinator {
   std::atomic<bool> stopping_{false};
   std::string stopped_;  // why new starts stopped
   bool cancel_mode_ = false;
+  std::atomic<bool> finished_{false};  // the run loop ended: WatchCluster returns
+  bool cluster_ok_ = true;  // under mu_: WatchCluster's view
+  std::string cluster_reason_;
   uint64_t cancel_offset_ = 0;
   Clock::time_point start_ = Clock::now(), fleet_shown_;
   double peak_rate_ = 0, peak_copy_rate_ = 0;

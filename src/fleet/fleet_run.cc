@@ -203,6 +203,8 @@ SchedInput Coordinator::Input(std::vector<Vm*>* order) {
     order->push_back(v.get());
   }
   in.limits.max_failures = limit.For(in.vms.size());
+  in.cluster_ok = cluster_ok_;
+  in.cluster_reason = cluster_reason_;
   in.minute_of_day = MinuteOfDay();
   return in;
 }
@@ -267,10 +269,47 @@ bool Coordinator::Finished() {
   return !waiting || !stopped_.empty() || cancel_mode_;
 }
 
+// `ceph health` on the coordinator (the plan's conf and keyring path: the
+// key stays in its file): a cluster near full or in HEALTH_ERR pauses new
+// starts. Without the ceph CLI or a conf that reaches it, nothing pauses.
+void Coordinator::CheckCluster() {
+  const ClusterSpec& c = plan_.cluster;
+  std::vector<std::string> argv = {"ceph"};
+  if (!c.conf.empty()) argv.insert(argv.end(), {"--conf", c.conf});
+  if (!c.cluster.empty()) argv.insert(argv.end(), {"--cluster", c.cluster});
+  if (!c.id.empty()) argv.insert(argv.end(), {"--id", c.id});
+  if (!c.keyring.empty()) argv.insert(argv.end(), {"--keyring", c.keyring});
+  argv.insert(argv.end(), {"--connect-timeout", "10", "health", "--format", "json"});
+  auto r = RunProgram(argv, "", std::chrono::seconds(30));
+  std::string reason;
+  if (r.ok() && r->exit_code == 0) {
+    nlohmann::json health = nlohmann::json::parse(r->out, nullptr, /*allow_exceptions=*/false);
+    if (!health.is_discarded()) reason = ClusterPauseReason(health);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  cluster_ok_ = reason.empty();
+  cluster_reason_ = reason;
+}
+
+// Every 10 s until the run ends.
+void Coordinator::WatchCluster() {
+  while (!stopping_ && !finished_) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_ || finished_; });
+    if (stopping_ || finished_) return;
+    lock.unlock();
+    CheckCluster();
+  }
+}
+
 Status Coordinator::Run(FleetRunReport* report) {
   start_ = Clock::now();
   V2R_RETURN_IF_ERROR(journal_->Append({{"event", "run-started"}, {"run", run_id_}, {"pid", ::getpid()},
                                         {"mode", cancel_mode_ ? "cancel" : "run"}}));
+  if (!cancel_mode_) {
+    CheckCluster();  // before the first start
+    threads_.emplace_back([this] { WatchCluster(); });
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
     for (auto& v : vms_)
@@ -285,6 +324,8 @@ Status Coordinator::Run(FleetRunReport* report) {
       cv_.wait_for(lock, std::chrono::duration<double>(opts_.tick_s));
     }
     Show(true);
+    finished_ = true;
+    cv_.notify_all();
   }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
@@ -310,6 +351,18 @@ Status Coordinator::Run(FleetRunReport* report) {
 
 
 }  // namespace detail
+
+std::string ClusterPauseReason(const nlohmann::json& health) {
+  if (!health.is_object()) return "";
+  std::vector<std::string> full;
+  if (health.contains("checks") && health["checks"].is_object())
+    for (const char* check : {"OSD_FULL", "POOL_FULL", "OSD_BACKFILLFULL", "OSD_NEARFULL", "POOL_NEARFULL"})
+      if (health["checks"].contains(check)) full.push_back(check);
+  std::string status = JsonField<std::string>(health, "status", "");
+  if (!full.empty()) return fmt::format("cluster {} ({})", status, fmt::join(full, ", "));
+  if (status == "HEALTH_ERR") return "cluster HEALTH_ERR";
+  return "";
+}
 
 using detail::Coordinator;
 

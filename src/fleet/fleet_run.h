@@ -66,6 +66,11 @@ struct FleetRunReport {
 nlohmann::json FleetRunJson(const FleetRunReport& r);
 std::string FleetRunText(const FleetRunReport& r);
 
+// Why new starts pause, from `ceph health --format json`: HEALTH_ERR, or a
+// full or near-full OSD or pool (OSD_NEARFULL, OSD_BACKFILLFULL, OSD_FULL,
+// POOL_NEARFULL, POOL_FULL); "" when they need not. What runs goes on.
+std::string ClusterPauseReason(const nlohmann::json& health);
+
 // `keyring`: the cluster keyring's text (to the hosts' stdin only).
 Status RunFleet(const PlanFile& plan, const std::string& keyring, const RunOptions& opts,
                 const std::atomic<bool>* cancel, FleetRunReport* report);

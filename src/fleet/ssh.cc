@@ -11,7 +11,9 @@
 #include <fmt/ranges.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 extern char** environ;
@@ -231,6 +233,17 @@ void Session::Kill() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
   Wait();
+}
+
+ControlDir::ControlDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/virt2rbd-fleet.XXXXXX";
+  if (::mkdtemp(tmpl.data())) path_ = tmpl;
+}
+
+ControlDir::~ControlDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
 }
 
 SshHost::SshHost(SshTarget target, SshSettings settings) : target_(std::move(target)), settings_(std::move(settings)) {}

@@ -75,6 +75,20 @@ class Session {
   std::string partial_, err_text_;
 };
 
+// A private 0700 directory for the ssh control sockets (under $TMPDIR, else
+// /tmp), removed at the end; empty path() when it could not be made.
+class ControlDir {
+ public:
+  ControlDir();
+  ~ControlDir();
+  ControlDir(const ControlDir&) = delete;
+  ControlDir& operator=(const ControlDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 class SshHost {
  public:
   SshHost(SshTarget target, SshSettings settings);

@@ -21,8 +21,11 @@ CS=$T/coord/state
 
 _fleet_cleanup() {
     local rc=$?
+    set +e
     [ -n "${scanner:-}" ] && kill "$scanner" 2>/dev/null
     [ -n "${coord:-}" ] && kill "$coord" 2>/dev/null
+    # ssh control masters a SIGKILLed coordinator left (their sockets under this test's TMPDIR).
+    pkill -f "ControlPath=$T/tmp/"
     [ -d "$H" ] && "$hosts" down "$H" >/dev/null 2>&1
     [ -d "$L" ] && "$V2R_SRC/scripts/lab" down "$L" >/dev/null 2>&1
     return $rc
@@ -33,6 +36,9 @@ note "three hosts, and a lab on their bridge"
 "$hosts" up "$H" --count 3 --prefix "r${U: -6}" >"$T/hosts.out" 2>&1 || { cat "$T/hosts.out"; fail "hosts up failed"; }
 "$V2R_SRC/scripts/lab" up "$L" --addr "$(cat "$H/bridge")" --osd-size 1024 --no-libvirt >"$T/lab.out" 2>&1 ||
     { tail -20 "$T/lab.out"; fail "lab up failed"; }
+# The coordinator's ssh control sockets go under TMPDIR: here, so that none is left behind.
+mkdir -p "$T/tmp"
+export TMPDIR=$T/tmp
 declare -A addr uri
 while read -r n a _ u; do addr[$n]=$a; uri[$n]=$u; done < <("$hosts" list "$H")
 mapfile -t names < <("$hosts" list "$H" | awk '{print $1}')
@@ -308,6 +314,34 @@ import json, sys
 n = sum(1 for l in open(sys.argv[1]) if '"vm-started"' in l and sys.argv[2] + "-e1" in l)
 assert n == 1, n
 EOF
+
+note "7. a cluster near full pauses new starts; they go on when it is not"
+lceph osd set-nearfull-ratio 0.0001 >/dev/null
+for _ in $(seq 1 60); do
+    lceph health 2>/dev/null | grep -qi nearfull && break
+    sleep 1
+done
+lceph health 2>/dev/null | grep -qi nearfull || fail "the lab did not turn near full: $(lceph health)"
+define_vm "$h3" "${U}-f1" 8
+host_of[${U}-f1]=$h3
+"$V2R_BIN" fleet run "$T/fleet.yaml" --state-dir "$CS" >"$T/run7.out" 2>"$T/run7.err" &
+coord=$!
+for _ in $(seq 1 60); do
+    grep -q "${U}-f1: waiting: paused: cluster .*NEARFULL" "$T/run7.err" && break
+    sleep 0.5
+done
+grep -q "${U}-f1: waiting: paused: cluster .*NEARFULL" "$T/run7.err" ||
+    { lceph osd set-nearfull-ratio 0.85 >/dev/null; cat "$T/run7.err"; fail "the near-full cluster did not pause f1"; }
+sleep 3
+grep -q "vm-started.*${U}-f1" "$fdir/journal" && fail "f1 started on a near-full cluster"
+lceph osd set-nearfull-ratio 0.85 >/dev/null
+set +e
+wait "$coord"
+RC=$?
+set -e
+coord=
+[ "$RC" = 0 ] || { cat "$T/run7.err"; fail "run 7: expected exit 0, got $RC"; }
+migrated "${U}-f1"
 
 stop_scanner
 [ ! -s "$T/scan.hits" ] || fail "the key was seen in a process's argv or environment: $(cat "$T/scan.hits")"
