@@ -90,7 +90,9 @@ Status Coordinator::PrepareRun(const FleetJournalState& js) {
   auto keep = [&](const std::string& id) {
     auto it = js.vms.find(id);
     bool known = it != js.vms.end();
-    if (known && it->second.open) return true;  // re-attached, not planned
+    // Re-attached, or resumed (its migration stopped resumable there: its plan would see the
+    // images it made): not planned again.
+    if (known && (it->second.open || it->second.result == "interrupted")) return true;
     if (!opts_.only.empty()) return !Matches(opts_.only, id);
     return (known && !it->second.result.empty() && it->second.result != "interrupted") || js.cancel_all;
   };
@@ -116,6 +118,9 @@ Status Coordinator::PrepareRun(const FleetJournalState& js) {
         v->reattach = true;
         v->attempt = j->attempt;
         SetSchedFactsFromJournal(j->started, v);
+      } else if (f.skipped && j && j->result == "interrupted" && (opts_.only.empty() || Matches(opts_.only, id))) {
+        SetSchedFactsFromJournal(j->started, v);  // waits its turn; `migrate` resumes there
+        (void)journal_->Append({{"event", "vm-retry"}, {"vm", id}});
       } else if (f.skipped) {
         v->state = VmState::kKept;
         v->earlier = j ? nlohmann::json{{"result", j->result}, {"exit_code", j->exit_code}, {"error", j->error},
