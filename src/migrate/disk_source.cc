@@ -156,6 +156,13 @@ Result<OpenedSink> OpenImageSink(const DiskInfo& disk, const std::string& socket
 }
 
 Result<std::string> DiskFingerprint(const DiskInfo& disk) {
+  if (disk.sliced) {  // as OpenSlice has it: the whole source's, and the slice's bounds
+    auto whole = FileSource::Open(disk.source);
+    if (!whole.ok()) return whole.status();
+    auto fp = (*whole)->Fingerprint();
+    if (!fp.ok()) return fp.status();
+    return fmt::format("{}:slice={}+{}", *fp, disk.slice_offset, disk.slice_size);
+  }
   if (ReadPathFor(disk) == ReadPath::kDirect) {
     auto src = FileSource::Open(disk.source);
     if (!src.ok()) return src.status();
