@@ -160,6 +160,7 @@ class Coordinator {
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
   std::string stopped_;  // why new starts stopped
+  Status journal_error_;  // the coordinator's journal could not be written: the run stops
   bool cancel_mode_ = false;
   std::atomic<bool> finished_{false};  // the run loop ended: WatchCluster returns
   bool cluster_ok_ = true;  // under mu_: WatchCluster's view

@@ -337,6 +337,7 @@ Status Coordinator::Run(FleetRunReport* report) {
   BuildReport(report);
   (void)journal_->Append({{"event", "run-ended"}, {"run", run_id_}, {"done", report->done},
                           {"failed", report->failed}, {"cancelled", report->cancelled}, {"left", report->left}});
+  if (!journal_error_.ok()) return journal_error_.Wrap("fleet run stopped: its journal");
   if (stopping_)
     return Status::Interrupted(
         fmt::format("fleet run interrupted: {} VM{} still migrate on their hosts", report->left,

@@ -106,9 +106,19 @@ Outcome Coordinator::Attempt(Vm* v, bool reattach) {
     }
   }
   if (!reattach) {
-    (void)journal_->Append({{"event", "vm-started"}, {"vm", v->id}, {"attempt", v->attempt},
-                            {"host", spec.name}, {"name", v->sel.name}, {"mode", ModeName(v->sel.mode)}, {"stop", StopPolicyName(v->sel.stop)},
-                            {"bytes", v->sched.bytes}, {"disks", v->sched.disks}, {"downtime", v->sched.downtime}});
+    // Journalled before the session opens; if the journal cannot be written nothing starts and
+    // the run stops (resumable: the state dir full or failing).
+    Status st = journal_->Append({{"event", "vm-started"}, {"vm", v->id}, {"attempt", v->attempt},
+                                  {"host", spec.name}, {"name", v->sel.name}, {"mode", ModeName(v->sel.mode)},
+                                  {"stop", StopPolicyName(v->sel.stop)}, {"bytes", v->sched.bytes},
+                                  {"disks", v->sched.disks}, {"downtime", v->sched.downtime}});
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (journal_error_.ok()) journal_error_ = st;
+      stopping_ = true;
+      cv_.notify_all();
+      return Outcome::kDetached;
+    }
     std::string input = plan_.cluster.keyring.empty() ? "" : keyring_ + std::string(1, '\0');
     s = hosts_[v->host].ssh->OpenShell(
         MigrateScript(RemoteMigrateArgv(plan_, spec, v->sel, v->slots, v->budget), path, v->attempt), input);
