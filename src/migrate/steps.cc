@@ -115,10 +115,18 @@ Status EnsureSecret(Runner& r_, const Plan& plan_) {
       V2R_RETURN_IF_ERROR(r_.Log(rec::SecretDefine(plan_.secret_usage)));
       auto defined = r_.s.virt->DefineCephSecret(plan_.secret_usage,
                                                  "cephx key of " + plan_.user_entity + " (virt2rbd)");
-      if (!defined.ok()) return defined.status();
-      uuid = *defined;
-      V2R_RETURN_IF_ERROR(FaultPoint("after-secret-define"));
-      V2R_RETURN_IF_ERROR(r_.Log(rec::SecretDefined(uuid)));
+      if (!defined.ok()) {
+        // Another run on this host (a fleet migrates several VMs of the same user at once) may have
+        // defined it since our lookup: libvirt refuses a second secret of that usage. Reuse theirs.
+        auto meanwhile = r_.s.virt->FindCephSecret(plan_.secret_usage);
+        if (!meanwhile.ok() || !meanwhile->has_value()) return defined.status();
+        uuid = **meanwhile;
+        V2R_RETURN_IF_ERROR(r_.Log(rec::SecretReused(uuid)));
+      } else {
+        uuid = *defined;
+        V2R_RETURN_IF_ERROR(FaultPoint("after-secret-define"));
+        V2R_RETURN_IF_ERROR(r_.Log(rec::SecretDefined(uuid)));
+      }
     }
   }
   // Always (re)set the value: idempotent, and a private secret cannot be

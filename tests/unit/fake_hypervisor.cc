@@ -425,6 +425,15 @@ std::vector<FakeSecret> FakeLibvirt::Secrets() const {
   return w_->secrets;
 }
 
+void FakeLibvirt::OnCallAddSecret(const std::string& op, const std::string& usage) {
+  std::lock_guard<std::mutex> lock(w_->mu);
+  w_->call_hook = [op, usage, done = false](World& w, const std::string& called) mutable {
+    if (done || called != op) return;
+    done = true;
+    w.secrets.push_back({w.NewUuid(), usage, "another run's", std::nullopt, 0});
+  };
+}
+
 std::string FakeLibvirt::AddSecret(const std::string& usage, std::optional<std::string> value) {
   std::lock_guard<std::mutex> lock(w_->mu);
   w_->secrets.push_back({w_->NewUuid(), usage, "the operator's", std::move(value), 0});

@@ -123,6 +123,9 @@ class FakeLibvirt {
   // changes nothing. `op` is the method's name: "DefineXml", "Shutdown",
   // "SetAutostart", "DefineCephSecret", "SetSecretValue", "State", ...
   void FailCall(const std::string& op, int nth, Status st);
+  // Runs `hook(op)` at the start of every call, the fake's lock held: it may
+  // change the world's secrets as another process would (OnCallAddSecret).
+  void OnCallAddSecret(const std::string& op, const std::string& usage);
   // How many times `op` was called (failed calls included).
   int Calls(const std::string& op) const;
   // --- Block jobs (fake_block_jobs.cc). A disk is a file (its path) or an

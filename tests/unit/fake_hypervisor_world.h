@@ -47,6 +47,9 @@ struct FakeLibvirt::World {
   FakeCluster* ceph = nullptr;
   int copy_polls = 1;
   std::function<void(const std::string& domain, const std::string& disk)> poll_hook;
+  // Runs at the start of every call, with mu held (FakeLibvirt::OnCall): what
+  // another process changes between two of ours.
+  std::function<void(World& w, const std::string& op)> call_hook;
 
   std::string NewUuid() { return fmt::format("fa4e0000-0000-4000-8000-{:012x}", next_id++); }
 
@@ -62,6 +65,7 @@ struct FakeLibvirt::World {
   // Callers hold mu.
   Status Gate(int gen, const std::string& op, Kind kind, const std::string& what) {
     int n = ++calls[op];
+    if (call_hook) call_hook(*this, op);
     if (down || gen != generation) {
       std::string msg = fmt::format("{} at {}: Cannot write data: Broken pipe", what, uri);
       Status st = kind == Kind::kFailed ? Status::Failed(msg) : Status::Refused(msg);

@@ -165,6 +165,24 @@ TEST_F(EnsureSecretOverFake, DefinesTheSecretAndSetsItsValueOnce) {
   EXPECT_TRUE(ms.secret_value_set);
 }
 
+// Another migration on the host (a fleet runs several at once) defines the
+// same user's secret between our lookup and our define: ours is refused by
+// libvirt, and the step reuses theirs instead of failing the migration.
+TEST_F(EnsureSecretOverFake, ASecretDefinedMeanwhileByAnotherRunIsReused) {
+  auto r = OpenKeyed(f, "vm1");
+  ASSERT_TRUE(r);
+  f.virt.OnCallAddSecret("DefineCephSecret", "client.libvirt secret");
+  Status st = EnsureSecret(*r, plan);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto secrets = f.virt.Secrets();
+  ASSERT_EQ(secrets.size(), 1u);
+  EXPECT_EQ(secrets[0].description, "another run's");
+  EXPECT_EQ(secrets[0].value, std::optional<std::string>("KEY-BYTES"));
+  MigrationState ms = r->State();
+  EXPECT_EQ(ms.secret_uuid, secrets[0].uuid);
+  EXPECT_FALSE(ms.secret_created) << "a rollback must not remove the other run's secret";
+}
+
 TEST_F(EnsureSecretOverFake, ARerunAfterACrashAfterTheDefineReusesTheSecret) {
   {
     auto r = OpenKeyed(f, "vm1");
