@@ -338,11 +338,15 @@ Status Coordinator::Run(FleetRunReport* report) {
   (void)journal_->Append({{"event", "run-ended"}, {"run", run_id_}, {"done", report->done},
                           {"failed", report->failed}, {"cancelled", report->cancelled}, {"left", report->left}});
   if (!journal_error_.ok()) return journal_error_.Wrap("fleet run stopped: its journal");
-  if (stopping_)
+  if (stopping_) {
+    int detached = 0;
+    for (const VmOutcome& o : report->vms) detached += o.result == "interrupted";
+    int waiting = report->left - detached;
     return Status::Interrupted(
-        fmt::format("fleet run interrupted: {} VM{} still migrate on their hosts", report->left,
-                    report->left == 1 ? "" : "s"),
-        "rerun the same fleet run: it re-attaches to what runs and resumes what stopped; or fleet cancel FILE");
+        fmt::format("fleet run interrupted: {} VM{} still migrating on {} host{}, {} not started", detached,
+                    detached == 1 ? "" : "s", detached == 1 ? "its" : "their", detached == 1 ? "" : "s", waiting),
+        "rerun the same fleet run: it re-attaches to what runs and starts the rest; or fleet cancel FILE");
+  }
   if (report->failed > 0)
     return Status::Failed(fmt::format("{} of {} VMs failed{}", report->failed, report->vms.size(),
                                       stopped_.empty() ? "" : " (" + stopped_ + ")"),

@@ -110,6 +110,7 @@ EOF
 EOF
             [ "$h" = "$h2" ] && printf '      - name: %s\n        priority: 10\n' "${U}-bad"
             [ "$h" = "$h3" ] && printf '      - name: %s\n        mode: live\n' "${U}-lv"
+            [ "$h" = "$h1" ] && [ -n "${WINDOW:-}" ] && printf '      - name: %s\n        window: "%s"\n' "${U}-g1" "$WINDOW"
             printf '      - match: "%s-*"\n' "$U"
         done
     } >"$T/fleet.yaml"
@@ -342,6 +343,31 @@ set -e
 coord=
 [ "$RC" = 0 ] || { cat "$T/run7.err"; fail "run 7: expected exit 0, got $RC"; }
 migrated "${U}-f1"
+
+note "8. an offline VM outside its cutover window waits, saying so; Ctrl-C stops the coordinator (exit 75)"
+define_vm "$h1" "${U}-g1" 8
+host_of[${U}-g1]=$h1
+WINDOW=$(python3 -c 'import datetime as d; n = d.datetime.now(); f = lambda h: (n + d.timedelta(hours=h)).strftime("%H:%M"); print(f(2) + "-" + f(3))')
+WINDOW=$WINDOW write_plan 4
+"$V2R_BIN" fleet run "$T/fleet.yaml" --state-dir "$CS" >"$T/run8.out" 2>"$T/run8.err" &
+coord=$!
+for _ in $(seq 1 60); do
+    grep -q "${U}-g1: waiting: window $WINDOW" "$T/run8.err" && break
+    sleep 0.5
+done
+grep -q "${U}-g1: waiting: window $WINDOW" "$T/run8.err" || { cat "$T/run8.err"; fail "g1 does not wait for its window"; }
+kill -INT "$coord"
+set +e
+wait "$coord"
+RC=$?
+set -e
+coord=
+[ "$RC" = 75 ] || { cat "$T/run8.err"; fail "run 8: Ctrl-C: expected exit 75, got $RC"; }
+grep -q "fleet run interrupted: 0 VMs still migrating on their hosts, 1 not started" "$T/run8.err" ||
+    fail "run 8: the interruption is not explained: $(tail -3 "$T/run8.err")"
+grep -q "vm-started.*${U}-g1" "$fdir/journal" && fail "g1 started outside its window"
+on_source "${U}-g1"
+write_plan 4
 
 stop_scanner
 [ ! -s "$T/scan.hits" ] || fail "the key was seen in a process's argv or environment: $(cat "$T/scan.hits")"
